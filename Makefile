@@ -1,0 +1,61 @@
+# tsunagu — the two set-up commands are `make run` and `make test`.
+VENV      ?= .venv
+PYTHON    ?= python3
+PY        := $(VENV)/bin/python
+TSUNAGU   := $(VENV)/bin/tsunagu
+STAMP     := $(VENV)/.installed
+TOKENS    := src/tsunagu/web/static/vendor/tokens.css
+HOST      ?= 127.0.0.1
+PORT      ?= 8000
+
+.PHONY: install assets browser run test bench lint format clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,dev]"
+	touch $@
+
+install: $(STAMP) assets
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+$(TOKENS): node_modules/.package-lock.json
+	mkdir -p $(dir $@)
+	cp node_modules/@digital-go-jp/design-tokens/dist/tokens.css $@
+
+assets: $(TOKENS)
+
+# Headless Chromium for the browser tests comes from Debian, never downloaded by a test tool.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
+run: install
+	$(TSUNAGU) db upgrade
+	$(TSUNAGU) demo seed
+	@echo "tsunagu: http://$(HOST):$(PORT)/  (worker running in the background; Ctrl-C stops both)"
+	@$(TSUNAGU) worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(TSUNAGU) serve --host $(HOST) --port $(PORT)
+
+test: install browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix src tests bench tools
+	$(VENV)/bin/ruff format src tests bench tools
+
+clean:
+	rm -rf $(VENV) node_modules $(dir $(TOKENS)) .pytest_cache .mypy_cache .ruff_cache

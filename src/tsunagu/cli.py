@@ -1,0 +1,180 @@
+"""Operator CLI: ``tsunagu serve | worker | db | demo | audit | ids``.
+
+Every failure an operator can cause (bad input, unreachable database) ends
+with a one-line message and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from tsunagu.core import ids as idnum
+from tsunagu.core import migrate
+from tsunagu.core.audit import service as audit
+from tsunagu.core.config import get_settings
+from tsunagu.core.db import make_engine, make_session_factory, transaction
+from tsunagu.core.errors import TsunaguError
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
+
+app = typer.Typer(
+    help="tsunagu — デジタル・ガバメント基盤 / digital government platform",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="データベース / database migrations", no_args_is_help=True)
+audit_app = typer.Typer(help="監査証跡 / audit trail", no_args_is_help=True)
+ids_app = typer.Typer(help="番号の検証と生成 / identity numbers", no_args_is_help=True)
+demo_app = typer.Typer(help="デモデータ / demo world", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(ids_app, name="ids")
+app.add_typer(demo_app, name="demo")
+
+
+def _session_factory():  # type: ignore[no-untyped-def]
+    return make_session_factory(make_engine(get_settings().effective_database_url))
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    reload: bool = False,
+) -> None:
+    """Web サーバを起動 / serve the web application."""
+    import uvicorn
+
+    uvicorn.run(
+        "tsunagu.web.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload
+    )
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option(help="stop when no event is due")] = False,
+    handlers: Annotated[list[str] | None, typer.Option(help="extra handler modules to import")] = None,
+) -> None:
+    """イベント配信ワーカー / dispatch outbox events."""
+    from tsunagu.core.outbox import worker as outbox_worker
+    from tsunagu.handlers import HANDLER_MODULES
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    outbox_worker.install_stop_signals(stop)
+    handled = outbox_worker.run(
+        _session_factory(), get_settings(), stop,
+        handler_modules=[*HANDLER_MODULES, *(handlers or [])], until_idle=until_idle,
+    )
+    typer.echo(f"handled {handled} events")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "heads") -> None:
+    """マイグレーションを適用 / apply migrations."""
+    migrate.upgrade(get_settings().effective_database_url, revision)
+    typer.echo("database is up to date")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """マイグレーションを戻す / revert migrations to REVISION."""
+    migrate.downgrade(get_settings().effective_database_url, revision)
+    typer.echo(f"database downgraded to {revision}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """ハッシュチェーンを検証 / verify the hash chain; non-zero exit names the first broken record."""
+    with transaction(_session_factory()) as session:
+        broken = audit.verify_chain(session)
+    if broken:
+        typer.echo(f"監査証跡が改ざんされています / audit chain broken at record {broken.seq}: {broken.reason}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo("audit chain intact")
+
+
+@audit_app.command("roots")
+def audit_roots() -> None:
+    """日次マークルルートを確定・表示 / publish closed days and list daily Merkle roots."""
+    with transaction(_session_factory()) as session:
+        audit.publish_closed_days(session)
+        for root in audit.daily_roots(session):
+            state = "final" if root.final else "provisional"
+            typer.echo(f"{root.day} {root.root} {root.record_count} {state}")
+
+
+@ids_app.command("check")
+def ids_check(
+    kind: Annotated[idnum.IdKind, typer.Argument(help="mynumber | corporate | lgcode")],
+    number: Annotated[str, typer.Argument(help="番号 (全角可) / the number")],
+) -> None:
+    """番号を検証 / validate a number: exit 0 when valid, 1 with a reason when not."""
+    result = idnum.check(kind, number)
+    if not result.valid:
+        typer.echo(f"invalid: {result.reason_en} / {result.reason_ja}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(f"valid: {result.normalized}")
+
+
+@ids_app.command("generate")
+def ids_generate(
+    kind: Annotated[idnum.IdKind, typer.Argument(help="mynumber | corporate | lgcode")],
+    count: int = 1,
+    seed: int | None = None,
+) -> None:
+    """テスト用の有効な番号を生成 / generate valid numbers for testing."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(count):
+        typer.echo(idnum.generate(kind, rng))
+
+
+@demo_app.command("seed")
+def demo_seed(
+    seed: Annotated[int, typer.Option(help="random seed (same seed → same world)")] = 2019,
+    residents: Annotated[int, typer.Option(help="number of residents")] = 200,
+) -> None:
+    """デモの世界を作成 / create the demo world (idempotent)."""
+    from tsunagu.demo.seed import seed_world
+
+    with transaction(_session_factory()) as session:
+        summary = seed_world(session, seed=seed, residents=residents)
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+
+
+def _describe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(unparseable URL)"
+
+
+def main() -> None:
+    """Entry point: run the Typer app and turn expected failures into clean exits."""
+    try:
+        app(standalone_mode=True)
+    except OperationalError as exc:
+        url = _describe_url(get_settings().effective_database_url)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        typer.echo(f"データベースに接続できません / cannot reach the database {url}: {reason}", err=True)
+        sys.exit(EXIT_DATABASE)
+    except SQLAlchemyError as exc:
+        typer.echo(f"データベースエラー / database error: {exc.__class__.__name__}: {exc}".splitlines()[0], err=True)
+        sys.exit(EXIT_DATABASE)
+    except TsunaguError as exc:
+        typer.echo(f"{exc.message_ja} / {exc.message_en}", err=True)
+        sys.exit(EXIT_INVALID)

@@ -1,0 +1,263 @@
+"""Writing, verifying and anchoring the audit trail.
+
+``record`` is called by every service in the same session (and so the same
+transaction) as the change it describes. Rows are hashed at once but inserted
+in one batch when the session flushes, which is what makes bulk work cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import merkle
+from tsunagu.core.audit.models import AuditDailyRoot, AuditRecord
+from tsunagu.core.clock import TOKYO, utcnow
+from tsunagu.core.ids import is_valid_mynumber
+
+GENESIS_HASH = "0" * 64
+_PENDING = "tsunagu.audit.pending"
+_HEAD = "tsunagu.audit.head"
+_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
+_PG_LOCK_KEY = 0x7453_756E_6167_75
+
+
+class PersonalNumberInAudit(ValueError):
+    """Raised when a caller tries to put a 個人番号 into the audit trail."""
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash followed by the canonical JSON of the record."""
+    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+
+
+def _record_body(row: dict[str, Any]) -> dict[str, Any]:
+    """The hashed part of a row: everything except the hashes themselves."""
+    return {
+        "seq": row["seq"],
+        "occurred_at": row["occurred_at"].isoformat(),
+        "actor": row["actor"],
+        "action": row["action"],
+        "object_type": row["object_type"],
+        "object_id": row["object_id"],
+        "data": json.loads(row["data"]),
+    }
+
+
+def _refuse_personal_numbers(data_json: str) -> None:
+    for candidate in _TWELVE_DIGITS.findall(data_json):
+        if is_valid_mynumber(candidate):
+            raise PersonalNumberInAudit(
+                "個人番号を監査記録に含めることはできません / "
+                "an individual number (個人番号) must never be written to the audit trail"
+            )
+
+
+def _lock_head(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """(last seq, last hash) of the chain, cached for the rest of the transaction."""
+    cached = session.info.get(_HEAD)
+    if cached is not None:
+        return cached
+    _lock_head(session)
+    last = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+    ).first()
+    head = (int(last.seq), str(last.hash)) if last else (0, GENESIS_HASH)
+    session.info[_HEAD] = head
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> str:
+    """Append one record to the chain in the caller's transaction; returns its hash."""
+    data_json = canonical_json(data or {})
+    _refuse_personal_numbers(data_json)
+    seq, prev = _head(session)
+    occurred_at = at or utcnow()
+    row: dict[str, Any] = {
+        "seq": seq + 1,
+        "occurred_at": occurred_at,
+        "day": occurred_at.astimezone(TOKYO).date(),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "data": data_json,
+        "prev_hash": prev,
+    }
+    row["hash"] = chain_hash(prev, _record_body(row))
+    session.info.setdefault(_PENDING, []).append(row)
+    session.info[_HEAD] = (row["seq"], row["hash"])
+    return str(row["hash"])
+
+
+def flush_pending(session: Session) -> None:
+    """Insert records buffered by ``record`` (runs automatically before flush and commit)."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(insert(AuditRecord), rows)
+
+
+def _forget_head(session: Session, *_: Any) -> None:
+    session.info.pop(_HEAD, None)
+    session.info.pop(_PENDING, None)
+
+
+event.listen(Session, "before_flush", lambda session, *_: flush_pending(session))
+event.listen(Session, "before_commit", flush_pending)
+event.listen(Session, "after_commit", _forget_head)
+event.listen(Session, "after_rollback", _forget_head)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where verification failed and why."""
+
+    seq: int
+    reason: str
+
+
+def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
+    """Walk the whole chain; return the first broken record or ``None`` if intact.
+
+    Detects an altered row (its hash no longer matches its content), a deleted
+    row (a gap in ``seq``, or the next row's ``prev_hash`` pointing elsewhere)
+    and reordered rows (``prev_hash`` links no longer follow ``seq``).
+    """
+    expected_seq, prev = 1, GENESIS_HASH
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(AuditRecord).where(AuditRecord.seq > last_seq).order_by(AuditRecord.seq).limit(batch_size)
+        ).scalars().all()
+        if not rows:
+            break
+        for rec in rows:
+            if rec.seq != expected_seq:
+                return ChainBreak(rec.seq, f"record {expected_seq} is missing before record {rec.seq}")
+            if rec.prev_hash != prev:
+                return ChainBreak(rec.seq, "prev_hash does not match the preceding record")
+            body = _record_body(
+                {c: getattr(rec, c) for c in ("seq", "occurred_at", "actor", "action", "object_type", "object_id", "data")}
+                | {"occurred_at": _aware(rec.occurred_at)}
+            )
+            if chain_hash(prev, body) != rec.hash:
+                return ChainBreak(rec.seq, "content does not match its hash (record altered)")
+            prev, expected_seq, last_seq = rec.hash, expected_seq + 1, rec.seq
+    return _verify_published_roots(session)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _verify_published_roots(session: Session) -> ChainBreak | None:
+    """A published root must still match its day, or history was rewritten."""
+    for published in session.execute(select(AuditDailyRoot).order_by(AuditDailyRoot.day)).scalars():
+        hashes = _day_leaf_hashes(session, published.day)
+        if merkle.root_of(hashes).hex() != published.root or len(hashes) != published.record_count:
+            return ChainBreak(published.first_seq, f"records of {published.day} no longer match the published root")
+    return None
+
+
+def _day_leaf_hashes(session: Session, day: date) -> list[bytes]:
+    hashes = session.execute(
+        select(AuditRecord.hash).where(AuditRecord.day == day).order_by(AuditRecord.seq)
+    ).scalars()
+    return [merkle.leaf_hash(bytes.fromhex(h)) for h in hashes]
+
+
+@dataclass(frozen=True)
+class DailyRoot:
+    day: date
+    root: str
+    record_count: int
+    first_seq: int
+    last_seq: int
+    final: bool
+
+
+def publish_closed_days(session: Session) -> list[AuditDailyRoot]:
+    """Freeze the Merkle root of every past day that has records but no root yet."""
+    today = utcnow().astimezone(TOKYO).date()
+    published = set(session.execute(select(AuditDailyRoot.day)).scalars())
+    days = session.execute(
+        select(AuditRecord.day, func.min(AuditRecord.seq), func.max(AuditRecord.seq), func.count())
+        .where(AuditRecord.day < today)
+        .group_by(AuditRecord.day)
+    ).all()
+    created = []
+    for day, first_seq, last_seq, count in days:
+        if day in published:
+            continue
+        root = merkle.root_of(_day_leaf_hashes(session, day)).hex()
+        created.append(
+            AuditDailyRoot(day=day, root=root, record_count=count, first_seq=first_seq,
+                           last_seq=last_seq, published_at=utcnow())
+        )
+    session.add_all(created)
+    return created
+
+
+def daily_roots(session: Session) -> list[DailyRoot]:
+    """Published roots of closed days, plus today's provisional root."""
+    roots = [
+        DailyRoot(r.day, r.root, r.record_count, r.first_seq, r.last_seq, True)
+        for r in session.execute(select(AuditDailyRoot).order_by(AuditDailyRoot.day)).scalars()
+    ]
+    today = utcnow().astimezone(TOKYO).date()
+    span = session.execute(
+        select(func.min(AuditRecord.seq), func.max(AuditRecord.seq), func.count()).where(AuditRecord.day == today)
+    ).one()
+    if span[2]:
+        root = merkle.root_of(_day_leaf_hashes(session, today)).hex()
+        roots.append(DailyRoot(today, root, span[2], span[0], span[1], False))
+    return roots
+
+
+def inclusion_proof(session: Session, seq: int) -> dict[str, Any]:
+    """Proof that record ``seq`` is in its day's tree (used by data-subject access logs)."""
+    rec = session.get(AuditRecord, seq)
+    if rec is None:
+        raise LookupError(f"no audit record {seq}")
+    day_seqs = session.execute(
+        select(AuditRecord.seq).where(AuditRecord.day == rec.day).order_by(AuditRecord.seq)
+    ).scalars().all()
+    leaves = _day_leaf_hashes(session, rec.day)
+    index = day_seqs.index(seq)
+    return {
+        "day": rec.day.isoformat(),
+        "seq": seq,
+        "hash": rec.hash,
+        "leaf_index": index,
+        "tree_size": len(leaves),
+        "proof": [p.hex() for p in merkle.inclusion_proof(index, leaves)],
+        "root": merkle.root_of(leaves).hex(),
+    }

@@ -1,0 +1,48 @@
+"""Settings read from ``TSUNAGU_*`` environment variables.
+
+One object, built once per process, so that a worker and a web process started
+with the same environment agree on every path and URL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment configuration; every field can be set as ``TSUNAGU_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TSUNAGU_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=Path("var"), description="Runtime data (SQLite, files, keys).")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at <var_dir>/tsunagu.db.",
+    )
+    secret_key: str = Field(
+        default="dev-only-secret-change-me",
+        description="Signs session cookies; must be set in production.",
+    )
+    default_language: str = "ja"
+    base_url: str = "http://127.0.0.1:8000"
+    worker_batch_size: int = 200
+    worker_poll_interval: float = 0.5
+    outbox_max_attempts: int = 8
+    outbox_backoff_base: float = 1.0
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the default SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'tsunagu.db').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()

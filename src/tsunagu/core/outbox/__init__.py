@@ -1,0 +1,1 @@
+"""Transactional outbox: events written with the business change, dispatched by workers."""

@@ -1,0 +1,217 @@
+"""Publishing events and dispatching them to handlers.
+
+Delivery is at-least-once; handlers become exactly-once *in effect* because
+each handler's work and its ``outbox_handled`` marker commit together. A
+worker that dies mid-batch leaves its claimed events locked only until their
+lease runs out; another worker (or the same one restarted) then takes them and
+skips every handler whose marker is already there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tsunagu.core.clock import utcnow
+from tsunagu.core.outbox.models import OutboxEvent, OutboxHandled
+
+log = logging.getLogger(__name__)
+
+PENDING, PROCESSING, DONE, DEAD = "pending", "processing", "done", "dead"
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+Handler = Callable[[Session, Event], None]
+_HANDLERS: dict[str, dict[str, Handler]] = {}
+
+
+def handler(topic: str, name: str | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for ``topic``; its name keys the idempotency marker."""
+
+    def register(fn: Handler) -> Handler:
+        _HANDLERS.setdefault(topic, {})[name or f"{fn.__module__}.{fn.__qualname__}"] = fn
+        return fn
+
+    return register
+
+
+def handlers_for(topic: str) -> dict[str, Handler]:
+    return _HANDLERS.get(topic, {})
+
+
+def load_handler_modules(modules: list[str]) -> None:
+    """Import modules whose import registers handlers (the worker's plug-in point)."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+def publish(session: Session, topic: str, payload: dict[str, Any], *, event_id: str | None = None) -> str:
+    """Queue an event in the caller's transaction; it exists only if that commits."""
+    now = utcnow()
+    event_id = event_id or str(uuid.uuid4())
+    session.add(
+        OutboxEvent(id=event_id, topic=topic, payload=json.dumps(payload, ensure_ascii=False),
+                    created_at=now, status=PENDING, attempts=0, next_attempt_at=now)
+    )
+    return event_id
+
+
+def backoff_delay(attempts: int, base: float) -> float:
+    """Exponential backoff: base · 2^(attempts-1), capped at an hour."""
+    return float(min(base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF_SECONDS))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class Dispatcher:
+    """Claims batches of due events and runs their handlers."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 200,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 8,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self.factory = factory
+        self.worker_id = worker_id or default_worker_id()
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+
+    def claim(self) -> list[Event]:
+        """Lock up to ``batch_size`` due events for this worker (SKIP LOCKED on PostgreSQL)."""
+        now = utcnow()
+        due = or_(
+            and_(OutboxEvent.status == PENDING, OutboxEvent.next_attempt_at <= now),
+            and_(OutboxEvent.status == PROCESSING, OutboxEvent.locked_until < now),
+        )
+        with self.factory.begin() as session:
+            query = (
+                select(OutboxEvent).where(due).order_by(OutboxEvent.created_at, OutboxEvent.id)
+                .limit(self.batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).scalars().all()
+            for row in rows:
+                row.status, row.locked_by, row.locked_until = PROCESSING, self.worker_id, now + self.lease
+                row.attempts += 1
+            return [Event(r.id, r.topic, json.loads(r.payload), r.attempts) for r in rows]
+
+    def _run_handler(self, name: str, fn: Handler, event: Event) -> None:
+        """Run one handler and write its marker in one transaction, unless already done."""
+        with self.factory.begin() as session:
+            already = session.execute(
+                select(OutboxHandled.event_id).where(
+                    OutboxHandled.handler == name, OutboxHandled.event_id == event.id
+                )
+            ).first()
+            if already:
+                return
+            fn(session, event)
+            session.execute(
+                insert(OutboxHandled).values(handler=name, event_id=event.id, handled_at=utcnow())
+            )
+
+    def process(self, event: Event) -> str:
+        """Run every handler of the event; returns the event's new status."""
+        try:
+            for name, fn in handlers_for(event.topic).items():
+                try:
+                    self._run_handler(name, fn, event)
+                except IntegrityError:
+                    # Another worker completed this handler concurrently: its marker won.
+                    log.info("handler %s already completed event %s elsewhere", name, event.id)
+        except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
+            return self._fail(event, exc)
+        self._finish(event.id, DONE, processed_at=utcnow(), last_error=None)
+        return DONE
+
+    def _fail(self, event: Event, exc: Exception) -> str:
+        log.warning("event %s (%s) failed on attempt %d: %s", event.id, event.topic, event.attempts, exc)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if event.attempts >= self.max_attempts:
+            self._finish(event.id, DEAD, last_error=error)
+            return DEAD
+        retry_at = utcnow() + timedelta(seconds=backoff_delay(event.attempts, self.backoff_base))
+        self._finish(event.id, PENDING, last_error=error, next_attempt_at=retry_at)
+        return PENDING
+
+    def _finish(self, event_id: str, status: str, **values: Any) -> None:
+        with self.factory.begin() as session:
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event_id, OutboxEvent.locked_by == self.worker_id)
+                .values(status=status, locked_by=None, locked_until=None, **values)
+            )
+
+    def run_once(self) -> DispatchStats:
+        """Claim one batch and process it; the unit a worker loop repeats."""
+        stats = DispatchStats()
+        for event in self.claim():
+            stats.claimed += 1
+            outcome = self.process(event)
+            if outcome == DONE:
+                stats.done += 1
+            elif outcome == DEAD:
+                stats.dead += 1
+            else:
+                stats.retried += 1
+        return stats
+
+
+def requeue_dead(session: Session, event_id: str) -> bool:
+    """Give a dead-lettered event another full set of attempts (operator action)."""
+    result = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.status == DEAD)
+        .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), last_error=None)
+    )
+    return bool(result.rowcount)
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)).all()
+    return {status: count for status, count in rows}
+
+
+def next_due(session: Session) -> datetime | None:
+    return session.execute(
+        select(OutboxEvent.next_attempt_at).where(OutboxEvent.status == PENDING)
+        .order_by(OutboxEvent.next_attempt_at).limit(1)
+    ).scalar()

@@ -1,0 +1,61 @@
+"""Server-side HTML rendering shared by every module's views.
+
+Templates live in ``<module>/templates/<module>/…``; the layout in
+``web/templates/``. Every page gets the negotiated language, a gettext
+function and the URL to switch language, so no view has to remember them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from tsunagu.core.clock import to_tokyo
+from tsunagu.core.i18n import LANGUAGES, negotiate, translations
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+LANGUAGE_COOKIE = "tsunagu_lang"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    folders = sorted(str(p) for p in PACKAGE_DIR.glob("*/templates") if p.is_dir())
+    env = Environment(
+        loader=FileSystemLoader(folders),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["tokyo"] = lambda moment, fmt="%Y-%m-%d %H:%M": to_tokyo(moment).strftime(fmt)
+    return env
+
+
+def request_language(request: Request) -> str:
+    """``?lang=`` for this request, else the saved choice, else Accept-Language."""
+    chosen = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    return negotiate(chosen, request.headers.get("accept-language"))
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """Render ``template`` in the request's language."""
+    language = request_language(request)
+    catalog = translations(language)
+    page = environment().get_template(template)
+    html = page.render(
+        request=request,
+        lang=language,
+        languages=LANGUAGES,
+        _=catalog.gettext,
+        gettext=catalog.gettext,
+        ngettext=catalog.ngettext,
+        **(context or {}),
+    )
+    return HTMLResponse(html, status_code=status_code)

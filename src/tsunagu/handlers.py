@@ -1,0 +1,3 @@
+"""Modules whose import registers outbox handlers; the worker imports them all."""
+
+HANDLER_MODULES: list[str] = []

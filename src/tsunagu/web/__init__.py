@@ -1,0 +1,1 @@
+"""The web application: assembles every module's routers; layout and static files."""

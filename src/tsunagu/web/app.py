@@ -1,0 +1,46 @@
+"""FastAPI application factory.
+
+Each module contributes its routers through ``ROUTERS``; nothing imports
+``web``, so the dependency arrows keep pointing down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from tsunagu import __version__
+from tsunagu.core.audit.api import router as audit_router
+from tsunagu.core.config import Settings, get_settings
+from tsunagu.core.db import make_engine, make_session_factory
+from tsunagu.web import errors, views
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+ROUTERS = [
+    views.router,
+    audit_router,
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="tsunagu",
+        version=__version__,
+        description="デジタル・ガバメントと官民データ活用の基盤 / digital government and public–private data platform",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    engine = make_engine(settings.effective_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    errors.install(app)
+    return app
