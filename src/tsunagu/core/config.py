@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     worker_poll_interval: float = 0.5
     outbox_max_attempts: int = 8
     outbox_backoff_base: float = 1.0
+    outbox_lease_seconds: float = 60.0
 
     @property
     def effective_database_url(self) -> str:
