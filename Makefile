@@ -8,7 +8,7 @@ TOKENS    := src/tsunagu/web/static/vendor/tokens.css
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: install assets browser run test bench lint format clean
+.PHONY: install assets browser run test bench lint format messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test,dev]"
+	$(PY) -m pip install -q --no-deps "pycanon==1.3.5" "anjana==1.2.3"
 	touch $@
 
 install: $(STAMP) assets
@@ -52,6 +53,14 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/mypy
+
+# Re-extract translatable strings and merge them into the ja/en catalogs (then translate ja).
+messages: install
+	mkdir -p build
+	$(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-by-file \
+	  --project=tsunagu -o build/messages.pot .
+	$(VENV)/bin/pybabel update -i build/messages.pot -d src/tsunagu/locales \
+	  --no-fuzzy-matching --ignore-obsolete
 
 format: install
 	$(VENV)/bin/ruff check --fix src tests bench tools

@@ -10,13 +10,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tsunagu.core.clock import to_tokyo
-from tsunagu.core.i18n import LANGUAGES, negotiate, translations
+from tsunagu.core.i18n import LANGUAGE_NAMES, LANGUAGES, negotiate, translations
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 LANGUAGE_COOKIE = "tsunagu_lang"
@@ -42,10 +43,25 @@ def request_language(request: Request) -> str:
     return negotiate(chosen, request.headers.get("accept-language"))
 
 
+def language_url(request: Request, language: str) -> str:
+    """Link that switches to ``language`` and comes back to this page.
+
+    A ``lang`` query parameter is dropped from the way back: it would
+    override the choice the visitor has just made.
+    """
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
+    back = request.url.path + (f"?{query}" if query else "")
+    return f"/lang/{language}?{urlencode({'next': back})}"
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    """Render ``template`` in the request's language."""
+    """Render ``template`` in the request's language.
+
+    The response says which language it is in and that it varies with the
+    visitor's choice, so shared caches never serve one language for the other.
+    """
     language = request_language(request)
     catalog = translations(language)
     page = environment().get_template(template)
@@ -53,9 +69,12 @@ def render(
         request=request,
         lang=language,
         languages=LANGUAGES,
+        language_names=LANGUAGE_NAMES,
+        language_url=lambda target: language_url(request, target),
         _=catalog.gettext,
         gettext=catalog.gettext,
         ngettext=catalog.ngettext,
         **(context or {}),
     )
-    return HTMLResponse(html, status_code=status_code)
+    headers = {"Content-Language": language, "Vary": "Accept-Language, Cookie"}
+    return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import text
 
@@ -13,6 +13,8 @@ from tsunagu.core.rendering import LANGUAGE_COOKIE, render
 
 router = APIRouter(include_in_schema=False)
 
+ONE_YEAR = 365 * 24 * 3600
+
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
@@ -20,13 +22,34 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/lang/{language}")
-def switch_language(request: Request, language: str, next: str = "/") -> RedirectResponse:
-    """Remember the visitor's language and go back where they were (same site only)."""
-    target = next if next.startswith("/") and not urlsplit(next).netloc and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
-    if language in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+def switch_language(language: str, next: str = "/") -> RedirectResponse:
+    """Remember the visitor's language and go back where they were."""
+    if language not in LANGUAGES:
+        raise HTTPException(status_code=404)
+    response = RedirectResponse(_same_site_path(next), status_code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE, language, max_age=ONE_YEAR, samesite="lax", httponly=True
+    )
     return response
+
+
+def _same_site_path(target: str) -> str:
+    """``target`` if it is a path on this site, else ``/``: the switch is no open redirect.
+
+    Browsers read ``/\\host`` like ``//host`` and drop tabs and newlines, so
+    backslashes and control characters are refused along with schemes and hosts.
+    """
+    parts = urlsplit(target)
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+        or parts.scheme
+        or parts.netloc
+    ):
+        return "/"
+    return target
 
 
 @router.get("/healthz")
