@@ -133,65 +133,91 @@ class Dispatcher:
                 row.attempts += 1
             return [Event(r.id, r.topic, json.loads(r.payload), r.attempts) for r in rows]
 
-    def _run_handler(self, name: str, fn: Handler, event: Event) -> None:
-        """Run one handler and write its marker in one transaction, unless already done."""
-        with self.factory.begin() as session:
-            already = session.execute(
-                select(OutboxHandled.event_id).where(
-                    OutboxHandled.handler == name, OutboxHandled.event_id == event.id
+    def _completed(self, event_ids: list[str]) -> set[tuple[str, str]]:
+        """(handler, event) pairs already done, read once per batch."""
+        with self.factory() as session:
+            rows = session.execute(
+                select(OutboxHandled.handler, OutboxHandled.event_id).where(
+                    OutboxHandled.event_id.in_(event_ids)
                 )
-            ).first()
-            if already:
-                return
-            fn(session, event)
-            session.execute(
-                insert(OutboxHandled).values(handler=name, event_id=event.id, handled_at=utcnow())
-            )
+            ).all()
+        return {(handler, event_id) for handler, event_id in rows}
 
-    def process(self, event: Event) -> str:
-        """Run every handler of the event; returns the event's new status."""
+    def _run_handler(self, name: str, fn: Handler, event: Event) -> None:
+        """Run one handler and write its marker in one transaction.
+
+        The marker's primary key is the last line of defence: if another worker
+        finished the same handler meanwhile, the insert fails and this
+        handler's effects roll back with it.
+        """
         try:
-            for name, fn in handlers_for(event.topic).items():
-                try:
-                    self._run_handler(name, fn, event)
-                except IntegrityError:
-                    # Another worker completed this handler concurrently: its marker won.
-                    log.info("handler %s already completed event %s elsewhere", name, event.id)
-        except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
-            return self._fail(event, exc)
-        self._finish(event.id, DONE, processed_at=utcnow(), last_error=None)
-        return DONE
+            with self.factory.begin() as session:
+                fn(session, event)
+                session.execute(
+                    insert(OutboxHandled).values(handler=name, event_id=event.id, handled_at=utcnow())
+                )
+        except IntegrityError:
+            if (name, event.id) not in self._completed([event.id]):
+                raise  # the handler's own constraint failed, not a concurrent completion
+            log.info("handler %s already completed event %s elsewhere", name, event.id)
+
+    def _process(self, event: Event, completed: set[tuple[str, str]]) -> None:
+        for name, fn in handlers_for(event.topic).items():
+            if (name, event.id) not in completed:
+                self._run_handler(name, fn, event)
 
     def _fail(self, event: Event, exc: Exception) -> str:
         log.warning("event %s (%s) failed on attempt %d: %s", event.id, event.topic, event.attempts, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        values: dict[str, Any] = {"locked_by": None, "locked_until": None, "last_error": error}
         if event.attempts >= self.max_attempts:
-            self._finish(event.id, DEAD, last_error=error)
-            return DEAD
-        retry_at = utcnow() + timedelta(seconds=backoff_delay(event.attempts, self.backoff_base))
-        self._finish(event.id, PENDING, last_error=error, next_attempt_at=retry_at)
-        return PENDING
+            status = DEAD
+        else:
+            status = PENDING
+            values["next_attempt_at"] = utcnow() + timedelta(
+                seconds=backoff_delay(event.attempts, self.backoff_base)
+            )
+        with self.factory.begin() as session:
+            session.execute(self._held([event.id]).values(status=status, **values))
+        return status
 
-    def _finish(self, event_id: str, status: str, **values: Any) -> None:
+    def _held(self, event_ids: list[str]) -> Any:
+        """UPDATE of events still held by this worker (a lost lease makes it a no-op)."""
+        return update(OutboxEvent).where(
+            OutboxEvent.id.in_(event_ids), OutboxEvent.locked_by == self.worker_id
+        )
+
+    def _mark_done(self, event_ids: list[str]) -> None:
+        """One statement for the batch; a crash before it only causes skipped re-runs."""
+        if not event_ids:
+            return
         with self.factory.begin() as session:
             session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id == event_id, OutboxEvent.locked_by == self.worker_id)
-                .values(status=status, locked_by=None, locked_until=None, **values)
+                self._held(event_ids).values(
+                    status=DONE, locked_by=None, locked_until=None, processed_at=utcnow(), last_error=None
+                )
             )
 
     def run_once(self) -> DispatchStats:
         """Claim one batch and process it; the unit a worker loop repeats."""
-        stats = DispatchStats()
-        for event in self.claim():
-            stats.claimed += 1
-            outcome = self.process(event)
-            if outcome == DONE:
-                stats.done += 1
-            elif outcome == DEAD:
-                stats.dead += 1
-            else:
-                stats.retried += 1
+        events = self.claim()
+        stats = DispatchStats(claimed=len(events))
+        if not events:
+            return stats
+        completed = self._completed([e.id for e in events])
+        finished: list[str] = []
+        for event in events:
+            try:
+                self._process(event, completed)
+            except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
+                if self._fail(event, exc) == DEAD:
+                    stats.dead += 1
+                else:
+                    stats.retried += 1
+                continue
+            finished.append(event.id)
+        self._mark_done(finished)
+        stats.done = len(finished)
         return stats
 
 
