@@ -24,6 +24,21 @@ NAMING_CONVENTION = {
 }
 
 
+UNMANAGED_TABLE_PREFIXES: set[str] = set()
+
+
+def register_unmanaged_tables(prefix: str) -> None:
+    """Declare tables made by migrations but not mapped (e.g. SQLite FTS5 shadow tables).
+
+    Schema comparison between models and migrations skips them.
+    """
+    UNMANAGED_TABLE_PREFIXES.add(prefix)
+
+
+def is_unmanaged_table(name: str) -> bool:
+    return any(name.startswith(prefix) for prefix in UNMANAGED_TABLE_PREFIXES)
+
+
 class Base(DeclarativeBase):
     """Declarative base; constraint names are stable so migrations can refer to them."""
 

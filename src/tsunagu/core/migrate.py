@@ -41,5 +41,17 @@ def current_heads(engine: Engine) -> set[str]:
 
 
 def script_heads(url: str) -> set[str]:
-    """Revisions the code expects; equal to ``current_heads`` when up to date."""
+    """Revisions the code expects the database to reach."""
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def is_up_to_date(engine: Engine, url: str) -> bool:
+    """Every head of every branch is applied.
+
+    A branch base such as ``core_0001`` that other branches depend on is not
+    kept in ``alembic_version`` once they are applied, so compare what the
+    current heads imply (their ancestors and dependencies) with the script heads.
+    """
+    script = ScriptDirectory.from_config(alembic_config(url))
+    applied = {rev.revision for rev in script.iterate_revisions(tuple(current_heads(engine)), "base")}
+    return set(script.get_heads()) <= applied
