@@ -26,8 +26,14 @@ def _noop(session: Session, event: outbox.Event) -> None:
 
 
 def _record(session: Session, i: int) -> None:
-    audit.record(session, actor="bench", action="bench.append", object_type="bench",
-                 object_id=str(i), data={"i": i, "note": "ベンチマーク"})
+    audit.record(
+        session,
+        actor="bench",
+        action="bench.append",
+        object_type="bench",
+        object_id=str(i),
+        data={"i": i, "note": "ベンチマーク"},
+    )
 
 
 def audit_batched(url: str, count: int) -> float:

@@ -33,7 +33,7 @@ def postgres_url() -> Iterator[str | None]:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:  # noqa: BLE001 - benchmark simply reports PostgreSQL as unavailable
+    except Exception:
         admin.dispose()
         yield None
         return

@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.only.split(",") if n] or available()
     unknown = sorted(set(names) - set(available()))
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}", file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}",
+            file=sys.stderr,
+        )
         return 2
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for name in names:

@@ -23,6 +23,8 @@ from tsunagu.core import migrate
 from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory
 
+pytest_plugins = ["tests.browser"]
+
 PG_ENV = "TSUNAGU_TEST_DATABASE_URL"
 
 
@@ -48,7 +50,9 @@ def _drop_pg_database(admin_url: str, url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated, empty database of each backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'tsunagu.db'}"

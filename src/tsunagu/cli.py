@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core import ids as idnum
 from tsunagu.core import migrate
@@ -42,7 +43,7 @@ app.add_typer(ids_app, name="ids")
 app.add_typer(demo_app, name="demo")
 
 
-def _session_factory():  # type: ignore[no-untyped-def]
+def _session_factory() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().effective_database_url))
 
 
@@ -57,25 +58,37 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        "tsunagu.web.app:create_app", factory=True, host=host, port=port, workers=workers, reload=reload
+        "tsunagu.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
     )
 
 
 @app.command()
 def worker(
     until_idle: Annotated[bool, typer.Option(help="stop when no event is due")] = False,
-    handlers: Annotated[list[str] | None, typer.Option(help="extra handler modules to import")] = None,
+    handlers: Annotated[
+        list[str] | None, typer.Option(help="extra handler modules to import")
+    ] = None,
 ) -> None:
     """イベント配信ワーカー / dispatch outbox events."""
     from tsunagu.core.outbox import worker as outbox_worker
     from tsunagu.handlers import HANDLER_MODULES
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     stop = threading.Event()
     outbox_worker.install_stop_signals(stop)
     handled = outbox_worker.run(
-        _session_factory(), get_settings(), stop,
-        handler_modules=[*HANDLER_MODULES, *(handlers or [])], until_idle=until_idle,
+        _session_factory(),
+        get_settings(),
+        stop,
+        handler_modules=[*HANDLER_MODULES, *(handlers or [])],
+        until_idle=until_idle,
     )
     typer.echo(f"handled {handled} events")
 
@@ -96,11 +109,15 @@ def db_downgrade(revision: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """ハッシュチェーンを検証 / verify the hash chain; non-zero exit names the first broken record."""
+    """ハッシュチェーンを検証 / verify the hash chain (exit 1 names the first broken record)."""
     with transaction(_session_factory()) as session:
         broken = audit.verify_chain(session)
     if broken:
-        typer.echo(f"監査証跡が改ざんされています / audit chain broken at record {broken.seq}: {broken.reason}", err=True)
+        typer.echo(
+            f"監査証跡が改ざんされています / "
+            f"audit chain broken at record {broken.seq}: {broken.reason}",
+            err=True,
+        )
         raise typer.Exit(EXIT_INVALID)
     typer.echo("audit chain intact")
 
@@ -159,7 +176,7 @@ def demo_seed(
 def _describe_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "(unparseable URL)"
 
 
@@ -170,10 +187,15 @@ def main() -> None:
     except OperationalError as exc:
         url = _describe_url(get_settings().effective_database_url)
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        typer.echo(f"データベースに接続できません / cannot reach the database {url}: {reason}", err=True)
+        typer.echo(
+            f"データベースに接続できません / cannot reach the database {url}: {reason}", err=True
+        )
         sys.exit(EXIT_DATABASE)
     except SQLAlchemyError as exc:
-        typer.echo(f"データベースエラー / database error: {exc.__class__.__name__}: {exc}".splitlines()[0], err=True)
+        typer.echo(
+            f"データベースエラー / database error: {exc.__class__.__name__}: {exc}".splitlines()[0],
+            err=True,
+        )
         sys.exit(EXIT_DATABASE)
     except TsunaguError as exc:
         typer.echo(f"{exc.message_ja} / {exc.message_en}", err=True)

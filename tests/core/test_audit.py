@@ -20,8 +20,15 @@ from tsunagu.core.db import transaction
 def _write(factory: sessionmaker[Session], count: int, at: datetime | None = None) -> None:
     with transaction(factory) as session:
         for i in range(count):
-            audit.record(session, actor="official:1", action="test.change", object_type="thing",
-                         object_id=str(i), data={"i": i, "名前": "山田"}, at=at)
+            audit.record(
+                session,
+                actor="official:1",
+                action="test.change",
+                object_type="thing",
+                object_id=str(i),
+                data={"i": i, "名前": "山田"},
+                at=at,
+            )
 
 
 def _verify(factory: sessionmaker[Session]) -> audit.ChainBreak | None:
@@ -71,7 +78,9 @@ def test_deleted_row_is_named(session_factory: sessionmaker[Session]) -> None:
     assert broken is not None and broken.seq == 5 and "missing" in broken.reason
 
 
-def test_deleted_last_row_with_renumbering_is_caught(session_factory: sessionmaker[Session]) -> None:
+def test_deleted_last_row_with_renumbering_is_caught(
+    session_factory: sessionmaker[Session],
+) -> None:
     """Deleting a row and renumbering the rest still breaks the prev_hash links."""
     _write(session_factory, 5)
     _sql(session_factory, "DELETE FROM audit_records WHERE seq = 2")
@@ -90,8 +99,10 @@ def test_swapped_rows_are_named(session_factory: sessionmaker[Session]) -> None:
     assert broken is not None and broken.seq == 2
 
 
-def test_recomputed_hashes_are_caught_by_published_root(session_factory: sessionmaker[Session]) -> None:
-    """An insider who rewrites a past day *and* re-hashes the chain still fails the anchored root."""
+def test_recomputed_hashes_are_caught_by_published_root(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """An insider who rewrites a past day *and* re-hashes it still fails the anchored root."""
     yesterday = datetime.now(UTC) - timedelta(days=1)
     _write(session_factory, 4, at=yesterday)
     with transaction(session_factory) as session:
@@ -106,17 +117,33 @@ def test_recomputed_hashes_are_caught_by_published_root(session_factory: session
 
 def test_personal_number_is_refused(session_factory: sessionmaker[Session]) -> None:
     with pytest.raises(audit.PersonalNumberInAudit), transaction(session_factory) as session:
-        audit.record(session, actor="a", action="x", object_type="person", object_id="1",
-                     data={"note": "番号 123456789018"})
+        audit.record(
+            session,
+            actor="a",
+            action="x",
+            object_type="person",
+            object_id="1",
+            data={"note": "番号 123456789018"},
+        )
 
 
-def test_twelve_digit_non_personal_numbers_are_allowed(session_factory: sessionmaker[Session]) -> None:
+def test_twelve_digit_non_personal_numbers_are_allowed(
+    session_factory: sessionmaker[Session],
+) -> None:
     with transaction(session_factory) as session:
-        audit.record(session, actor="a", action="x", object_type="t", object_id="1",
-                     data={"reference": "123456789012"})  # fails the check digit
+        audit.record(
+            session,
+            actor="a",
+            action="x",
+            object_type="t",
+            object_id="1",
+            data={"reference": "123456789012"},
+        )  # fails the check digit
 
 
-def test_roots_endpoint_and_inclusion_proof(client: TestClient, session_factory: sessionmaker[Session]) -> None:
+def test_roots_endpoint_and_inclusion_proof(
+    client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
     _write(session_factory, 7)
     roots = client.get("/api/audit/roots").json()
     assert len(roots) == 1 and roots[0]["record_count"] == 7 and roots[0]["final"] is False
@@ -127,7 +154,9 @@ def test_roots_endpoint_and_inclusion_proof(client: TestClient, session_factory:
     path = [bytes.fromhex(p) for p in proof["proof"]]
     root = bytes.fromhex(proof["root"])
     assert merkle.verify_inclusion(proof["leaf_index"], proof["tree_size"], leaf, path, root)
-    assert not merkle.verify_inclusion(proof["leaf_index"], proof["tree_size"], merkle.leaf_hash(b"x"), path, root)
+    assert not merkle.verify_inclusion(
+        proof["leaf_index"], proof["tree_size"], merkle.leaf_hash(b"x"), path, root
+    )
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 100])
@@ -142,7 +171,13 @@ def test_every_leaf_has_a_valid_proof(size: int) -> None:
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TSUNAGU_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "tsunagu", *args], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tsunagu", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 def test_cli_verify_exit_codes(database_url: str, session_factory: sessionmaker[Session]) -> None:

@@ -12,7 +12,11 @@ import pytest
 def tsunagu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tsunagu", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        timeout=60,
     )
 
 
@@ -40,7 +44,11 @@ def test_ids_check_exit_codes(kind: str, number: str, code: int) -> None:
 
 @pytest.mark.parametrize(
     ("number", "reason"),
-    [("12345", "must have 12 digits"), ("12345678901x", "digits only"), ("123456789019", "check digit")],
+    [
+        ("12345", "must have 12 digits"),
+        ("12345678901x", "digits only"),
+        ("123456789019", "check digit"),
+    ],
 )
 def test_ids_check_gives_one_line_reason(number: str, reason: str) -> None:
     result = tsunagu("ids", "check", "mynumber", number)
@@ -56,7 +64,11 @@ def test_unknown_subcommand_and_kind_are_usage_errors() -> None:
 
 
 def test_unreachable_database_is_a_clear_error() -> None:
-    result = tsunagu("db", "upgrade", env={"TSUNAGU_DATABASE_URL": "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"})
+    result = tsunagu(
+        "db",
+        "upgrade",
+        env={"TSUNAGU_DATABASE_URL": "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"},
+    )
     assert result.returncode == 3
     assert "cannot reach the database" in result.stderr
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
@@ -64,5 +76,8 @@ def test_unreachable_database_is_a_clear_error() -> None:
 
 def test_ids_generate_is_deterministic_and_valid() -> None:
     first = tsunagu("ids", "generate", "corporate", "--count", "3", "--seed", "7").stdout.split()
-    assert first == tsunagu("ids", "generate", "corporate", "--count", "3", "--seed", "7").stdout.split()
+    assert (
+        first
+        == tsunagu("ids", "generate", "corporate", "--count", "3", "--seed", "7").stdout.split()
+    )
     assert all(tsunagu("ids", "check", "corporate", n).returncode == 0 for n in first)

@@ -39,7 +39,12 @@ def test_full_width_digits_are_normalized() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "fragment"),
-    [("12345678901", "12 digits"), ("1234567890188", "12 digits"), ("12345678901a", "digits only"), ("", "digits only")],
+    [
+        ("12345678901", "12 digits"),
+        ("1234567890188", "12 digits"),
+        ("12345678901a", "digits only"),
+        ("", "digits only"),
+    ],
 )
 def test_malformed_mynumber_says_why(raw: str, fragment: str) -> None:
     result = check(IdKind.MYNUMBER, raw)
@@ -127,5 +132,7 @@ def test_mynumber_detects_every_single_body_digit_change_that_moves_the_remainde
             if digit == number[position]:
                 continue
             total += 1
-            caught += not check(IdKind.MYNUMBER, number[:position] + digit + number[position + 1 :]).valid
+            caught += not check(
+                IdKind.MYNUMBER, number[:position] + digit + number[position + 1 :]
+            ).valid
     assert caught / total > 0.85

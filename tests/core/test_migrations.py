@@ -26,7 +26,9 @@ def _managed(name: str | None, type_: str, _parent: object) -> bool:
 
 def test_fresh_database_is_at_every_head(engine: Engine, database_url: str) -> None:
     assert migrate.is_up_to_date(engine, database_url)
-    assert {"audit_records", "outbox_events", "outbox_handled"} <= set(inspect(engine).get_table_names())
+    assert {"audit_records", "outbox_events", "outbox_handled"} <= set(
+        inspect(engine).get_table_names()
+    )
 
 
 def test_models_match_migrations(engine: Engine) -> None:

@@ -51,7 +51,9 @@ def _statuses(factory: sessionmaker[Session]) -> dict[str, int]:
         return outbox.counts_by_status(session)
 
 
-def test_event_exists_only_if_business_transaction_commits(session_factory: sessionmaker[Session]) -> None:
+def test_event_exists_only_if_business_transaction_commits(
+    session_factory: sessionmaker[Session],
+) -> None:
     with pytest.raises(RuntimeError), transaction(session_factory) as session:
         outbox.publish(session, "test.count", {"n": 1})
         raise RuntimeError("business rule failed")
@@ -61,7 +63,9 @@ def test_event_exists_only_if_business_transaction_commits(session_factory: sess
     assert len(calls) == 1
 
 
-def test_handler_runs_once_even_if_event_is_redelivered(session_factory: sessionmaker[Session]) -> None:
+def test_handler_runs_once_even_if_event_is_redelivered(
+    session_factory: sessionmaker[Session],
+) -> None:
     with transaction(session_factory) as session:
         event_id = outbox.publish(session, "test.count", {})
     dispatcher = _dispatcher(session_factory)
@@ -80,7 +84,11 @@ def test_failure_retries_with_backoff_then_succeeds(session_factory: sessionmake
     assert dispatcher.run_once().retried == 1
     with transaction(session_factory) as session:
         row = session.get(OutboxEvent, event_id)
-        assert row is not None and row.status == "pending" and "receiver down" in (row.last_error or "")
+        assert (
+            row is not None
+            and row.status == "pending"
+            and "receiver down" in (row.last_error or "")
+        )
         delay = (row.next_attempt_at.replace(tzinfo=utcnow().tzinfo) - utcnow()).total_seconds()
     assert 25 < delay <= 30  # first retry after base · 2^0
     assert dispatcher.run_once().claimed == 0  # not due yet
@@ -112,7 +120,9 @@ def test_dead_letter_after_max_attempts_and_requeue(session_factory: sessionmake
     assert calls == [event_id]
 
 
-def test_expired_lease_of_a_dead_worker_is_taken_over(session_factory: sessionmaker[Session]) -> None:
+def test_expired_lease_of_a_dead_worker_is_taken_over(
+    session_factory: sessionmaker[Session],
+) -> None:
     with transaction(session_factory) as session:
         outbox.publish(session, "test.count", {})
     crashed = _dispatcher(session_factory, lease_seconds=0.0, worker_id="crashed")
@@ -138,15 +148,27 @@ def _start_worker(database_url: str) -> subprocess.Popen[bytes]:
         "TSUNAGU_WORKER_POLL_INTERVAL": "0.05",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tsunagu", "worker", "--until-idle",
-         "--handlers", "tests.core.outbox_crash_handlers"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "tsunagu",
+            "worker",
+            "--until-idle",
+            "--handlers",
+            "tests.core.outbox_crash_handlers",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
 def _effects(factory: sessionmaker[Session]) -> dict[str, int]:
     with transaction(factory) as session:
-        rows = session.execute(text("SELECT event_id, COUNT(*) FROM crash_effects GROUP BY event_id")).all()
+        rows = session.execute(
+            text("SELECT event_id, COUNT(*) FROM crash_effects GROUP BY event_id")
+        ).all()
     return {event_id: count for event_id, count in rows}
 
 
@@ -155,7 +177,12 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(
 ) -> None:
     total = 300
     with transaction(session_factory) as session:
-        session.execute(text("CREATE TABLE IF NOT EXISTS crash_effects (event_id VARCHAR(36), worker_pid INTEGER)"))
+        session.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS crash_effects"
+                " (event_id VARCHAR(36), worker_pid INTEGER)"
+            )
+        )
         ids = [outbox.publish(session, "test.crash", {"n": n}) for n in range(total)]
     first = _start_worker(database_url)
     deadline = time.monotonic() + 60
@@ -165,7 +192,9 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(
     first.wait()
     done_before_restart = len(_effects(session_factory))
     assert 0 < done_before_restart < total, "the kill must land mid-run"
-    assert _statuses(session_factory).get("processing", 0) > 0, "some events were claimed but unfinished"
+    assert _statuses(session_factory).get("processing", 0) > 0, (
+        "some events were claimed but unfinished"
+    )
 
     second = _start_worker(database_url)
     _, stderr = second.communicate(timeout=120)

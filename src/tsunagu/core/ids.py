@@ -81,15 +81,27 @@ def check(kind: IdKind | str, raw: str) -> Check:
     label_ja, label_en = LABELS[kind]
     length = LENGTHS[kind]
     if not digits.isascii() or not digits.isdigit():
-        return Check(False, digits, f"{label_ja}は数字のみで入力してください",
-                     f"{label_en} must contain digits only")
+        return Check(
+            False,
+            digits,
+            f"{label_ja}は数字のみで入力してください",
+            f"{label_en} must contain digits only",
+        )
     if len(digits) != length:
-        return Check(False, digits, f"{label_ja}は{length}桁です（{len(digits)}桁が入力されました）",
-                     f"{label_en} must have {length} digits, got {len(digits)}")
+        return Check(
+            False,
+            digits,
+            f"{label_ja}は{length}桁です（{len(digits)}桁が入力されました）",
+            f"{label_en} must have {length} digits, got {len(digits)}",
+        )
     expected, actual = _expected_and_actual(kind, digits)
     if expected != actual:
-        return Check(False, digits, f"{label_ja}のチェックデジットが正しくありません",
-                     f"{label_en} has a wrong check digit (expected {expected}, got {actual})")
+        return Check(
+            False,
+            digits,
+            f"{label_ja}のチェックデジットが正しくありません",
+            f"{label_en} has a wrong check digit (expected {expected}, got {actual})",
+        )
     return Check(True, digits)
 
 

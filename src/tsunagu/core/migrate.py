@@ -53,5 +53,7 @@ def is_up_to_date(engine: Engine, url: str) -> bool:
     current heads imply (their ancestors and dependencies) with the script heads.
     """
     script = ScriptDirectory.from_config(alembic_config(url))
-    applied = {rev.revision for rev in script.iterate_revisions(tuple(current_heads(engine)), "base")}
+    applied = {
+        rev.revision for rev in script.iterate_revisions(tuple(current_heads(engine)), "base")
+    }
     return set(script.get_heads()) <= applied

@@ -24,7 +24,13 @@ class DailyRootOut(BaseModel):
 def list_roots(session: DbSession) -> list[DailyRootOut]:
     """Merkle roots (RFC 6962 tree over record hashes) per Tokyo day; today's is provisional."""
     return [
-        DailyRootOut(day=r.day.isoformat(), root=r.root, record_count=r.record_count,
-                     first_seq=r.first_seq, last_seq=r.last_seq, final=r.final)
+        DailyRootOut(
+            day=r.day.isoformat(),
+            root=r.root,
+            record_count=r.record_count,
+            first_seq=r.first_seq,
+            last_seq=r.last_seq,
+            final=r.final,
+        )
         for r in service.daily_roots(session)
     ]

@@ -153,18 +153,38 @@ def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
     expected_seq, prev = 1, GENESIS_HASH
     last_seq = 0
     while True:
-        rows = session.execute(
-            select(AuditRecord).where(AuditRecord.seq > last_seq).order_by(AuditRecord.seq).limit(batch_size)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditRecord)
+                .where(AuditRecord.seq > last_seq)
+                .order_by(AuditRecord.seq)
+                .limit(batch_size)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for rec in rows:
             if rec.seq != expected_seq:
-                return ChainBreak(rec.seq, f"record {expected_seq} is missing before record {rec.seq}")
+                return ChainBreak(
+                    rec.seq, f"record {expected_seq} is missing before record {rec.seq}"
+                )
             if rec.prev_hash != prev:
                 return ChainBreak(rec.seq, "prev_hash does not match the preceding record")
             body = _record_body(
-                {c: getattr(rec, c) for c in ("seq", "occurred_at", "actor", "action", "object_type", "object_id", "data")}
+                {
+                    c: getattr(rec, c)
+                    for c in (
+                        "seq",
+                        "occurred_at",
+                        "actor",
+                        "action",
+                        "object_type",
+                        "object_id",
+                        "data",
+                    )
+                }
                 | {"occurred_at": _aware(rec.occurred_at)}
             )
             if chain_hash(prev, body) != rec.hash:
@@ -183,7 +203,10 @@ def _verify_published_roots(session: Session) -> ChainBreak | None:
     for published in session.execute(select(AuditDailyRoot).order_by(AuditDailyRoot.day)).scalars():
         hashes = _day_leaf_hashes(session, published.day)
         if merkle.root_of(hashes).hex() != published.root or len(hashes) != published.record_count:
-            return ChainBreak(published.first_seq, f"records of {published.day} no longer match the published root")
+            return ChainBreak(
+                published.first_seq,
+                f"records of {published.day} no longer match the published root",
+            )
     return None
 
 
@@ -219,8 +242,14 @@ def publish_closed_days(session: Session) -> list[AuditDailyRoot]:
             continue
         root = merkle.root_of(_day_leaf_hashes(session, day)).hex()
         created.append(
-            AuditDailyRoot(day=day, root=root, record_count=count, first_seq=first_seq,
-                           last_seq=last_seq, published_at=utcnow())
+            AuditDailyRoot(
+                day=day,
+                root=root,
+                record_count=count,
+                first_seq=first_seq,
+                last_seq=last_seq,
+                published_at=utcnow(),
+            )
         )
     session.add_all(created)
     return created
@@ -234,7 +263,9 @@ def daily_roots(session: Session) -> list[DailyRoot]:
     ]
     today = utcnow().astimezone(TOKYO).date()
     span = session.execute(
-        select(func.min(AuditRecord.seq), func.max(AuditRecord.seq), func.count()).where(AuditRecord.day == today)
+        select(func.min(AuditRecord.seq), func.max(AuditRecord.seq), func.count()).where(
+            AuditRecord.day == today
+        )
     ).one()
     if span[2]:
         root = merkle.root_of(_day_leaf_hashes(session, today)).hex()
@@ -247,9 +278,13 @@ def inclusion_proof(session: Session, seq: int) -> dict[str, Any]:
     rec = session.get(AuditRecord, seq)
     if rec is None:
         raise LookupError(f"no audit record {seq}")
-    day_seqs = session.execute(
-        select(AuditRecord.seq).where(AuditRecord.day == rec.day).order_by(AuditRecord.seq)
-    ).scalars().all()
+    day_seqs = (
+        session.execute(
+            select(AuditRecord.seq).where(AuditRecord.day == rec.day).order_by(AuditRecord.seq)
+        )
+        .scalars()
+        .all()
+    )
     leaves = _day_leaf_hashes(session, rec.day)
     index = day_seqs.index(seq)
     return {

@@ -65,13 +65,22 @@ def load_handler_modules(modules: list[str]) -> None:
         importlib.import_module(module)
 
 
-def publish(session: Session, topic: str, payload: dict[str, Any], *, event_id: str | None = None) -> str:
+def publish(
+    session: Session, topic: str, payload: dict[str, Any], *, event_id: str | None = None
+) -> str:
     """Queue an event in the caller's transaction; it exists only if that commits."""
     now = utcnow()
     event_id = event_id or str(uuid.uuid4())
     session.add(
-        OutboxEvent(id=event_id, topic=topic, payload=json.dumps(payload, ensure_ascii=False),
-                    created_at=now, status=PENDING, attempts=0, next_attempt_at=now)
+        OutboxEvent(
+            id=event_id,
+            topic=topic,
+            payload=json.dumps(payload, ensure_ascii=False),
+            created_at=now,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
     )
     return event_id
 
@@ -122,14 +131,20 @@ class Dispatcher:
         )
         with self.factory.begin() as session:
             query = (
-                select(OutboxEvent).where(due).order_by(OutboxEvent.created_at, OutboxEvent.id)
+                select(OutboxEvent)
+                .where(due)
+                .order_by(OutboxEvent.created_at, OutboxEvent.id)
                 .limit(self.batch_size)
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).scalars().all()
             for row in rows:
-                row.status, row.locked_by, row.locked_until = PROCESSING, self.worker_id, now + self.lease
+                row.status, row.locked_by, row.locked_until = (
+                    PROCESSING,
+                    self.worker_id,
+                    now + self.lease,
+                )
                 row.attempts += 1
             return [Event(r.id, r.topic, json.loads(r.payload), r.attempts) for r in rows]
 
@@ -154,7 +169,9 @@ class Dispatcher:
             with self.factory.begin() as session:
                 fn(session, event)
                 session.execute(
-                    insert(OutboxHandled).values(handler=name, event_id=event.id, handled_at=utcnow())
+                    insert(OutboxHandled).values(
+                        handler=name, event_id=event.id, handled_at=utcnow()
+                    )
                 )
         except IntegrityError:
             if (name, event.id) not in self._completed([event.id]):
@@ -167,7 +184,9 @@ class Dispatcher:
                 self._run_handler(name, fn, event)
 
     def _fail(self, event: Event, exc: Exception) -> str:
-        log.warning("event %s (%s) failed on attempt %d: %s", event.id, event.topic, event.attempts, exc)
+        log.warning(
+            "event %s (%s) failed on attempt %d: %s", event.id, event.topic, event.attempts, exc
+        )
         error = f"{type(exc).__name__}: {exc}"[:2000]
         values: dict[str, Any] = {"locked_by": None, "locked_until": None, "last_error": error}
         if event.attempts >= self.max_attempts:
@@ -194,7 +213,11 @@ class Dispatcher:
         with self.factory.begin() as session:
             session.execute(
                 self._held(event_ids).values(
-                    status=DONE, locked_by=None, locked_until=None, processed_at=utcnow(), last_error=None
+                    status=DONE,
+                    locked_by=None,
+                    locked_until=None,
+                    processed_at=utcnow(),
+                    last_error=None,
                 )
             )
 
@@ -209,7 +232,7 @@ class Dispatcher:
         for event in events:
             try:
                 self._process(event, completed)
-            except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
+            except Exception as exc:
                 if self._fail(event, exc) == DEAD:
                     stats.dead += 1
                 else:
@@ -223,21 +246,29 @@ class Dispatcher:
 
 def requeue_dead(session: Session, event_id: str) -> bool:
     """Give a dead-lettered event another full set of attempts (operator action)."""
-    result = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id == event_id, OutboxEvent.status == DEAD)
-        .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), last_error=None)
+    event = session.get(OutboxEvent, event_id)
+    if event is None or event.status != DEAD:
+        return False
+    event.status, event.attempts, event.next_attempt_at, event.last_error = (
+        PENDING,
+        0,
+        utcnow(),
+        None,
     )
-    return bool(result.rowcount)
+    return True
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)).all()
+    rows = session.execute(
+        select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)
+    ).all()
     return {status: count for status, count in rows}
 
 
 def next_due(session: Session) -> datetime | None:
     return session.execute(
-        select(OutboxEvent.next_attempt_at).where(OutboxEvent.status == PENDING)
-        .order_by(OutboxEvent.next_attempt_at).limit(1)
+        select(OutboxEvent.next_attempt_at)
+        .where(OutboxEvent.status == PENDING)
+        .order_by(OutboxEvent.next_attempt_at)
+        .limit(1)
     ).scalar()
