@@ -11,7 +11,7 @@ repository's ``babel.cfg``, then ``pybabel update``) maintains the ``.po`` files
 from __future__ import annotations
 
 import gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -36,7 +36,7 @@ def translate(language: str, message: str) -> str:
     return translations(language).gettext(message)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> gettext.NullTranslations:
     """Compiled catalog for ``language``; unknown languages fall back to msgids."""
     po_path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"

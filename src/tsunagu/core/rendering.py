@@ -38,9 +38,15 @@ def environment() -> Environment:
 
 
 def request_language(request: Request) -> str:
-    """``?lang=`` for this request, else the saved choice, else Accept-Language."""
-    chosen = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
-    return negotiate(chosen, request.headers.get("accept-language"))
+    """``?lang=`` for this request, else the saved choice, else Accept-Language, else Japanese.
+
+    An unknown value at one level falls through to the next, so a stale or
+    mistyped ``?lang=`` never overrides the visitor's saved choice.
+    """
+    for chosen in (request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+        if chosen is not None and chosen in LANGUAGES:
+            return chosen
+    return negotiate(None, request.headers.get("accept-language"))
 
 
 def language_url(request: Request, language: str) -> str:

@@ -30,7 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="tsunagu",
         version=__version__,
-        description="デジタル・ガバメントと官民データ活用の基盤 / digital government and public–private data platform",
+        description=(
+            "デジタル・ガバメントと官民データ活用の基盤 / "
+            "digital government and public–private data platform"
+        ),
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",

@@ -69,10 +69,12 @@ class ErrorReport:
     reference: str | None = None
 
     @classmethod
-    def standard(cls, status: int, reference: str | None = None) -> ErrorReport:
+    def standard(
+        cls, status: int, code: str | None = None, reference: str | None = None
+    ) -> ErrorReport:
         """The catalog's explanation of ``status``."""
         message = STANDARD_MESSAGES[status][1]
-        return cls(status, f"http_{status}", translate("ja", message), message, reference)
+        return cls(status, code or f"http_{status}", translate("ja", message), message, reference)
 
 
 def _wants_json(request: Request) -> bool:
@@ -130,7 +132,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         reference = uuid.uuid4().hex[:12]
-        log.error(
-            "unhandled error on %s (reference %s)", request.url.path, reference, exc_info=exc
-        )
-        return _respond(request, ErrorReport.standard(500, reference), None)
+        log.error("unhandled error on %s (reference %s)", request.url.path, reference, exc_info=exc)
+        return _respond(request, ErrorReport.standard(500, "internal_error", reference), None)
