@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default="dev-only-secret-change-me",
         description="Signs session cookies; must be set in production.",
     )
+    pki_key_password: str = Field(
+        default="",
+        description="Encrypts CA and TSA private keys at rest; empty derives it from secret_key.",
+    )
     default_language: str = "ja"
     base_url: str = "http://127.0.0.1:8000"
     worker_batch_size: int = 200
