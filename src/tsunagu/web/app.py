@@ -15,6 +15,8 @@ from tsunagu import __version__
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
+from tsunagu.identity.api import router as identity_router
+from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.web import errors, views
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -22,6 +24,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ROUTERS = [
     views.router,
     audit_router,
+    identity_router,
+    ckan_router,
 ]
 
 

@@ -1,0 +1,1 @@
+"""The demo world: real municipalities, fictitious residents, corporations and officials."""

@@ -1,0 +1,1 @@
+"""Parties: organizations and their units, persons, households, officials; municipality master."""
