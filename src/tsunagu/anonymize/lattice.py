@@ -1,0 +1,188 @@
+"""Optimal full-domain generalization over the lattice of hierarchy levels.
+
+Every node of the lattice assigns one hierarchy level to each quasi-identifier.
+The search follows ARX's Flash: privacy models with record suppression are
+monotone (if a node satisfies them, every more general node does too), so it
+builds ascending paths through untagged nodes, binary-searches each path with
+real checks, and tags all successors of a satisfying node and all predecessors
+of a failing one without checking them. Among satisfying nodes the one with
+the least loss wins; generalization-only loss is a lower bound of the real
+loss (suppressed cells count as fully generalized), so nodes are scored in
+order of that bound and the scan stops once the bound exceeds the best found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tsunagu.anonymize import errors
+from tsunagu.anonymize.metrics import Outcome
+from tsunagu.anonymize.privacy import Pairs, violations
+from tsunagu.anonymize.problem import Problem, combine, group_classes
+
+MAX_NODES = 2_000_000
+_EPS = 1e-12
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """What the search remembers of a checked node."""
+
+    ok: bool
+    suppressed: int
+    loss: float
+
+
+def evaluate(problem: Problem, node: tuple[int, ...]) -> Check:
+    """Group the distinct rows by their generalized quasi-identifiers and apply the models."""
+    columns = problem.level_codes(node)
+    cards = [len(q.labels[h]) for q, h in zip(problem.qis, node, strict=True)]
+    key = combine(columns, cards)
+    classes = group_classes(problem, key, problem.weights * problem.row_penalty(node))
+    bad = violations(problem.privacy, classes.sizes, classes.pairs, problem.sensitive)
+    suppressed = int(classes.sizes[bad].sum())
+    width, rows = problem.width, problem.rows
+    kept_penalty = float(classes.penalty.sum() - classes.penalty[bad].sum())
+    loss = (kept_penalty + suppressed * width) / (rows * width)
+    return Check(suppressed <= problem.max_suppressed, suppressed, round(loss, 12))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    node: tuple[int, ...]
+    check: Check
+    lattice_size: int
+    checked: int
+
+
+class _Lattice:
+    """All nodes as an (n × width) level array in mixed-radix order, with their tags."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        heights = [q.height for q in problem.qis]
+        size = int(np.prod([h + 1 for h in heights], dtype=np.float64))
+        if size > MAX_NODES:
+            raise errors.bad_config(
+                f"the lattice has {size:,} nodes (limit {MAX_NODES:,}); "
+                "use fewer hierarchy levels or algorithm: mondrian"
+            )
+        grids = np.meshgrid(*[np.arange(h + 1) for h in heights], indexing="ij")
+        self.levels = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
+        self.radix = np.array(
+            [int(np.prod([h + 1 for h in heights[i + 1 :]])) for i in range(len(heights))]
+        )
+        self.heights = np.array(heights)
+        self.status = np.zeros(size, dtype=np.int8)  # 0 unknown, 1 satisfies, -1 fails
+        weights = problem.weights.astype(float)
+        per_level = [
+            np.array([q.mean_ncp(h, np.bincount(c, weights, len(q.values))) for h in range(q.height + 1)])
+            for q, c in zip(problem.qis, problem.codes, strict=True)
+        ]
+        self.bound = sum(per_level[i][self.levels[:, i]] for i in range(len(heights))) / len(heights)
+        self.checks: dict[int, Check] = {}
+
+    def index(self, node: np.ndarray) -> int:
+        return int((node * self.radix).sum())
+
+    def node(self, index: int) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.levels[index])
+
+    def check(self, index: int) -> Check:
+        if index not in self.checks:
+            self.checks[index] = evaluate(self.problem, self.node(index))
+        result = self.checks[index]
+        row = self.levels[index]
+        if result.ok:
+            self.status[(self.levels >= row).all(axis=1)] = 1
+        else:
+            self.status[(self.levels <= row).all(axis=1)] = -1
+        return result
+
+    def path_from(self, index: int) -> list[int]:
+        """An ascending chain of unknown nodes, each step raising the level with least bound."""
+        path = [index]
+        row = self.levels[index].copy()
+        while True:
+            best: int | None = None
+            for dim in range(len(row)):
+                if row[dim] < self.heights[dim]:
+                    candidate = index + int(self.radix[dim])
+                    if self.status[candidate] == 0 and (
+                        best is None or self.bound[candidate] < self.bound[best]
+                    ):
+                        best = candidate
+            if best is None:
+                return path
+            index, row = best, self.levels[best]
+            path.append(index)
+
+    def tag_all(self, progress: Progress | None) -> None:
+        order = np.lexsort((np.arange(len(self.status)), self.levels.sum(axis=1)))
+        total = len(order)
+        for index in order:
+            if self.status[index] != 0:
+                continue
+            path = self.path_from(int(index))
+            low, high = 0, len(path) - 1
+            while low <= high:
+                middle = (low + high) // 2
+                if self.check(path[middle]).ok:
+                    high = middle - 1
+                else:
+                    low = middle + 1
+            if progress:
+                progress(float((self.status != 0).sum()) / total)
+
+    def best(self) -> int:
+        satisfying = np.flatnonzero(self.status == 1)
+        height = self.levels[satisfying].sum(axis=1)
+        order = satisfying[np.lexsort((satisfying, height, self.bound[satisfying]))]
+        best: int | None = None
+        best_key: tuple[float, int, int] | None = None
+        for index in order:
+            if best_key is not None and self.bound[index] > best_key[0] + _EPS:
+                break
+            result = self.check(int(index))
+            key = (result.loss, int(self.levels[index].sum()), int(index))
+            if result.ok and (best_key is None or key < best_key):
+                best, best_key = int(index), key
+        assert best is not None
+        return best
+
+
+def search(problem: Problem, progress: Progress | None = None) -> SearchResult:
+    """The satisfying node of least loss (ties: lower total height, then lattice order)."""
+    lattice = _Lattice(problem)
+    top = len(lattice.status) - 1
+    if not lattice.check(top).ok:
+        raise errors.unsatisfiable(
+            "全ての属性を最大限一般化しても基準を満たしません(k が件数より大きい、"
+            "または機微属性の多様性が足りない等)",
+            "even the most general node fails (k larger than the data, "
+            "or too little diversity in the sensitive attribute)",
+        )
+    lattice.tag_all(progress)
+    index = lattice.best()
+    return SearchResult(
+        lattice.node(index), lattice.checks[index], len(lattice.status), len(lattice.checks)
+    )
+
+
+def outcome_of(problem: Problem, node: tuple[int, ...]) -> Outcome:
+    """The recoding of a lattice node: every value replaced by its label at the node's level."""
+    row_labels = problem.level_codes(node)
+    return Outcome(
+        labels=[q.labels[h] for q, h in zip(problem.qis, node, strict=True)],
+        row_labels=row_labels,
+        row_ncp=[
+            q.ncp[h][codes] for q, h, codes in zip(problem.qis, node, row_labels, strict=True)
+        ],
+        generalized=[h > 0 for h in node],
+        node=node,
+    )
