@@ -83,7 +83,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _empty_all_tables(engine: Engine) -> None:
-    tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+    # FTS5 shadow tables (opendata_fts_*) belong to their virtual table: never touch them directly.
+    tables = [
+        t for t in inspect(engine).get_table_names()
+        if t != "alembic_version" and not t.startswith("opendata_fts_")
+    ]
     if not tables:
         return
     with engine.begin() as connection:

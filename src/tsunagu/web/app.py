@@ -17,6 +17,7 @@ from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
 from tsunagu.identity.api import router as identity_router
 from tsunagu.opendata.ckan import router as ckan_router
+from tsunagu.opendata.views import router as opendata_views
 from tsunagu.web import errors, views
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -26,6 +27,7 @@ ROUTERS = [
     audit_router,
     identity_router,
     ckan_router,
+    opendata_views,
 ]
 
 
