@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.x509.oid import AttributeOID
 
 from tsunagu.core.clock import utcnow
-from tsunagu.core.errors import TsunaguError, ValidationError
+from tsunagu.core.errors import ValidationError
 from tsunagu.trust import cms, protocol
 from tsunagu.trust.pki import PrivateKey, generate_key
 
@@ -38,8 +38,8 @@ MIN_PIN = 6
 MAX_PIN = 64
 
 
-class WalletError(TsunaguError):
-    status_code = 400
+class WalletError(ValidationError):
+    """A wallet operation that cannot proceed (wrong PIN, missing file, server refusal)."""
 
 
 def _check_pin(pin: str) -> bytes:

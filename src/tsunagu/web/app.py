@@ -12,12 +12,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tsunagu import __version__
+from tsunagu.anonymize.api import router as anonymize_router
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
 from tsunagu.identity.api import router as identity_router
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
+from tsunagu.trust.api import router as trust_router
 from tsunagu.web import errors, views
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -28,6 +30,8 @@ ROUTERS = [
     identity_router,
     ckan_router,
     opendata_views,
+    trust_router,
+    anonymize_router,
 ]
 
 
