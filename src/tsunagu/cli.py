@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tsunagu.anonymize.cli import app as anonymize_app
 from tsunagu.core import ids as idnum
 from tsunagu.core import migrate
 from tsunagu.core.audit import service as audit
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ids_app, name="ids")
 app.add_typer(demo_app, name="demo")
+app.add_typer(anonymize_app, name="anonymize")
 
 
 def _session_factory() -> sessionmaker[Session]:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tsunagu import __version__
+from tsunagu.anonymize.api import router as anonymize_router
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
@@ -30,6 +31,7 @@ ROUTERS = [
     ckan_router,
     opendata_views,
     trust_router,
+    anonymize_router,
 ]
 
 
