@@ -1,0 +1,678 @@
+"""The registry engine: bitemporal records, one write operation, "as of" reads.
+
+Every change — an ordinary change of address, a correction of a wrongly
+recorded birth date, the end of an enrolment — is the same operation,
+:func:`assert_fact`: "for the valid-time interval [from, to) the record is
+``data``" (or, with ``data=None``, "there is no record"). Current versions
+overlapping the interval are superseded (never updated in place, never
+deleted) and the parts of them outside the interval are re-inserted, so both
+the register's past and every past state of *knowledge* about it stay
+answerable: :func:`as_of` (valid on D, as known at K).
+
+Each write is audited (field names and a digest, never values), and a
+``registry.changed`` outbox event names the domain events it fired (a death,
+a move out) so that subscribed agencies are told without anyone applying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import service as audit
+from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
+from tsunagu.core.outbox import service as outbox
+from tsunagu.identity import service as identity
+from tsunagu.registry.definitions import RegistryDefinition, get_registry
+from tsunagu.registry.models import RegistryRecord
+
+CHANGED_TOPIC = "registry.changed"
+REASONS = ("change", "correction", "retraction", "initial")
+BULK_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Version:
+    """One bitemporal version of a record, as other modules see it."""
+
+    id: int
+    registry_id: str
+    subject_id: str
+    record_key: str
+    party_id: str | None
+    keeper_id: str
+    valid_from: date
+    valid_to: date | None
+    recorded_at: datetime
+    superseded_at: datetime | None
+    data: dict[str, Any]
+    recorded_by: str
+    reason: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one write did: versions superseded and inserted, domain events fired."""
+
+    change_id: str
+    registry_id: str
+    subject_id: str
+    record_key: str
+    superseded: tuple[int, ...]
+    inserted: tuple[int, ...]
+    events: tuple[str, ...]
+    changed_fields: tuple[str, ...]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _version(row: RegistryRecord) -> Version:
+    return Version(
+        id=row.id,
+        registry_id=row.registry_id,
+        subject_id=row.subject_id,
+        record_key=row.record_key,
+        party_id=row.party_id,
+        keeper_id=row.keeper_id,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        recorded_at=_aware(row.recorded_at) or row.recorded_at,
+        superseded_at=_aware(row.superseded_at),
+        data=json.loads(row.data),
+        recorded_by=row.recorded_by,
+        reason=row.reason,
+        note=row.note,
+    )
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        found: dict[str, Any] = {}
+        for key, value in data.items():
+            found.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return found
+    return {prefix: data}
+
+
+def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """Dotted paths whose value differs (lists compare as a whole)."""
+    old, new = _leaves(before or {}), _leaves(after or {})
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _overlapping(
+    registry_id: str, subject_id: str, record_key: str, start: date, end: date | None
+) -> ColumnElement[bool]:
+    conditions = [
+        RegistryRecord.registry_id == registry_id,
+        RegistryRecord.subject_id == subject_id,
+        RegistryRecord.record_key == record_key,
+        RegistryRecord.superseded_at.is_(None),
+        or_(RegistryRecord.valid_to.is_(None), RegistryRecord.valid_to > start),
+    ]
+    if end is not None:
+        conditions.append(RegistryRecord.valid_from < end)
+    return and_(*conditions)
+
+
+def check_keeper(session: Session, definition: RegistryDefinition, keeper_id: str) -> None:
+    """Only an organization of the registry's owner kind may keep its records."""
+    organization = identity.get_organization(session, keeper_id)
+    if organization.kind.value != definition.owner_kind:
+        raise PermissionDenied(
+            "wrong_keeper_kind",
+            f"「{definition.name.ja}」を管理できるのは{definition.owner_kind}の組織だけです。",
+            f"Only a {definition.owner_kind} organization keeps the {definition.name.en}.",
+        )
+
+
+def _check_interval(start: date, end: date | None) -> None:
+    if end is not None and end <= start:
+        raise ValidationError(
+            "empty_interval",
+            "有効期間の終了日は開始日より後にしてください。",
+            "valid_to must be after valid_from.",
+        )
+
+
+def assert_fact(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    data: dict[str, Any] | None,
+    *,
+    keeper_id: str,
+    actor: str,
+    valid_from: date,
+    valid_to: date | None = None,
+    record_key: str | None = None,
+    reason: str = "change",
+    note: str | None = None,
+    at: datetime | None = None,
+) -> Change:
+    """Make the register say ``data`` for [valid_from, valid_to) from now on.
+
+    ``data=None`` retracts the record for the interval. History is kept: the
+    overlapping versions are superseded, and their parts outside the interval
+    re-inserted unchanged.
+    """
+    definition = get_registry(registry_id)
+    if reason not in REASONS:
+        raise ValidationError(
+            "unknown_reason", "変更理由が不正です。", f"reason must be one of {REASONS}."
+        )
+    _check_interval(valid_from, valid_to)
+    if data is not None:
+        definition.validator.validate(registry_id, data)
+        record_key = definition.record_key(data)
+    elif record_key is None:
+        record_key = ""
+    check_keeper(session, definition, keeper_id)
+    now = at or utcnow()
+    query = select(RegistryRecord).where(
+        _overlapping(registry_id, subject_id, record_key, valid_from, valid_to)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    overlapping = list(session.execute(query.order_by(RegistryRecord.valid_from)).scalars())
+    if data is None and not overlapping:
+        raise NotFoundError(
+            "no_record",
+            "取り消す記録がありません。",
+            "There is no record in that interval to retract.",
+        )
+    before_row = next(
+        (
+            r
+            for r in overlapping
+            if r.valid_from <= valid_from and (r.valid_to is None or r.valid_to > valid_from)
+        ),
+        None,
+    )
+    before = json.loads(before_row.data) if before_row else None
+    rows = _replacement_rows(
+        overlapping, definition, subject_id, record_key, data, keeper_id, actor, reason, note,
+        valid_from, valid_to, now,
+    )  # fmt: skip
+    for old in overlapping:
+        old.superseded_at = now
+    session.flush()
+    inserted: list[int] = []
+    for row in rows:
+        record = RegistryRecord(**row)
+        session.add(record)
+        session.flush()
+        inserted.append(record.id)
+    return _announce(
+        session, definition, subject_id, record_key, keeper_id, actor, reason,
+        valid_from, valid_to, before, data, [r.id for r in overlapping], inserted, now,
+    )  # fmt: skip
+
+
+def _replacement_rows(
+    overlapping: Sequence[RegistryRecord],
+    definition: RegistryDefinition,
+    subject_id: str,
+    record_key: str,
+    data: dict[str, Any] | None,
+    keeper_id: str,
+    actor: str,
+    reason: str,
+    note: str | None,
+    start: date,
+    end: date | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The remainders of superseded versions outside [start, end), plus the new version."""
+    rows: list[dict[str, Any]] = []
+
+    def row(
+        payload: dict[str, Any], keeper: str, lo: date, hi: date | None, why: str, text: str | None
+    ) -> dict[str, Any]:
+        return {
+            "registry_id": definition.id,
+            "subject_id": subject_id,
+            "record_key": record_key,
+            "party_id": definition.party_of(subject_id, payload),
+            "keeper_id": keeper,
+            "valid_from": lo,
+            "valid_to": hi,
+            "recorded_at": now,
+            "superseded_at": None,
+            "data": _dump(payload),
+            "recorded_by": actor,
+            "reason": why,
+            "note": text,
+        }
+
+    for old in overlapping:
+        payload = json.loads(old.data)
+        if old.valid_from < start:
+            rows.append(row(payload, old.keeper_id, old.valid_from, start, old.reason, old.note))
+        if end is not None and (old.valid_to is None or old.valid_to > end):
+            rows.append(row(payload, old.keeper_id, end, old.valid_to, old.reason, old.note))
+    if data is not None:
+        rows.append(row(data, keeper_id, start, end, reason, note))
+    return rows
+
+
+def _announce(
+    session: Session,
+    definition: RegistryDefinition,
+    subject_id: str,
+    record_key: str,
+    keeper_id: str,
+    actor: str,
+    reason: str,
+    start: date,
+    end: date | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    superseded: list[int],
+    inserted: list[int],
+    now: datetime,
+) -> Change:
+    """Audit the write and tell subscribers (through the outbox) which events it fired."""
+    fields = changed_fields(before, after)
+    events = _events(definition, reason, before, after)
+    change_id = str(uuid.uuid4())
+    party_id = definition.party_of(subject_id, after if after is not None else before)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"registry.{reason}",
+        object_type=f"registry:{definition.id}",
+        object_id=subject_id,
+        at=now,
+        data={
+            "change_id": change_id,
+            "record_key": record_key,
+            "keeper_id": keeper_id,
+            "valid_from": start.isoformat(),
+            "valid_to": end.isoformat() if end else None,
+            "superseded": superseded,
+            "inserted": inserted,
+            "changed_fields": fields,
+            "events": events,
+            "data_sha256": hashlib.sha256(_dump(after or {}).encode()).hexdigest(),
+        },
+    )
+    if events:
+        outbox.publish(
+            session,
+            CHANGED_TOPIC,
+            {
+                "change_id": change_id,
+                "registry_id": definition.id,
+                "subject_id": subject_id,
+                "record_key": record_key,
+                "party_id": party_id,
+                "keeper_id": keeper_id,
+                "events": events,
+                "changed_fields": fields,
+                "valid_from": start.isoformat(),
+                "recorded_at": now.isoformat(),
+                "version_id": inserted[-1] if after is not None and inserted else None,
+            },
+            event_id=change_id,
+        )
+    return Change(
+        change_id, definition.id, subject_id, record_key, tuple(superseded), tuple(inserted),
+        tuple(events), tuple(fields),
+    )  # fmt: skip
+
+
+def _events(
+    definition: RegistryDefinition,
+    reason: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> list[str]:
+    if after is None:
+        return ["retracted"]
+    events = ["created"] if before is None else []
+    if before is not None and before != after:
+        events.append("corrected" if reason == "correction" else "changed")
+    events.extend(rule.id for rule in definition.events if rule.fired(before, after))
+    return events
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge; ``None`` in the patch removes the field."""
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def change(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    patch: dict[str, Any],
+    *,
+    actor: str,
+    valid_from: date,
+    record_key: str = "",
+    keeper_id: str | None = None,
+    reason: str = "change",
+    note: str | None = None,
+    at: datetime | None = None,
+) -> Change:
+    """Change some fields from ``valid_from`` until the end of the version valid then.
+
+    The ordinary register update ("from 1 April the address is …"); a
+    correction is the same call with ``reason="correction"`` and the date the
+    wrong version started. Later versions already recorded are left alone.
+    """
+    current = version_at(session, registry_id, subject_id, valid_from, record_key=record_key)
+    if current is None:
+        raise NotFoundError(
+            "no_record",
+            "その日に有効な記録がありません。",
+            f"No {registry_id} record of this subject is valid on {valid_from}.",
+        )
+    return assert_fact(
+        session,
+        registry_id,
+        subject_id,
+        _merge(current.data, patch),
+        keeper_id=keeper_id or current.keeper_id,
+        actor=actor,
+        valid_from=valid_from,
+        valid_to=current.valid_to,
+        reason=reason,
+        note=note,
+        at=at,
+    )
+
+
+def correct(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    patch: dict[str, Any],
+    *,
+    actor: str,
+    valid_from: date,
+    valid_to: date | None = None,
+    record_key: str = "",
+    note: str | None = None,
+    at: datetime | None = None,
+) -> list[Change]:
+    """Correct fields that were wrong over [valid_from, valid_to) in every version there.
+
+    Each current version keeps its own interval and other fields; the wrong
+    versions stay in history, superseded, so what was believed before the
+    correction remains answerable.
+    """
+    now = at or utcnow()
+    rows = session.execute(
+        select(RegistryRecord)
+        .where(_overlapping(registry_id, subject_id, record_key, valid_from, valid_to))
+        .order_by(RegistryRecord.valid_from)
+    ).scalars()
+    pieces = [
+        (max(r.valid_from, valid_from), _earliest(r.valid_to, valid_to), r.keeper_id, r.data)
+        for r in rows
+    ]
+    if not pieces:
+        raise NotFoundError(
+            "no_record",
+            "訂正する記録がありません。",
+            f"No {registry_id} record of this subject in that interval.",
+        )
+    return [
+        assert_fact(
+            session, registry_id, subject_id, _merge(json.loads(data), patch), keeper_id=keeper,
+            actor=actor, valid_from=start, valid_to=end, reason="correction", note=note, at=now,
+        )
+        for start, end, keeper, data in pieces
+    ]  # fmt: skip
+
+
+def _earliest(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _valid_on(day: date) -> ColumnElement[bool]:
+    return and_(
+        RegistryRecord.valid_from <= day,
+        or_(RegistryRecord.valid_to.is_(None), RegistryRecord.valid_to > day),
+    )
+
+
+def _known_at(moment: datetime | None) -> ColumnElement[bool]:
+    if moment is None:
+        return RegistryRecord.superseded_at.is_(None)
+    return and_(
+        RegistryRecord.recorded_at <= moment,
+        or_(RegistryRecord.superseded_at.is_(None), RegistryRecord.superseded_at > moment),
+    )
+
+
+def as_of(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    *,
+    valid_on: date | None = None,
+    known_at: datetime | None = None,
+    record_key: str | None = None,
+) -> list[Version]:
+    """What the register said about the subject for ``valid_on``, as known at ``known_at``.
+
+    Defaults: today (Tokyo) and current knowledge. A keyed registry (課税 per
+    fiscal year) may hold several records; ``record_key`` picks one.
+    """
+    get_registry(registry_id)
+    query = select(RegistryRecord).where(
+        RegistryRecord.registry_id == registry_id,
+        RegistryRecord.subject_id == subject_id,
+        _valid_on(valid_on or tokyo_today()),
+        _known_at(known_at),
+    )
+    if record_key is not None:
+        query = query.where(RegistryRecord.record_key == record_key)
+    rows = session.execute(query.order_by(RegistryRecord.record_key)).scalars()
+    return [_version(r) for r in rows]
+
+
+def version_at(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    day: date,
+    *,
+    record_key: str = "",
+    known_at: datetime | None = None,
+) -> Version | None:
+    found = as_of(
+        session, registry_id, subject_id, valid_on=day, known_at=known_at, record_key=record_key
+    )
+    return found[0] if found else None
+
+
+def history(
+    session: Session, registry_id: str, subject_id: str, *, record_key: str | None = None
+) -> list[Version]:
+    """Every version ever recorded (superseded ones included), in recording order."""
+    get_registry(registry_id)
+    query = select(RegistryRecord).where(
+        RegistryRecord.registry_id == registry_id, RegistryRecord.subject_id == subject_id
+    )
+    if record_key is not None:
+        query = query.where(RegistryRecord.record_key == record_key)
+    rows = session.execute(
+        query.order_by(RegistryRecord.recorded_at, RegistryRecord.valid_from, RegistryRecord.id)
+    ).scalars()
+    return [_version(r) for r in rows]
+
+
+def kept_by(
+    session: Session,
+    keeper_id: str,
+    registry_id: str,
+    *,
+    valid_on: date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Version]:
+    """Current versions an organization keeps, valid on a day (the keeper's list)."""
+    get_registry(registry_id)
+    rows = session.execute(
+        select(RegistryRecord)
+        .where(
+            RegistryRecord.keeper_id == keeper_id,
+            RegistryRecord.registry_id == registry_id,
+            RegistryRecord.superseded_at.is_(None),
+            _valid_on(valid_on or tokyo_today()),
+        )
+        .order_by(RegistryRecord.subject_id, RegistryRecord.record_key)
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    return [_version(r) for r in rows]
+
+
+def count_kept_by(session: Session, keeper_id: str, registry_id: str) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(RegistryRecord)
+            .where(
+                RegistryRecord.keeper_id == keeper_id,
+                RegistryRecord.registry_id == registry_id,
+                RegistryRecord.superseded_at.is_(None),
+                _valid_on(tokyo_today()),
+            )
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True)
+class InitialRecord:
+    """One record of an initial load (migration of an existing register)."""
+
+    subject_id: str
+    keeper_id: str
+    data: dict[str, Any]
+    valid_from: date
+    valid_to: date | None = None
+
+
+def bulk_load(
+    session: Session,
+    registry_id: str,
+    records: Iterable[InitialRecord],
+    *,
+    actor: str,
+    at: datetime | None = None,
+) -> int:
+    """Load records of an existing register in batches: validated, one audit record, no events.
+
+    For the initial migration (初期移行) of a register that was kept
+    elsewhere; changes after that go through :func:`assert_fact`. Subjects
+    must not have records in this registry yet (the unique index enforces it).
+    """
+    definition = get_registry(registry_id)
+    now = at or utcnow()
+    keepers: set[str] = set()
+    batch: list[dict[str, Any]] = []
+    total = 0
+    digest = hashlib.sha256()
+    for item in records:
+        definition.validator.validate(registry_id, item.data)
+        _check_interval(item.valid_from, item.valid_to)
+        if item.keeper_id not in keepers:
+            check_keeper(session, definition, item.keeper_id)
+            keepers.add(item.keeper_id)
+        encoded = _dump(item.data)
+        digest.update(encoded.encode())
+        batch.append(
+            {
+                "registry_id": registry_id,
+                "subject_id": item.subject_id,
+                "record_key": definition.record_key(item.data),
+                "party_id": definition.party_of(item.subject_id, item.data),
+                "keeper_id": item.keeper_id,
+                "valid_from": item.valid_from,
+                "valid_to": item.valid_to,
+                "recorded_at": now,
+                "superseded_at": None,
+                "data": encoded,
+                "recorded_by": actor,
+                "reason": "initial",
+                "note": None,
+            }
+        )
+        if len(batch) >= BULK_BATCH:
+            session.execute(insert(RegistryRecord), batch)
+            total += len(batch)
+            batch = []
+    if batch:
+        session.execute(insert(RegistryRecord), batch)
+        total += len(batch)
+    audit.record(
+        session,
+        actor=actor,
+        action="registry.initial_load",
+        object_type=f"registry:{registry_id}",
+        object_id="*",
+        at=now,
+        data={"records": total, "keepers": sorted(keepers), "data_sha256": digest.hexdigest()},
+    )
+    return total
+
+
+def purge_expired(
+    session: Session, registry_id: str, *, actor: str, today: date | None = None
+) -> int:
+    """Delete versions whose validity ended longer ago than the retention period.
+
+    The only way history leaves a register, and only as the law's retention
+    rule allows (e.g. 150 years for a removed 住民票); the purge is audited.
+    """
+    definition = get_registry(registry_id)
+    day = today or tokyo_today()
+    cutoff = day - timedelta(days=round(definition.retention_years * 365.2425))
+    result = session.execute(
+        delete(RegistryRecord).where(
+            RegistryRecord.registry_id == registry_id,
+            RegistryRecord.valid_to.is_not(None),
+            RegistryRecord.valid_to < cutoff,
+        )
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    audit.record(
+        session,
+        actor=actor,
+        action="registry.purged",
+        object_type=f"registry:{registry_id}",
+        object_id="*",
+        data={"cutoff": cutoff.isoformat(), "versions": count},
+    )
+    return count
