@@ -35,6 +35,7 @@ SAMPLE_BYTES = 256 * 1024
 BATCH = 20_000
 MAX_LIMIT = 32_000
 INT_RE = re.compile(r"^-?(0|[1-9]\d{0,17})$")
+LEADING_ZERO_RE = re.compile(r"^[-+]?0\d")
 TOPIC_LOAD = "opendata.datastore.load"
 TABULAR = {"CSV": ",", "TSV": "\t", "TXT": ","}
 EXCEL = {"XLSX", "XLSM"}
@@ -70,6 +71,8 @@ def _table_name(resource_id: str) -> str:
 def _classify(value: str, current: str) -> str:
     if value == "" or current == "text":
         return current
+    if LEADING_ZERO_RE.match(value):
+        return "text"  # a code such as 011002, whose zeros matter
     if current in ("", "int") and INT_RE.match(value):
         return "int"
     try:

@@ -1189,3 +1189,25 @@ def api_call_counts(session: Session, days: Iterable[date] | None = None) -> dic
     if days is not None:
         query = query.where(OdApiCallCount.day.in_(list(days)))
     return {action: int(n) for action, n in session.execute(query).all()}
+
+
+def usage_statistics(session: Session) -> dict[str, Any]:
+    """Public figures only: nothing about private datasets or callers."""
+    public = (OdPackage.state == "active") & OdPackage.private.is_(False)
+    datasets, views, downloads = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(OdPackage.view_count), 0),
+            func.coalesce(func.sum(OdPackage.download_count), 0),
+        ).where(public)
+    ).one()
+    organizations = session.execute(
+        select(func.count()).select_from(OdOrganization).where(OdOrganization.state == "active")
+    ).scalar_one()
+    return {
+        "datasets": datasets,
+        "organizations": organizations,
+        "views": int(views),
+        "downloads": int(downloads),
+        "api_calls": api_call_counts(session),
+    }

@@ -17,6 +17,7 @@ from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
 from tsunagu.identity.api import router as identity_router
+from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.trust.api import router as trust_router
@@ -30,6 +31,7 @@ ROUTERS = [
     identity_router,
     ckan_router,
     opendata_views,
+    opendata_api,
     trust_router,
     anonymize_router,
 ]

@@ -1,0 +1,122 @@
+"""Japanese search: analysis, ranking, facets and filters on both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.opendata.conftest import CallAction, World, dataset
+from tsunagu.opendata import search
+
+
+def test_analysis_uses_normalized_forms_and_compounds() -> None:
+    assert search.analyze("ＡＥＤ設置箇所") == ["aed", "設置", "箇所"]
+    assert "トイレ" in search.analyze("ﾄｲﾚ")
+    terms = search.analyze("自動体外式除細動器")
+    assert "自動体外式除細動器" in terms and "細動" in terms
+    assert "の" not in search.analyze("避難場所の一覧")
+
+
+def test_suffixes_are_optional_in_queries() -> None:
+    assert search.query_terms("避難所") == ["避難"]
+    assert search.query_terms("保育所") == ["保育"]
+    assert search.query_terms("所") == ["所"]
+
+
+@pytest.fixture
+def catalog(world: World, call: CallAction) -> World:
+    call("group_create", "sysadmin", world, name="bousai", title="防災")
+    specs = [
+        dataset(
+            name="evacuation",
+            title="指定緊急避難場所一覧",
+            notes="災害時の避難場所",
+            tags=[{"name": "防災"}],
+            groups=[{"name": "bousai"}],
+            resources=[{"name": "一覧", "url": "https://e.jp/a.csv", "format": "CSV"}],
+        ),
+        dataset(
+            name="shelter-notes",
+            title="防災マップ",
+            notes="避難の手引き（PDF）",
+            tags=[{"name": "防災"}],
+            resources=[{"name": "地図", "url": "https://e.jp/m.pdf", "format": "PDF"}],
+        ),
+        dataset(
+            name="nursery",
+            title="保育園一覧",
+            notes="認可保育園",
+            tags=[{"name": "子育て"}],
+            license_id="gov-jp-2.0",
+            resources=[{"name": "一覧", "url": "https://e.jp/n.xlsx", "format": "XLSX"}],
+        ),
+        dataset(
+            name="sapporo-evac",
+            org="sapporo",
+            title="避難場所",
+            tags=[{"name": "防災"}],
+            resources=[{"name": "一覧", "url": "https://e.jp/s.csv", "format": "CSV"}],
+        ),
+    ]
+    for spec in specs:
+        who = "outsider" if spec["owner_org"] == "sapporo" else "editor"
+        assert call("package_create", who, world, **spec).status_code == 200
+    return world
+
+
+def names(call: CallAction, **params: object) -> list[str]:
+    response = call("package_search", **params)
+    assert response.status_code == 200, response.text
+    return [p["name"] for p in response.json()["result"]["results"]]
+
+
+def test_hinanjo_finds_designated_emergency_evacuation_sites(
+    catalog: World, call: CallAction
+) -> None:
+    found = names(call, q="避難所")
+    assert found[0] in ("evacuation", "sapporo-evac")
+    assert set(found) == {"evacuation", "sapporo-evac", "shelter-notes"}
+    # title matches outrank a match in the description only
+    assert found[-1] == "shelter-notes"
+    assert names(call, q="保育所") == ["nursery"]
+    assert names(call, q="ｴｰｲｰﾃﾞｨｰ 存在しない語") == []
+
+
+def test_filters_facets_sort_and_paging(catalog: World, call: CallAction) -> None:
+    assert names(call, fq="organization:sapporo") == ["sapporo-evac"]
+    assert set(names(call, fq='tags:"防災" res_format:CSV')) == {"evacuation", "sapporo-evac"}
+    assert names(call, fq="license_id:gov-jp-2.0") == ["nursery"]
+    assert names(call, fq="groups:bousai") == ["evacuation"]
+    assert "nursery" not in names(call, fq="-tags:子育て", rows=10)
+    assert names(call, q="name:nursery") == ["nursery"]
+    result = call(
+        "package_search",
+        q="避難",
+        **{"facet.field": ["organization", "tags", "res_format", "license_id"]},
+    )
+    facets = result.json()["result"]["facets"]
+    assert facets["organization"] == {"chiyoda": 2, "sapporo": 1}
+    assert facets["tags"] == {"防災": 3}
+    assert facets["res_format"] == {"CSV": 2, "PDF": 1}
+    ordered = names(call, sort="name asc", rows=2)
+    assert ordered == ["evacuation", "nursery"]
+    assert names(call, sort="name asc", rows=2, start=2) == ["sapporo-evac", "shelter-notes"]
+    assert call("package_search", q="*:*").json()["result"]["count"] == 4
+
+
+def test_bad_queries_are_search_query_errors(catalog: World, call: CallAction) -> None:
+    for params in (
+        {"fq": "secret_field:x"},
+        {"sort": "nothing asc"},
+        {"facet.field": '["bogus"]'},
+        {"rows": "many"},
+    ):
+        response = call("package_search", **params)
+        assert response.status_code == 409, params
+        assert response.json()["error"]["__type"] == "Search Query Error", params
+
+
+def test_index_follows_updates_and_deletes(catalog: World, call: CallAction) -> None:
+    call("package_patch", "editor", catalog, id="nursery", title="認定こども園一覧")
+    assert names(call, q="こども園") == ["nursery"]
+    call("package_delete", "editor", catalog, id="nursery")
+    assert names(call, q="こども園") == []
