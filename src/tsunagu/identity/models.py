@@ -73,12 +73,12 @@ class Organization(AddressColumns, Base):
 class OrganizationUnit(Base):
     """A department (部署) of an organization; units nest (部 → 課 → 係)."""
 
-    __tablename__ = "identity_organization_units"
+    __tablename__ = "identity_units"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("identity_organization_units.id"))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("identity_units.id"))
     code: Mapped[str] = mapped_column(String(50))
     name_ja: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
@@ -139,7 +139,7 @@ class Official(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
-    unit_id: Mapped[str | None] = mapped_column(ForeignKey("identity_organization_units.id"))
+    unit_id: Mapped[str | None] = mapped_column(ForeignKey("identity_units.id"))
     person_id: Mapped[str | None] = mapped_column(ForeignKey("identity_persons.id"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     login_name: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -159,3 +159,8 @@ class OfficialRoleGrant(Base):
         ForeignKey("identity_officials.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(30), primary_key=True)
+
+
+# Access tables (sessions, credentials, business accounts, powers of attorney) live in
+# their own file; importing them here registers them wherever the identity models are used.
+from tsunagu.identity import access_models as access_models  # noqa: E402

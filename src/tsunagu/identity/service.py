@@ -15,6 +15,8 @@ same code with a list of one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 import uuid
@@ -326,6 +328,8 @@ T = TypeVar("T")
 
 
 def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """Slices of ``items``; bulk rows go to the table (Core), one executemany per slice, since
+    ORM bulk inserts split batches wherever the pattern of NULL columns changes."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -648,7 +652,7 @@ def create_households(
             raise (exc.within("households", index) if len(households) > 1 else exc) from exc
         rows.append({"id": household_id, "demo": data.demo, "created_at": now, **address})
     for chunk in _chunks(rows):
-        session.execute(insert(Household), chunk)
+        session.execute(insert(Household.__table__), chunk)
     for row in rows:
         audit.record(
             session,
@@ -842,7 +846,7 @@ def create_persons(
     _place_in_households(session, rows)
     _seal_mynumbers(session, vault, rows, [p.mynumber for p in persons])
     for chunk in _chunks(rows):
-        session.execute(insert(Person), chunk)
+        session.execute(insert(Person.__table__), chunk)
     for row in rows:
         audit.record(
             session,
@@ -1137,3 +1141,40 @@ def has_role(session: Session, official_id: str, role: OfficialRole) -> bool:
         return False
     grant = session.get(OfficialRoleGrant, (official_id, OfficialRole(role).value))
     return grant is not None
+
+
+# --- imports and fingerprints --------------------------------------------------------------
+
+_TABLES: dict[str, Any] = {
+    "organization": Organization,
+    "unit": OrganizationUnit,
+    "household": Household,
+    "person": Person,
+    "official": Official,
+}
+# What two equal worlds may legitimately differ in: when rows were written,
+# and ciphertexts (Fernet draws a fresh IV each time).
+_NOT_CONTENT = {"created_at", "mynumber_ciphertext"}
+
+
+def existing_ids(session: Session, kind: str, candidate_ids: Iterable[str]) -> set[str]:
+    """Which of ``candidate_ids`` are registered as ``kind`` (organization, unit, household,
+    person, official); lets imports add only what is missing."""
+    return _existing(session, _TABLES[kind].id, candidate_ids)
+
+
+def content_digest(session: Session) -> str:
+    """SHA-256 over all identity rows in primary-key order, without timestamps and ciphertexts.
+
+    Equal digests mean equal parties, households and officials (and equal
+    lookup hashes of 個人番号 under the same secret key).
+    """
+    digest = hashlib.sha256()
+    for model in (*_TABLES.values(), OfficialRoleGrant):
+        table = model.__table__
+        columns = [c for c in table.columns if c.name not in _NOT_CONTENT]
+        query = select(*columns).order_by(*table.primary_key.columns)
+        digest.update(table.name.encode())
+        for row in session.execute(query):
+            digest.update(json.dumps(list(row), default=str, ensure_ascii=False).encode())
+    return digest.hexdigest()

@@ -71,7 +71,7 @@ def upgrade() -> None:
     _index_municipality("identity_organizations")
 
     op.create_table(
-        "identity_organization_units",
+        "identity_units",
         sa.Column("id", ID, nullable=False),
         sa.Column("organization_id", ID, nullable=False),
         sa.Column("parent_id", ID, nullable=True),
@@ -79,19 +79,17 @@ def upgrade() -> None:
         sa.Column("name_ja", sa.String(200), nullable=False),
         sa.Column("name_en", sa.String(200), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_identity_organization_units"),
-        sa.UniqueConstraint(
-            "organization_id", "code", name="uq_identity_organization_units_organization_id"
-        ),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_units"),
+        sa.UniqueConstraint("organization_id", "code", name="uq_identity_units_organization_id"),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["identity_organizations.id"],
-            name="fk_identity_organization_units_organization_id_identity_organizations",
+            name="fk_identity_units_organization_id_identity_organizations",
         ),
         sa.ForeignKeyConstraint(
             ["parent_id"],
-            ["identity_organization_units.id"],
-            name="fk_identity_organization_units_parent_id_identity_organization_units",
+            ["identity_units.id"],
+            name="fk_identity_units_parent_id_identity_units",
         ),
     )
 
@@ -171,8 +169,8 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["unit_id"],
-            ["identity_organization_units.id"],
-            name="fk_identity_officials_unit_id_identity_organization_units",
+            ["identity_units.id"],
+            name="fk_identity_officials_unit_id_identity_units",
         ),
         sa.ForeignKeyConstraint(
             ["person_id"],
@@ -202,5 +200,5 @@ def downgrade() -> None:
     op.drop_table("identity_officials")
     op.drop_table("identity_persons")
     op.drop_table("identity_households")
-    op.drop_table("identity_organization_units")
+    op.drop_table("identity_units")
     op.drop_table("identity_organizations")
