@@ -28,7 +28,7 @@ from cryptography.x509.oid import AttributeOID
 
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import ValidationError
-from tsunagu.trust import cms, protocol
+from tsunagu.trust import cms, protocol, tsa
 from tsunagu.trust.pki import PrivateKey, generate_key
 
 FORMAT = "tsunagu-wallet/1"
@@ -302,3 +302,26 @@ def login(
             },
         )
     )
+
+
+def timestamp(signature: bytes, *, url: str, client: httpx.Client | None = None) -> bytes:
+    """Ask the platform TSA to time-stamp a signature value and attach the token (CAdES-T)."""
+    message = cms.parse(signature)
+    request = tsa.build_request(cms.sha256(message.signature))
+    http = client or httpx.Client(timeout=30)
+    response = http.post(
+        f"{url.rstrip('/')}/api/trust/tsa",
+        content=request,
+        headers={"content-type": "application/timestamp-query"},
+    )
+    if not response.is_success:
+        _raise_for(response)
+    token = tsa.token_from_response(response.content)
+    info = tsa.parse_token(token)
+    if info.digest != cms.sha256(message.signature):
+        raise WalletError(
+            "timestamp_mismatch",
+            "タイムスタンプが署名と一致しません。",
+            "The time-stamp authority stamped something else.",
+        )
+    return cms.with_timestamp(signature, token)

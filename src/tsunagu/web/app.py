@@ -16,6 +16,7 @@ from tsunagu.anonymize.api import router as anonymize_router
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
+from tsunagu.identity.access_api import router as access_router
 from tsunagu.identity.api import router as identity_router
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
@@ -33,6 +34,7 @@ ROUTERS = [
     opendata_views,
     opendata_api,
     trust_router,
+    access_router,
     anonymize_router,
 ]
 

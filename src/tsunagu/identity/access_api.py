@@ -1,0 +1,203 @@
+"""JSON endpoints for login, sessions and the digital card (who may call each is in its
+docstring and enforced by the service functions it calls).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tsunagu.core.web import DbSession
+from tsunagu.identity import auth, card, sessions
+from tsunagu.identity.deps import (
+    CurrentActor,
+    clear_session_cookie,
+    csrf_for,
+    require_login,
+    require_official,
+    require_person,
+    session_token,
+    set_session_cookie,
+    settings_of,
+)
+from tsunagu.identity.roles import Actor
+from tsunagu.trust import protocol
+from tsunagu.trust import service as trust
+from tsunagu.trust.schemas import ChallengeOut
+
+router = APIRouter(prefix="/api/identity", tags=["identity: access"])
+
+LoggedIn = Annotated[Actor, Depends(require_login)]
+PersonActor = Annotated[Actor, Depends(require_person)]
+OfficialActor = Annotated[Actor, Depends(require_official())]
+
+
+class CardLoginIn(BaseModel):
+    nonce: str = Field(min_length=10, max_length=100)
+    certificate: str = Field(min_length=1, max_length=12_000, description="Base64 DER")
+    signature: str = Field(min_length=1, max_length=800, description="Base64 (DER or r‖s)")
+
+
+class PasswordLoginIn(BaseModel):
+    login_name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=256)
+    totp: str = Field(min_length=6, max_length=8)
+
+
+class SessionOut(BaseModel):
+    kind: str
+    display_name: str
+    person_id: str | None
+    official_id: str | None
+    member_id: str | None
+    roles: list[str]
+    ial: str
+    aal: str
+    csrf_token: str
+    expires_at: datetime | None = None
+
+
+def session_out(actor: Actor, csrf: str, expires_at: datetime | None = None) -> SessionOut:
+    return SessionOut(
+        kind=actor.kind.value,
+        display_name=actor.display_name,
+        person_id=actor.person_id,
+        official_id=actor.official_id,
+        member_id=actor.member_id,
+        roles=sorted(r.value for r in actor.roles),
+        ial=actor.ial_name,
+        aal=actor.aal_name,
+        csrf_token=csrf,
+        expires_at=expires_at,
+    )
+
+
+def _logged_in(request: Request, started: sessions.Started) -> JSONResponse:
+    csrf = sessions.csrf_token(settings_of(request).secret_key, started.token)
+    body = session_out(started.actor, csrf, started.expires_at)
+    response = JSONResponse(body.model_dump(mode="json"))
+    set_session_cookie(request, response, started)
+    return response
+
+
+@router.post("/login/challenge", response_model=ChallengeOut)
+def login_challenge(request: Request, db: DbSession) -> ChallengeOut:
+    """Anyone: a fresh single-use nonce (2 minutes) bound to this site's origin."""
+    issued = auth.login_challenge(db, settings_of(request))
+    return ChallengeOut(nonce=issued.nonce, origin=issued.origin, expires_at=issued.expires_at)
+
+
+@router.post("/login/card", response_model=SessionOut)
+def login_card(body: CardLoginIn, request: Request, db: DbSession) -> JSONResponse:
+    """Anyone holding a valid authentication key: signature over the challenge → session."""
+    started = auth.login_with_card(
+        db,
+        settings_of(request),
+        nonce=body.nonce,
+        certificate=protocol.unb64(body.certificate, what="certificate"),
+        signature=protocol.unb64(body.signature, what="signature"),
+    )
+    return _logged_in(request, started)
+
+
+@router.post("/login/password", response_model=SessionOut)
+def login_password(body: PasswordLoginIn, request: Request, db: DbSession) -> JSONResponse:
+    """Officials and business members: password + TOTP (5 failures lock for 15 minutes)."""
+    started = auth.login_with_password(
+        db,
+        settings_of(request),
+        login_name=body.login_name,
+        password=body.password,
+        totp=body.totp,
+    )
+    if started is None:
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "login_failed",
+                    "message_ja": "ログイン名・パスワード・確認コードのいずれかが違います。",
+                    "message_en": "Wrong login name, password or one-time code.",
+                }
+            },
+            status_code=401,
+        )
+    return _logged_in(request, started)
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, actor: CurrentActor, db: DbSession) -> JSONResponse:
+    """The session's holder (CSRF-checked): end the session and clear the cookie."""
+    sessions.end(db, session_token(request))
+    response = JSONResponse(None, status_code=204)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/session", response_model=SessionOut)
+def current(request: Request, actor: LoggedIn) -> SessionOut:
+    """The caller's own session: who, roles, assurance levels and the CSRF token."""
+    return session_out(actor, csrf_for(request))
+
+
+class CardCertificateOut(BaseModel):
+    serial: str
+    kind: str
+    status: str
+    reason: str | None
+    not_before: datetime
+    not_after: datetime
+    revoked_at: datetime | None
+
+
+@router.get("/card", response_model=list[CardCertificateOut])
+def my_card(actor: PersonActor, db: DbSession) -> list[CardCertificateOut]:
+    """A person: their own certificates and status (never anyone else's)."""
+    return [CardCertificateOut(**c.__dict__) for c in card.my_certificates(db, actor)]
+
+
+@router.post("/card/loss", response_model=list[str])
+def report_loss(actor: PersonActor, db: DbSession) -> list[str]:
+    """A person: report the device lost; both certificates are revoked at once."""
+    return card.report_loss(db, actor)
+
+
+class CounterEnrollmentIn(BaseModel):
+    person_id: str = Field(min_length=1, max_length=36)
+    document: str = Field(min_length=1, max_length=40)
+    scope: trust.Scope = trust.Scope.BOTH
+
+
+class CodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+
+
+@router.post("/counter/enrollments", response_model=CodeOut)
+def counter_enrollment(body: CounterEnrollmentIn, actor: OfficialActor, db: DbSession) -> CodeOut:
+    """Counter staff of the person's municipality: record the check, get a one-time code."""
+    issued = card.issue_at_counter(
+        db, actor, person_id=body.person_id, document=body.document, scope=body.scope
+    )
+    return CodeOut(code=issued.code, expires_at=issued.expires_at)
+
+
+class CardEventIn(BaseModel):
+    person_id: str = Field(min_length=1, max_length=36)
+    event: trust.Reason
+
+
+@router.post("/counter/events", response_model=list[str])
+def counter_event(body: CardEventIn, actor: OfficialActor, db: DbSession) -> list[str]:
+    """Counter staff or registry keepers: apply the JPKI rule for a life event."""
+    return card.record_event(db, actor, person_id=body.person_id, event=body.event)
+
+
+@router.get("/counter/persons/{person_id}/card", response_model=list[CardCertificateOut])
+def person_card(person_id: str, actor: OfficialActor, db: DbSession) -> list[CardCertificateOut]:
+    """Counter staff or registry keepers: a person's certificates (to answer at the counter)."""
+    card.require_counter_view(actor)
+    return [CardCertificateOut(**c.__dict__) for c in card.certificates(db, person_id)]

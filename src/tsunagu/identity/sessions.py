@@ -1,0 +1,193 @@
+"""Login sessions: opaque cookie tokens (stored hashed), expiry, logout and CSRF tokens.
+
+The CSRF token is an HMAC of the session token under the deployment secret:
+a page can embed it, a script on another site cannot compute it, and no
+extra column is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import service as audit
+from tsunagu.core.clock import utcnow
+from tsunagu.identity.access_models import BusinessAccount, BusinessMember, LoginSession
+from tsunagu.identity.models import Official, OfficialRoleGrant, Person
+from tsunagu.identity.roles import Actor, ActorKind
+from tsunagu.identity.schemas import OfficialRole
+from tsunagu.trust import service as trust
+
+COOKIE = "tsunagu_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SESSION_TTL = timedelta(hours=2)
+
+
+class Method:
+    CARD = "card"
+    PASSWORD_TOTP = "password_totp"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def csrf_token(secret_key: str, token: str) -> str:
+    return hmac.new(
+        secret_key.encode("utf-8"), b"csrf:" + token.encode("utf-8"), "sha256"
+    ).hexdigest()
+
+
+def csrf_ok(secret_key: str, token: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(csrf_token(secret_key, token), presented or "")
+
+
+@dataclass(frozen=True)
+class Started:
+    token: str
+    expires_at: datetime
+    actor: Actor
+
+
+def start(
+    session: Session,
+    *,
+    method: str,
+    ial: int,
+    aal: int,
+    person_id: str | None = None,
+    official_id: str | None = None,
+    member_id: str | None = None,
+    certificate_serial: str | None = None,
+) -> Started:
+    """Open a session for exactly one principal and audit the login."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = LoginSession(
+        id=token_hash(token),
+        person_id=person_id,
+        official_id=official_id,
+        member_id=member_id,
+        method=method,
+        ial=ial,
+        aal=aal,
+        certificate_serial=certificate_serial,
+        created_at=now,
+        expires_at=now + SESSION_TTL,
+    )
+    session.add(row)
+    session.flush()
+    actor = _actor(session, row)
+    audit.record(
+        session,
+        actor=actor.label,
+        action="identity.login",
+        object_type="session",
+        object_id=row.id[:16],
+        data={"method": method, "ial": ial, "aal": aal},
+    )
+    return Started(token=token, expires_at=row.expires_at, actor=actor)
+
+
+def resolve(session: Session, token: str | None) -> Actor | None:
+    """The actor of a live session, or None (unknown, ended, expired, card revoked)."""
+    if not token or len(token) > 100:
+        return None
+    row = session.get(LoginSession, token_hash(token))
+    if row is None or row.ended_at is not None or trust.aware(row.expires_at) <= utcnow():
+        return None
+    if row.certificate_serial and trust.is_revoked(session, row.certificate_serial):
+        return None
+    return _actor(session, row)
+
+
+def end(session: Session, token: str | None) -> None:
+    """Log out (idempotent)."""
+    if not token:
+        return
+    row = session.get(LoginSession, token_hash(token))
+    if row is not None and row.ended_at is None:
+        row.ended_at = utcnow()
+        actor = _actor(session, row)
+        audit.record(
+            session,
+            actor=actor.label,
+            action="identity.logout",
+            object_type="session",
+            object_id=row.id[:16],
+        )
+
+
+def end_for_person(session: Session, person_id: str) -> None:
+    """End every session of a person (after their card was revoked)."""
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.person_id == person_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end_for_member(session: Session, member_id: str) -> None:
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.member_id == member_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _actor(session: Session, row: LoginSession) -> Actor:
+    if row.official_id is not None:
+        official = session.get(Official, row.official_id)
+        roles = (
+            frozenset(
+                OfficialRole(r)
+                for r in session.execute(
+                    select(OfficialRoleGrant.role).where(
+                        OfficialRoleGrant.official_id == row.official_id
+                    )
+                ).scalars()
+            )
+            if official is not None and official.active
+            else frozenset()
+        )
+        return Actor(
+            kind=ActorKind.OFFICIAL,
+            ial=row.ial,
+            aal=row.aal,
+            official_id=row.official_id,
+            person_id=official.person_id if official else None,
+            organization_id=official.organization_id if official else None,
+            roles=roles,
+            display_name=official.display_name if official else "",
+        )
+    if row.member_id is not None:
+        member = session.get(BusinessMember, row.member_id)
+        account = session.get(BusinessAccount, member.account_id) if member else None
+        return Actor(
+            kind=ActorKind.MEMBER,
+            ial=row.ial,
+            aal=row.aal,
+            member_id=row.member_id,
+            person_id=member.person_id if member else None,
+            business_account_id=account.id if account else None,
+            organization_id=account.organization_id if account else None,
+            is_prime=bool(member and member.is_prime),
+            display_name=member.display_name if member else "",
+        )
+    person = session.get(Person, row.person_id) if row.person_id else None
+    return Actor(
+        kind=ActorKind.PERSON,
+        ial=row.ial,
+        aal=row.aal,
+        person_id=row.person_id,
+        display_name=f"{person.family_name}\u3000{person.given_name}" if person else "",
+    )
