@@ -23,6 +23,7 @@ from tsunagu.core.audit import service as audit
 from tsunagu.core.config import get_settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.core.errors import TsunaguError
+from tsunagu.opendata.cli import app as opendata_app
 from tsunagu.trust.cli import pki_app, wallet_app
 
 EXIT_INVALID = 1
@@ -43,6 +44,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ids_app, name="ids")
 app.add_typer(demo_app, name="demo")
+app.add_typer(opendata_app, name="opendata")
 app.add_typer(pki_app, name="pki")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(anonymize_app, name="anonymize")

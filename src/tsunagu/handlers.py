@@ -1,3 +1,5 @@
 """Modules whose import registers outbox handlers; the worker imports them all."""
 
-HANDLER_MODULES: list[str] = []
+HANDLER_MODULES: list[str] = [
+    "tsunagu.opendata.jobs",
+]
