@@ -10,9 +10,9 @@ from tsunagu.anonymize import engine
 from tsunagu.anonymize.config import load_config, simple_config
 from tsunagu.anonymize.errors import AnonymizeError
 
+CITIES = ["131016", "011002", "271004"]
 CSV = "id,age,sex,city,disease\n" + "".join(
-    f"{i},{20 + i % 30},{'FM'[i % 2]},{['131016', '011002', '271004'][i % 3]},{['flu', 'cold'][i % 2]}\n"
-    for i in range(60)
+    f"{i},{20 + i % 30},{'FM'[i % 2]},{CITIES[i % 3]},{['flu', 'cold'][i % 2]}\n" for i in range(60)
 )
 
 
@@ -52,7 +52,11 @@ def test_hierarchy_that_misses_a_value(source: Path) -> None:
 
 
 def test_unsatisfiable_k(source: Path) -> None:
-    _fails("attributes: {age: {role: quasi_identifier}}\nprivacy: {k: 61}", source, "anonymize.unsatisfiable")
+    _fails(
+        "attributes: {age: {role: quasi_identifier}}\nprivacy: {k: 61}",
+        source,
+        "anonymize.unsatisfiable",
+    )
 
 
 def test_unsatisfiable_l(source: Path) -> None:
@@ -101,13 +105,30 @@ def test_an_existing_output_survives_a_failed_run(source: Path, tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "released.csv"]
 
 
-def test_cli_entry_point_prints_one_line(source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_entry_point_prints_one_line(
+    source: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tsunagu.cli import main
 
     output = tmp_path / "out.csv"
     monkeypatch.setattr(
         "sys.argv",
-        ["tsunagu", "anonymize", "run", "--in", str(source), "--out", str(output), "--qi", "age,nope", "--k", "2"],
+        [
+            "tsunagu",
+            "anonymize",
+            "run",
+            "--in",
+            str(source),
+            "--out",
+            str(output),
+            "--qi",
+            "age,nope",
+            "--k",
+            "2",
+        ],
     )
     with pytest.raises(SystemExit) as exited:
         main()

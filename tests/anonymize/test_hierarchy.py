@@ -54,7 +54,10 @@ def test_dates_to_month_year_decade() -> None:
     days = [(1989, 1, 8), (2013, 1, 1), (2019, 5, 1), (2019, 5, 20), (2019, 7, 1)]
     levels = compile_levels("born", pl.Series([date(*d) for d in days]), DateHierarchy())
     assert [generalized_labels(levels, h)[2] for h in (1, 2, 3, 4)] == [
-        "2019-05", "2019", "2010s", TOP,
+        "2019-05",
+        "2019",
+        "2010s",
+        TOP,
     ]
 
 
@@ -83,7 +86,10 @@ def test_tree_levels_pad_shallow_leaves() -> None:
     values = pl.Series(["Divorced", "Married-civ-spouse", "Never-married", "Widowed"])
     levels = compile_levels("marital", values, TreeHierarchy(tree=TREE))
     assert generalized_labels(levels, 1) == [
-        "Was-married", "Married-civ-spouse", "Never-married", "Was-married",
+        "Was-married",
+        "Married-civ-spouse",
+        "Never-married",
+        "Was-married",
     ]
     assert generalized_labels(levels, 2) == ["Not-married", "Married", "Not-married", "Not-married"]
     assert levels.labels[3] == [TOP]

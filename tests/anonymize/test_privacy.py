@@ -66,8 +66,17 @@ def _random_problem(seed: int, k: int, suppression: float):  # type: ignore[no-u
     config = parse_config(
         {
             "attributes": {
-                "age": {"role": "quasi_identifier", "hierarchy": {"type": "interval", "widths": [5, 10, 20, 40]}},
-                "zip": {"role": "quasi_identifier", "hierarchy": {"type": "tree", "tree": {"ab": ["a", "b"], "cde": ["c", "d", "e"]}}},
+                "age": {
+                    "role": "quasi_identifier",
+                    "hierarchy": {"type": "interval", "widths": [5, 10, 20, 40]},
+                },
+                "zip": {
+                    "role": "quasi_identifier",
+                    "hierarchy": {
+                        "type": "tree",
+                        "tree": {"ab": ["a", "b"], "cde": ["c", "d", "e"]},
+                    },
+                },
                 "sex": {"role": "quasi_identifier"},
                 "disease": {"role": "sensitive"},
             },
@@ -79,14 +88,16 @@ def _random_problem(seed: int, k: int, suppression: float):  # type: ignore[no-u
     return build_problem(base, config)
 
 
-@pytest.mark.parametrize(("seed", "k", "suppression"), [(1, 3, 0.0), (2, 5, 0.05), (3, 10, 0.1), (4, 20, 0.02)])
-def test_lattice_search_finds_the_brute_force_optimum(seed: int, k: int, suppression: float) -> None:
+@pytest.mark.parametrize(
+    ("seed", "k", "suppression"), [(1, 3, 0.0), (2, 5, 0.05), (3, 10, 0.1), (4, 20, 0.02)]
+)
+def test_lattice_search_finds_the_brute_force_optimum(
+    seed: int, k: int, suppression: float
+) -> None:
     problem = _random_problem(seed, k, suppression)
     nodes = itertools.product(*[range(q.height + 1) for q in problem.qis])
     checks = {node: lattice.evaluate(problem, node) for node in nodes}
-    best = min(
-        (c.loss, sum(node), node) for node, c in checks.items() if c.ok
-    )
+    best = min((c.loss, sum(node), node) for node, c in checks.items() if c.ok)
     result = lattice.search(problem)
     assert (result.check.loss, sum(result.node), result.node) == best
     assert result.checked < len(checks)

@@ -157,7 +157,9 @@ def test_api_run_then_release(client: TestClient, settings: Settings, csv_text: 
     assert missing.status_code == 404
 
 
-def test_api_reports_configuration_errors(client: TestClient, settings: Settings, csv_text: str) -> None:
+def test_api_reports_configuration_errors(
+    client: TestClient, settings: Settings, csv_text: str
+) -> None:
     response = client.post(
         "/api/anonymize/runs",
         files={"file": ("in.csv", csv_text, "text/csv")},

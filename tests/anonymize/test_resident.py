@@ -26,8 +26,18 @@ def test_cli_run_with_configuration(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "anonymize", "run", "--config", str(config), "--in", str(source), "--out", str(out),
-            "--report", str(report_path), "--html", str(html),
+            "anonymize",
+            "run",
+            "--config",
+            str(config),
+            "--in",
+            str(source),
+            "--out",
+            str(out),
+            "--report",
+            str(report_path),
+            "--html",
+            str(html),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -44,7 +54,10 @@ def test_cli_run_with_configuration(tmp_path: Path) -> None:
     assert steps["linking_code_deletion"]["columns"] == ["resident_id"]
     assert steps["peculiar_description_deletion"]["top_bottom_coding"][0]["top"] == 90
     assert "担当課" in steps["other_measures"]["notes"][0]
-    assert report["risk_before"]["prosecutor"]["highest"] > report["risk_after"]["prosecutor"]["highest"]
+    assert (
+        report["risk_before"]["prosecutor"]["highest"]
+        > report["risk_after"]["prosecutor"]["highest"]
+    )
     assert report["risk_after"]["prosecutor"]["highest"] <= 0.1
     assert '<html lang="ja">' in html.read_text(encoding="utf-8")
 
@@ -55,9 +68,24 @@ def test_report_html_is_accessible_in_both_languages(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "anonymize", "run", "--in", str(source), "--out", str(out), "--report",
-            str(tmp_path / "r.json"), "--qi", "age,sex,household_size", "--sensitive",
-            "income_band", "--k", "5", "--l", "2", "--keep", "municipality",
+            "anonymize",
+            "run",
+            "--in",
+            str(source),
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--qi",
+            "age,sex,household_size",
+            "--sensitive",
+            "income_band",
+            "--k",
+            "5",
+            "--l",
+            "2",
+            "--keep",
+            "municipality",
         ],
     )
     assert result.exit_code == 0, result.output

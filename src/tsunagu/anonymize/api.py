@@ -19,16 +19,15 @@ from tsunagu.core.web import DbSession
 
 router = APIRouter(prefix="/api/anonymize", tags=["anonymize"])
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+LIMIT_MIB = 512
+MAX_UPLOAD_BYTES = LIMIT_MIB * 2**20
 
 
 class TooLarge(TsunaguError):
     status_code = 413
 
 
-def operator(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> str:
+def operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     return access.authorize(authorization, request.app.state.settings.secret_key)
 
 
@@ -45,8 +44,8 @@ def _save_upload(upload: UploadFile, folder: Path) -> Path:
             if written > MAX_UPLOAD_BYTES:
                 raise TooLarge(
                     "anonymize.too_large",
-                    f"ファイルが大きすぎます (上限 {MAX_UPLOAD_BYTES // 2**20} MiB)。CLI を使ってください",
-                    f"the file is too large (limit {MAX_UPLOAD_BYTES // 2**20} MiB); use the CLI",
+                    f"ファイルが大きすぎます (上限 {LIMIT_MIB} MiB)。CLI を使ってください",
+                    f"the file is too large (limit {LIMIT_MIB} MiB); use the CLI",
                 )
             out.write(chunk)
     return target
@@ -98,4 +97,3 @@ def signing_input(_actor: Operator, release_id: str, session: DbSession) -> Resp
     """The canonical JSON a seal signature over this release must cover."""
     body = service.to_be_signed(service.get_release(session, release_id))
     return Response(body, media_type="application/json")
-

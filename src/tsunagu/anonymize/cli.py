@@ -135,7 +135,9 @@ def release(
     try:
         content = json.loads(report.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise errors.bad_input(f"レポートを読めません: {exc}", f"cannot read the report: {exc}") from None
+        raise errors.bad_input(
+            f"レポートを読めません: {exc}", f"cannot read the report: {exc}"
+        ) from None
     if not out.is_file() or sha256_file(out) != content.get("output", {}).get("sha256"):
         raise errors.bad_input(
             "出力ファイルがレポートの SHA-256 と一致しません",

@@ -110,7 +110,10 @@ _STEP_TITLES = {
         "特定の個人を識別することができる記述等の削除",
         "deletion of descriptions that identify a person",
     ),
-    "identification_code_deletion": ("個人識別符号の削除", "deletion of individual identification codes"),
+    "identification_code_deletion": (
+        "個人識別符号の削除",
+        "deletion of individual identification codes",
+    ),
     "linking_code_deletion": ("連結符号の削除", "deletion of codes linking to other data"),
     "peculiar_description_deletion": ("特異な記述等の削除", "deletion of peculiar descriptions"),
     "other_measures": (
@@ -227,7 +230,9 @@ def _recoding_table(problem: Problem, measured: Measured, base: pl.DataFrame) ->
         problem.qis, outcome.labels, outcome.row_labels, outcome.generalized, strict=True
     ):
         if general:
-            columns[f"__label_{q.column}"] = pl.Series(np.asarray(names, dtype=object)[codes], dtype=pl.String)
+            columns[f"__label_{q.column}"] = pl.Series(
+                np.asarray(names, dtype=object)[codes], dtype=pl.String
+            )
     table = pl.DataFrame(columns).filter(pl.Series(measured.keep_row))
     return table.unique(subset=qi, keep="first", maintain_order=True)
 
@@ -308,12 +313,6 @@ def run(
     transformation = _transform(problem, config, stage)
     measured = measure(problem, transformation.outcome)
     figures = utility(problem, measured, config.risk)
-    if figures["suppressed_rows"] > problem.max_suppressed:
-        raise errors.unsatisfiable(
-            f"削除が必要な件数 {figures['suppressed_rows']} が上限 {problem.max_suppressed} を超えます",
-            f"{figures['suppressed_rows']} records would need suppression, "
-            f"above the limit of {problem.max_suppressed}",
-        )
     stage("write", 0.0)
     _write(prepared, problem, measured, base, output)
     stage("write", 1.0)
@@ -347,4 +346,3 @@ def run(
         "search": transformation.search,
         "seconds": round(time.perf_counter() - started, 3),
     }
-

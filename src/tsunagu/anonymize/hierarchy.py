@@ -8,6 +8,7 @@ split, the output recoding — an array lookup instead of a string operation.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -92,7 +93,7 @@ def _interval_levels(column: str, values: pl.Series, spec: IntervalHierarchy) ->
         if len(outside):
             raise errors.hierarchy_gap(column, outside.to_list())
     widths = spec.widths or _default_widths(float(numbers.min()), float(numbers.max()))
-    for smaller, larger in zip(widths, widths[1:], strict=False):
+    for smaller, larger in itertools.pairwise(widths):
         ratio = larger / smaller
         if smaller <= 0 or ratio < 1 or not float(ratio).is_integer():
             raise errors.bad_config(f"{column}: each interval width must divide the next")
@@ -205,9 +206,7 @@ def _tree_levels(column: str, values: pl.Series, spec: TreeHierarchy) -> list[li
         raise errors.hierarchy_gap(column, missing)
     depth = max(len(p) for p in paths.values())
     # A shallow leaf keeps its own label until the levels above it are reached.
-    return [
-        [paths[v][min(len(paths[v]), depth - h) - 1] for v in raw] for h in range(1, depth)
-    ]
+    return [[paths[v][min(len(paths[v]), depth - h) - 1] for v in raw] for h in range(1, depth)]
 
 
 def _default_hierarchy(values: pl.Series) -> Hierarchy:

@@ -20,8 +20,8 @@ import numpy as np
 
 from tsunagu.anonymize import errors
 from tsunagu.anonymize.metrics import Outcome
-from tsunagu.anonymize.privacy import Pairs, violations
-from tsunagu.anonymize.problem import Problem, combine, group_classes
+from tsunagu.anonymize.privacy import violations
+from tsunagu.anonymize.problem import Problem, class_totals, combine, group_classes
 
 MAX_NODES = 2_000_000
 _EPS = 1e-12
@@ -43,11 +43,18 @@ def evaluate(problem: Problem, node: tuple[int, ...]) -> Check:
     columns = problem.level_codes(node)
     cards = [len(q.labels[h]) for q, h in zip(problem.qis, node, strict=True)]
     key = combine(columns, cards)
-    classes = group_classes(problem, key, problem.weights * problem.row_penalty(node))
-    bad = violations(problem.privacy, classes.sizes, classes.pairs, problem.sensitive)
-    suppressed = int(classes.sizes[bad].sum())
+    cost = problem.weighted_penalty(node)
+    privacy = problem.privacy
+    if privacy.l_diversity is None and privacy.t_closeness is None:
+        sizes, penalty = class_totals(problem, key, cost)
+        bad = sizes < privacy.k
+    else:
+        classes = group_classes(problem, key, cost)
+        sizes, penalty = classes.sizes, classes.penalty
+        bad = violations(privacy, sizes, classes.pairs, problem.sensitive)
+    suppressed = int(sizes[bad].sum())
     width, rows = problem.width, problem.rows
-    kept_penalty = float(classes.penalty.sum() - classes.penalty[bad].sum())
+    kept_penalty = float(penalty.sum() - penalty[bad].sum())
     loss = (kept_penalty + suppressed * width) / (rows * width)
     return Check(suppressed <= problem.max_suppressed, suppressed, round(loss, 12))
 
@@ -81,14 +88,20 @@ class _Lattice:
         self.status = np.zeros(size, dtype=np.int8)  # 0 unknown, 1 satisfies, -1 fails
         weights = problem.weights.astype(float)
         per_level = [
-            np.array([q.mean_ncp(h, np.bincount(c, weights, len(q.values))) for h in range(q.height + 1)])
+            np.array(
+                [q.mean_ncp(h, np.bincount(c, weights, len(q.values))) for h in range(q.height + 1)]
+            )
             for q, c in zip(problem.qis, problem.codes, strict=True)
         ]
-        self.bound = sum(per_level[i][self.levels[:, i]] for i in range(len(heights))) / len(heights)
+        self.bound = sum(per_level[i][self.levels[:, i]] for i in range(len(heights))) / len(
+            heights
+        )
         self.checks: dict[int, Check] = {}
+        self.best_loss = np.inf  # least loss of a satisfying node checked so far
 
-    def index(self, node: np.ndarray) -> int:
-        return int((node * self.radix).sum())
+    def relevant(self, index: int) -> bool:
+        """Untagged and not yet ruled out by the loss bound."""
+        return self.status[index] == 0 and self.bound[index] <= self.best_loss + _EPS
 
     def node(self, index: int) -> tuple[int, ...]:
         return tuple(int(v) for v in self.levels[index])
@@ -99,6 +112,7 @@ class _Lattice:
         result = self.checks[index]
         row = self.levels[index]
         if result.ok:
+            self.best_loss = min(self.best_loss, result.loss)
             self.status[(self.levels >= row).all(axis=1)] = 1
         else:
             self.status[(self.levels <= row).all(axis=1)] = -1
@@ -113,7 +127,7 @@ class _Lattice:
             for dim in range(len(row)):
                 if row[dim] < self.heights[dim]:
                     candidate = index + int(self.radix[dim])
-                    if self.status[candidate] == 0 and (
+                    if self.relevant(candidate) and (
                         best is None or self.bound[candidate] < self.bound[best]
                     ):
                         best = candidate
@@ -123,10 +137,11 @@ class _Lattice:
             path.append(index)
 
     def tag_all(self, progress: Progress | None) -> None:
+        """Tag every node whose bound could still beat the best loss found."""
         order = np.lexsort((np.arange(len(self.status)), self.levels.sum(axis=1)))
         total = len(order)
         for index in order:
-            if self.status[index] != 0:
+            if not self.relevant(int(index)):
                 continue
             path = self.path_from(int(index))
             low, high = 0, len(path) - 1
@@ -137,7 +152,8 @@ class _Lattice:
                 else:
                     low = middle + 1
             if progress:
-                progress(float((self.status != 0).sum()) / total)
+                settled = (self.status != 0) | (self.bound > self.best_loss + _EPS)
+                progress(float(settled.sum()) / total)
 
     def best(self) -> int:
         satisfying = np.flatnonzero(self.status == 1)

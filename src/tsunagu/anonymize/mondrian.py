@@ -47,9 +47,7 @@ class _Partitioner:
         weights = self.problem.weights
         sizes = np.array([weights[g].sum() for g in groups], dtype=np.int64)
         pairs = []
-        for codes, sens in zip(
-            self.problem.sensitive_codes, self.problem.sensitive, strict=True
-        ):
+        for codes, sens in zip(self.problem.sensitive_codes, self.problem.sensitive, strict=True):
             m = len(sens.global_share)
             counts = np.stack([np.bincount(codes[g], weights[g], minlength=m) for g in groups])
             cls, value = np.nonzero(counts)
@@ -96,7 +94,11 @@ class _Partitioner:
         groups = [part.rows[labels == name] for name in names]
         ok = self.allowed(groups)
         rest = [g for g, good in zip(groups, ok, strict=True) if not good]
-        parts = [_Part(g, [*part.levels[:dim], level, *part.levels[dim + 1 :]]) for g, good in zip(groups, ok, strict=True) if good]
+        parts = [
+            _Part(g, [*part.levels[:dim], level, *part.levels[dim + 1 :]])
+            for g, good in zip(groups, ok, strict=True)
+            if good
+        ]
         if rest:
             # Children too small on their own stay together under the parent node,
             # absorbing the smallest good children until the remainder is allowed.
@@ -144,7 +146,8 @@ def partition(problem: Problem, progress: Progress | None = None) -> Outcome:
     everything = np.arange(len(problem.weights))
     if not partitioner.allowed([everything])[0]:
         raise errors.unsatisfiable(
-            "データ全体でも基準を満たしません(k が件数より大きい、または機微属性の多様性が足りない等)",
+            "データ全体でも基準を満たしません"
+            "(k が件数より大きい、または機微属性の多様性が足りない等)",
             "the whole data set fails (k larger than the data, or too little sensitive diversity)",
         )
     stack = [_Part(everything, [q.height for q in problem.qis])]

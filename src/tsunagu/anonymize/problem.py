@@ -9,7 +9,7 @@ is what the search costs; a million-row file is read once, in a stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,9 @@ class Problem:
     sensitive_codes: list[np.ndarray]
     privacy: Privacy
     max_suppressed: int
+    _levels: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def rows(self) -> int:
@@ -40,15 +43,29 @@ class Problem:
     def width(self) -> int:
         return len(self.qis)
 
+    def at_level(self, dim: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Label code and weighted NCP of every distinct row for one attribute at one level.
+
+        Memoized: the lattice search asks for the same (attribute, level) pairs
+        over and over, and two array lookups per check are cheaper than gathers.
+        """
+        cached = self._levels.get((dim, level))
+        if cached is None:
+            q = self.qis[dim]
+            codes = q.codes[level][self.codes[dim]]
+            cached = (codes, self.weights * q.ncp[level][codes])
+            self._levels[(dim, level)] = cached
+        return cached
+
     def level_codes(self, node: Sequence[int]) -> list[np.ndarray]:
         """Each quasi-identifier's label code per distinct row at the node's levels."""
-        return [q.codes[h][c] for q, h, c in zip(self.qis, node, self.codes, strict=True)]
+        return [self.at_level(dim, h)[0] for dim, h in enumerate(node)]
 
-    def row_penalty(self, node: Sequence[int]) -> np.ndarray:
-        """Sum of NCP over the quasi-identifiers of each distinct row at ``node``."""
+    def weighted_penalty(self, node: Sequence[int]) -> np.ndarray:
+        """Rows × NCP summed over the quasi-identifiers, per distinct row at ``node``."""
         total = np.zeros(len(self.weights))
-        for q, h, c in zip(self.qis, node, self.codes, strict=True):
-            total += q.ncp[h][q.codes[h][c]]
+        for dim, h in enumerate(node):
+            total += self.at_level(dim, h)[1]
         return total
 
 
@@ -131,6 +148,18 @@ def _pairs(grouped: pl.DataFrame, column: str) -> Pairs:
     return Pairs(cls, grouped[column].to_numpy(), grouped["w"].to_numpy().astype(float))
 
 
+def class_totals(
+    problem: Problem, key: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and summed cost per class, unordered: all a k-anonymity check needs."""
+    grouped = (
+        pl.DataFrame({"key": key, "w": problem.weights, "c": cost})
+        .group_by("key")
+        .agg(pl.col("w").sum(), pl.col("c").sum())
+    )
+    return grouped["w"].to_numpy().astype(np.int64), grouped["c"].to_numpy()
+
+
 def group_classes(problem: Problem, key: np.ndarray, cost: np.ndarray) -> Grouped:
     """Group distinct rows by ``key`` with Polars (the hot path of every check).
 
@@ -139,13 +168,16 @@ def group_classes(problem: Problem, key: np.ndarray, cost: np.ndarray) -> Groupe
     """
     names = [f"s{i}" for i in range(len(problem.sensitive_codes))]
     frame = pl.DataFrame(
-        {"key": key, "w": problem.weights, "c": cost, **dict(zip(names, problem.sensitive_codes, strict=True))}
+        {
+            "key": key,
+            "w": problem.weights,
+            "c": cost,
+            **dict(zip(names, problem.sensitive_codes, strict=True)),
+        }
     )
     first = names[:1]
     grouped = (
-        frame.group_by("key", *first)
-        .agg(pl.col("w").sum(), pl.col("c").sum())
-        .sort("key", *first)
+        frame.group_by("key", *first).agg(pl.col("w").sum(), pl.col("c").sum()).sort("key", *first)
     )
     all_keys = grouped["key"].to_numpy()
     keys, starts = np.unique(all_keys, return_index=True)

@@ -121,17 +121,21 @@ def render_html(report: dict[str, Any], language: str = "ja") -> str:
     ncp_rows = [(name, [value]) for name, value in report["loss"]["ncp"].items()]
     risk_rows = _risk_rows(report, LABELS[language])
     ncp_bars, risk_bars = _bars(ncp_rows), _bars(risk_rows)
-    return environment().get_template("anonymize/report.html").render(
-        lang=language,
-        t=LABELS[language],
-        report=report,
-        ncp_rows=ncp_rows,
-        risk_rows=risk_rows,
-        ncp_bars=ncp_bars,
-        risk_bars=risk_bars,
-        ncp_height=ncp_bars[-1].y + BAR_HEIGHT + 4 if ncp_bars else BAR_HEIGHT,
-        risk_height=risk_bars[-1].y + BAR_HEIGHT + 4,
-        label_width=LABEL_WIDTH,
-        plot_width=PLOT_WIDTH,
-        bar_height=BAR_HEIGHT,
+    return (
+        environment()
+        .get_template("anonymize/report.html")
+        .render(
+            lang=language,
+            t=LABELS[language],
+            report=report,
+            ncp_rows=ncp_rows,
+            risk_rows=risk_rows,
+            ncp_bars=ncp_bars,
+            risk_bars=risk_bars,
+            ncp_height=ncp_bars[-1].y + BAR_HEIGHT + 4 if ncp_bars else BAR_HEIGHT,
+            risk_height=risk_bars[-1].y + BAR_HEIGHT + 4,
+            label_width=LABEL_WIDTH,
+            plot_width=PLOT_WIDTH,
+            bar_height=BAR_HEIGHT,
+        )
     )
