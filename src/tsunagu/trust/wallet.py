@@ -232,6 +232,16 @@ class UnlockedWallet:
 # --- talking to a tsunagu server ------------------------------------------------
 
 
+def _post(http: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+    """POST, turning network failures into a one-line wallet error."""
+    try:
+        return http.post(url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise WalletError(
+            "server_unreachable", "サーバに接続できません。", f"Cannot reach {url}: {exc}"
+        ) from exc
+
+
 def _raise_for(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -254,10 +264,13 @@ def enroll(
     unlocked = wallet.unlock(pin)
     base = url.rstrip("/")
     http = client or httpx.Client(timeout=30)
-    challenge = _raise_for(http.post(f"{base}/api/trust/enrollment/challenge", json={"code": code}))
+    challenge = _raise_for(
+        _post(http, f"{base}/api/trust/enrollment/challenge", json={"code": code})
+    )
     nonce = str(challenge["nonce"])
     issued = _raise_for(
-        http.post(
+        _post(
+            http,
             f"{base}/api/trust/enrollment",
             json={
                 "code": code,
@@ -282,7 +295,7 @@ def login(
     base = url.rstrip("/")
     origin = protocol.origin_of(base)
     http = client or httpx.Client(timeout=30)
-    challenge = _raise_for(http.post(f"{base}/api/identity/login/challenge"))
+    challenge = _raise_for(_post(http, f"{base}/api/identity/login/challenge"))
     if challenge.get("origin") != origin:
         raise WalletError(
             "origin_mismatch",
@@ -293,7 +306,8 @@ def login(
     expires = datetime.fromisoformat(str(challenge["expires_at"]))
     signature = unlocked.login_signature(origin, str(challenge["nonce"]), expires)
     return _raise_for(
-        http.post(
+        _post(
+            http,
             f"{base}/api/identity/login/card",
             json={
                 "nonce": challenge["nonce"],
@@ -309,7 +323,8 @@ def timestamp(signature: bytes, *, url: str, client: httpx.Client | None = None)
     message = cms.parse(signature)
     request = tsa.build_request(cms.sha256(message.signature))
     http = client or httpx.Client(timeout=30)
-    response = http.post(
+    response = _post(
+        http,
         f"{url.rstrip('/')}/api/trust/tsa",
         content=request,
         headers={"content-type": "application/timestamp-query"},
