@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
@@ -20,18 +22,16 @@ IDENTITY_TABLES = {
 }
 
 
-def _identity_names(name: str | None, type_: str, parents: dict[str, str | None]) -> bool:
-    """Compare only this module's tables (other modules' models are not imported here)."""
-    if type_ == "schema":
-        return True
-    table = name if type_ == "table" else parents.get("table_name")
-    return bool(table and table.startswith("identity_"))
+def _party_tables(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+    """Compare only the party tables (other tables have their own migrations and checks)."""
+    table = name if type_ == "table" else obj.table.name
+    return table in IDENTITY_TABLES
 
 
 def test_models_match_the_migration(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_name": _identity_names}
+            connection, opts={"compare_type": True, "include_object": _party_tables}
         )
         assert compare_metadata(context, Base.metadata) == []
 

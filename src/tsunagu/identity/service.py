@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core import ids
@@ -328,10 +328,17 @@ T = TypeVar("T")
 
 
 def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
-    """Slices of ``items``; bulk rows go to the table (Core), one executemany per slice, since
-    ORM bulk inserts split batches wherever the pattern of NULL columns changes."""
+    """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _table(model: type[Household | Person]) -> Table:
+    """The model's table: bulk rows go to it directly, one executemany per batch, because ORM
+    bulk inserts split a batch wherever the pattern of NULL columns changes."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _existing(session: Session, column: Any, values: Iterable[Any]) -> set[Any]:
@@ -652,7 +659,7 @@ def create_households(
             raise (exc.within("households", index) if len(households) > 1 else exc) from exc
         rows.append({"id": household_id, "demo": data.demo, "created_at": now, **address})
     for chunk in _chunks(rows):
-        session.execute(insert(Household.__table__), chunk)
+        session.execute(insert(_table(Household)), chunk)
     for row in rows:
         audit.record(
             session,
@@ -846,7 +853,7 @@ def create_persons(
     _place_in_households(session, rows)
     _seal_mynumbers(session, vault, rows, [p.mynumber for p in persons])
     for chunk in _chunks(rows):
-        session.execute(insert(Person.__table__), chunk)
+        session.execute(insert(_table(Person)), chunk)
     for row in rows:
         audit.record(
             session,
