@@ -501,6 +501,29 @@ def as_of(
     return [_version(r) for r in rows]
 
 
+def as_of_party(
+    session: Session,
+    registry_id: str,
+    party_id: str,
+    *,
+    valid_on: date | None = None,
+    known_at: datetime | None = None,
+    record_key: str | None = None,
+) -> list[Version]:
+    """Like :func:`as_of`, for every record whose data is about ``party_id`` (a car's owner)."""
+    get_registry(registry_id)
+    query = select(RegistryRecord).where(
+        RegistryRecord.party_id == party_id,
+        RegistryRecord.registry_id == registry_id,
+        _valid_on(valid_on or tokyo_today()),
+        _known_at(known_at),
+    )
+    if record_key is not None:
+        query = query.where(RegistryRecord.record_key == record_key)
+    rows = session.execute(query.order_by(RegistryRecord.subject_id)).scalars()
+    return [_version(r) for r in rows]
+
+
 def version_at(
     session: Session,
     registry_id: str,

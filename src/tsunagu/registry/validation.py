@@ -98,7 +98,7 @@ class RecordInvalid(ValidationError):
             f"The {registry_id} record is invalid: {first.message_en}{more_en}",
         )
 
-    def as_dict(self) -> dict[str, Any]:  # type: ignore[override]
+    def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
 
 

@@ -117,6 +117,11 @@ def record(
     return str(row["hash"])
 
 
+def last_seq(session: Session) -> int:
+    """Chain position of the record this transaction appended last (rows that cite it keep it)."""
+    return _head(session)[0]
+
+
 def flush_pending(session: Session) -> None:
     """Insert records buffered by ``record`` (runs automatically before flush and commit)."""
     rows = session.info.pop(_PENDING, None)
@@ -296,3 +301,45 @@ def inclusion_proof(session: Session, seq: int) -> dict[str, Any]:
         "proof": [p.hex() for p in merkle.inclusion_proof(index, leaves)],
         "root": merkle.root_of(leaves).hex(),
     }
+
+
+def records_with_proofs(session: Session, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """Content, chain hashes and inclusion proof of several records, one tree per day.
+
+    What an offline verifier needs: recompute ``hash`` from ``prev_hash`` and
+    ``body``, then check ``proof`` leads from it to the day's ``root``.
+    """
+    rows = session.execute(select(AuditRecord).where(AuditRecord.seq.in_(seqs))).scalars().all()
+    found: dict[int, dict[str, Any]] = {}
+    for day in {r.day for r in rows}:
+        day_seqs = list(
+            session.execute(
+                select(AuditRecord.seq).where(AuditRecord.day == day).order_by(AuditRecord.seq)
+            ).scalars()
+        )
+        leaves = _day_leaf_hashes(session, day)
+        root = merkle.root_of(leaves).hex()
+        position = {seq: index for index, seq in enumerate(day_seqs)}
+        for rec in (r for r in rows if r.day == day):
+            index = position[rec.seq]
+            found[rec.seq] = {
+                "body": _record_body(
+                    {
+                        "seq": rec.seq,
+                        "occurred_at": _aware(rec.occurred_at),
+                        "actor": rec.actor,
+                        "action": rec.action,
+                        "object_type": rec.object_type,
+                        "object_id": rec.object_id,
+                        "data": rec.data,
+                    }
+                ),
+                "prev_hash": rec.prev_hash,
+                "hash": rec.hash,
+                "day": day.isoformat(),
+                "leaf_index": index,
+                "tree_size": len(leaves),
+                "proof": [p.hex() for p in merkle.inclusion_proof(index, leaves)],
+                "root": root,
+            }
+    return found

@@ -1,0 +1,708 @@
+"""The once-only fetch: legally based, consented, sealed both ways, and always logged.
+
+A requesting organization opens a *case* for an application it handles
+(:func:`open_case`), naming the procedure and the persons concerned; subjects
+may record consent (:func:`give_consent`). It then sends a sealed request
+(:func:`request_envelope`) naming the procedure, the application, the
+evidence type and the subject. :func:`fetch` checks, in order, the seal, the
+request's freshness, the case, the matrix (deny by default) and consent, then
+projects the owner's record onto the evidence type's fields and seals the
+answer with the *owner's* seal. Every attempt — provided, refused or not
+found — is written to the access log in the same transaction, and the log row
+cites its hash-chained audit record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import service as audit
+from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from tsunagu.core.ids import is_valid_mynumber
+from tsunagu.exchange import sealing
+from tsunagu.exchange.definitions import (
+    EvidenceType,
+    Provision,
+    evidence_types,
+    get_evidence_type,
+    matrix,
+)
+from tsunagu.exchange.models import AccessLogEntry, Case, CaseSubject, Consent, Designation
+from tsunagu.identity import service as identity
+from tsunagu.registry import service as registry
+from tsunagu.registry.definitions import Names, get_registry
+from tsunagu.trust import protocol
+
+REQUEST_TYPE = "tsunagu.exchange.fetch-request/1"
+RESPONSE_TYPE = "tsunagu.exchange.evidence/1"
+FRESHNESS = timedelta(minutes=5)
+_REF = re.compile(r"^[A-Za-z0-9._:/-]{1,100}$")
+
+
+# --- designations: which statutory functions an organization performs ------------------------
+
+
+def functions_of(session: Session, organization_id: str, kind: str | None = None) -> set[str]:
+    """Functions implied by the organization's kind plus those it was designated for."""
+    if kind is None:
+        kind = identity.get_organization(session, organization_id).kind.value
+    implied = {f.id for f in matrix().functions.values() if f.implied and kind in f.kinds}
+    designated = session.execute(
+        select(Designation.function_id).where(Designation.organization_id == organization_id)
+    ).scalars()
+    return implied | set(designated)
+
+
+def designate(session: Session, organization_id: str, function_id: str, *, actor: str) -> None:
+    """Record that an organization performs a statutory function (e.g. 日本年金機構)."""
+    function = matrix().functions.get(function_id)
+    if function is None:
+        raise NotFoundError(
+            "unknown_function",
+            f"事務「{function_id}」は定義されていません。",
+            f"There is no function {function_id!r}.",
+        )
+    organization = identity.get_organization(session, organization_id)
+    if organization.kind.value not in function.kinds:
+        raise ValidationError(
+            "function_not_for_kind",
+            f"「{function.name.ja}」は{organization.name_ja}の種別では担えません。",
+            f"A {organization.kind.value} cannot perform {function.name.en}.",
+        )
+    if session.get(Designation, (organization_id, function_id)) is not None:
+        return
+    session.add(
+        Designation(
+            organization_id=organization_id,
+            function_id=function_id,
+            designated_at=utcnow(),
+            designated_by=actor,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="exchange.designated",
+        object_type="organization",
+        object_id=organization_id,
+        data={"function": function_id},
+    )
+
+
+# --- cases and consent ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseOut:
+    id: str
+    requester_id: str
+    procedure_id: str
+    application_ref: str
+    subjects: dict[str, str]
+    opened_at: datetime
+
+
+def _check_ref(application_ref: str) -> str:
+    if not _REF.match(application_ref) or is_valid_mynumber(application_ref):
+        raise ValidationError(
+            "bad_application_ref",
+            "申請番号は英数字と . _ : / - の 100 文字以内です（個人番号は使えません）。",
+            "application_ref must be up to 100 of A-Z a-z 0-9 . _ : / - (never a 個人番号).",
+        )
+    return application_ref
+
+
+def open_case(
+    session: Session,
+    *,
+    requester_id: str,
+    procedure_id: str,
+    application_ref: str,
+    subjects: dict[str, str],
+    actor: str,
+) -> CaseOut:
+    """Register an application the requester handles; ``subjects`` maps party id → role."""
+    if procedure_id not in matrix().procedures:
+        raise NotFoundError(
+            "unknown_procedure",
+            f"手続「{procedure_id}」は定義されていません。",
+            f"There is no procedure {procedure_id!r}.",
+        )
+    if not subjects:
+        raise ValidationError(
+            "no_subjects", "対象者を指定してください。", "A case needs at least one subject."
+        )
+    identity.get_organization(session, requester_id)
+    ref = _check_ref(application_ref)
+    exists = session.execute(
+        select(Case.id).where(Case.requester_id == requester_id, Case.application_ref == ref)
+    ).first()
+    if exists:
+        raise ConflictError(
+            "duplicate_application",
+            f"申請 {ref} は既に登録されています。",
+            f"The application {ref} is already registered.",
+        )
+    case = Case(
+        id=str(uuid.uuid4()),
+        requester_id=requester_id,
+        procedure_id=procedure_id,
+        application_ref=ref,
+        opened_at=utcnow(),
+        opened_by=actor,
+    )
+    session.add(case)
+    session.flush()
+    session.add_all(CaseSubject(case_id=case.id, party_id=p, role=r) for p, r in subjects.items())
+    audit.record(
+        session,
+        actor=actor,
+        action="exchange.case_opened",
+        object_type="exchange_case",
+        object_id=case.id,
+        data={
+            "requester_id": requester_id,
+            "procedure_id": procedure_id,
+            "application_ref": ref,
+            "subjects": sorted(subjects),
+        },
+    )
+    return CaseOut(case.id, requester_id, procedure_id, ref, dict(subjects), case.opened_at)
+
+
+def give_consent(
+    session: Session,
+    *,
+    case_id: str,
+    party_id: str,
+    evidence_type_id: str | None,
+    actor: str,
+) -> None:
+    """The subject agrees that the case may fetch this evidence (``None``: all it needs)."""
+    case = session.get(Case, case_id)
+    if case is None or session.get(CaseSubject, (case_id, party_id)) is None:
+        raise NotFoundError(
+            "unknown_case_subject",
+            "この申請の対象者ではありません。",
+            "This person is not a subject of that application.",
+        )
+    if evidence_type_id is not None:
+        get_evidence_type(evidence_type_id)
+    session.add(
+        Consent(
+            case_id=case_id,
+            party_id=party_id,
+            evidence_type_id=evidence_type_id,
+            given_at=utcnow(),
+            given_by=actor,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="exchange.consent_given",
+        object_type="party",
+        object_id=party_id,
+        data={"case_id": case_id, "evidence_type": evidence_type_id},
+    )
+
+
+def revoke_consent(session: Session, *, case_id: str, party_id: str, actor: str) -> int:
+    rows = session.execute(
+        select(Consent).where(
+            Consent.case_id == case_id, Consent.party_id == party_id, Consent.revoked_at.is_(None)
+        )
+    ).scalars()
+    count = 0
+    for row in rows:
+        row.revoked_at = utcnow()
+        count += 1
+    audit.record(
+        session,
+        actor=actor,
+        action="exchange.consent_revoked",
+        object_type="party",
+        object_id=party_id,
+        data={"case_id": case_id, "consents": count},
+    )
+    return count
+
+
+# --- the access log ------------------------------------------------------------------------
+
+
+@dataclass
+class LogFacts:
+    """What one access-log entry says (also the audit record's data)."""
+
+    kind: str
+    outcome: str
+    party_id: str | None = None
+    requester_id: str | None = None
+    requester_verified: bool = False
+    owner_id: str | None = None
+    registry_id: str | None = None
+    evidence_type_id: str | None = None
+    procedure_id: str | None = None
+    application_ref: str | None = None
+    provision_id: str | None = None
+    basis: Names | None = None
+    fields: list[str] = field(default_factory=list)
+    reason: str | None = None
+    request_id: str | None = None
+
+    def audit_data(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "party_id": self.party_id,
+            "requester_id": self.requester_id,
+            "requester_verified": self.requester_verified,
+            "owner_id": self.owner_id,
+            "registry_id": self.registry_id,
+            "evidence_type": self.evidence_type_id,
+            "procedure_id": self.procedure_id,
+            "application_ref": self.application_ref,
+            "provision_id": self.provision_id,
+            "basis_ja": self.basis.ja if self.basis else None,
+            "basis_en": self.basis.en if self.basis else None,
+            "fields": self.fields,
+            "request_id": self.request_id,
+        }
+
+
+def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) -> AccessLogEntry:
+    """Append the entry to the audit chain and to the access log, in the caller's transaction."""
+    moment = at or utcnow()
+    audit.record(
+        session,
+        actor=f"organization:{facts.requester_id or 'unknown'}",
+        action=f"exchange.{facts.kind}.{facts.outcome}",
+        object_type="party",
+        object_id=facts.party_id or "-",
+        data=facts.audit_data(),
+        at=moment,
+    )
+    entry = AccessLogEntry(
+        audit_seq=audit.last_seq(session),
+        kind=facts.kind,
+        occurred_at=moment,
+        party_id=facts.party_id,
+        requester_id=facts.requester_id,
+        requester_verified=facts.requester_verified,
+        owner_id=facts.owner_id,
+        registry_id=facts.registry_id,
+        evidence_type_id=facts.evidence_type_id,
+        procedure_id=facts.procedure_id,
+        application_ref=facts.application_ref,
+        provision_id=facts.provision_id,
+        fields=protocol.canonical_json(facts.fields).decode(),
+        outcome=facts.outcome,
+        reason=facts.reason,
+        request_id=facts.request_id,
+    )
+    session.add(entry)
+    return entry
+
+
+# --- the fetch -----------------------------------------------------------------------------
+
+
+REASONS: dict[str, tuple[str, str]] = {
+    "bad_request": ("要求の形式が不正です。", "The request is malformed."),
+    "bad_seal": ("要求の電子公印を検証できません。", "The request's seal does not verify."),
+    "seal_mismatch": (
+        "要求の電子公印が要求元の組織のものではありません。",
+        "The request is sealed by another organization than the one it names.",
+    ),
+    "stale_request": (
+        "要求の日時が古すぎるか未来です。",
+        "The request is too old or dated in the future.",
+    ),
+    "replayed_request": ("同じ要求が既に処理されています。", "This request was already answered."),
+    "unknown_evidence_type": ("未定義の証明書の種類です。", "Unknown evidence type."),
+    "unknown_procedure": ("未定義の手続です。", "Unknown procedure."),
+    "unknown_application": (
+        "要求元が取り扱う申請として登録されていません。",
+        "The requester has no such application.",
+    ),
+    "application_of_another_organization": (
+        "他の組織が取り扱う申請です。",
+        "The application is handled by another organization.",
+    ),
+    "procedure_mismatch": (
+        "申請の手続と要求の手続が一致しません。",
+        "The application belongs to a different procedure.",
+    ),
+    "application_closed": ("申請は終了しています。", "The application is closed."),
+    "subject_not_in_application": (
+        "対象者はこの申請の当事者ではありません。",
+        "The subject is not a party to the application.",
+    ),
+    "no_legal_basis": (
+        "この手続でこの証明書を取得する法令上の根拠がありません。",
+        "No legal basis allows this requester to obtain this evidence for this procedure.",
+    ),
+    "consent_missing": (
+        "本人の同意がありません。",
+        "The subject has not consented to this fetch.",
+    ),
+    "ambiguous_owner": (
+        "複数の機関の記録に該当します。記録を特定してください。",
+        "Records of several keepers match; name the record.",
+    ),
+}
+
+
+class FetchRefused(PermissionDenied):
+    """A refused fetch (already logged); ``reason`` is the stable code."""
+
+    def __init__(self, reason: str) -> None:
+        ja, en = REASONS[reason]
+        super().__init__(reason, ja, en)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    outcome: str
+    response: dict[str, Any] | None
+    log_id: int
+    refused: FetchRefused | None = None
+
+
+def request_payload(
+    *,
+    requester_id: str,
+    procedure_id: str,
+    application_ref: str,
+    evidence_type: str,
+    subject_id: str,
+    record_key: str | None = None,
+    as_of: date | None = None,
+    request_id: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The payload a requester seals (see :func:`request_envelope`)."""
+    return {
+        "type": REQUEST_TYPE,
+        "request_id": request_id or str(uuid.uuid4()),
+        "requester_id": requester_id,
+        "procedure_id": procedure_id,
+        "application_ref": application_ref,
+        "evidence_type": evidence_type,
+        "subject_id": subject_id,
+        "record_key": record_key,
+        "as_of": as_of.isoformat() if as_of else None,
+        "requested_at": (at or utcnow()).isoformat(),
+    }
+
+
+def request_envelope(session: Session, store: sealing.SealStore, **request: Any) -> dict[str, Any]:
+    """A fetch request sealed by the requesting organization."""
+    payload = request_payload(**request)
+    return store.seal(session, payload["requester_id"], payload)
+
+
+@dataclass
+class _Fetch:
+    """The state of one fetch while it is checked; becomes the log entry."""
+
+    facts: LogFacts
+    payload: dict[str, Any] = field(default_factory=dict)
+    evidence: EvidenceType | None = None
+    provision: Provision | None = None
+    case: Case | None = None
+
+
+def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
+    value = payload.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 100:
+        raise FetchRefused("bad_request")
+    return value
+
+
+def _parse(state: _Fetch, document: Any) -> None:
+    payload = document.get("payload") if isinstance(document, dict) else None
+    if not isinstance(payload, dict) or payload.get("type") != REQUEST_TYPE:
+        raise FetchRefused("bad_request")
+    facts = state.facts
+    facts.request_id = _text(payload, "request_id")
+    facts.requester_id = _text(payload, "requester_id")
+    facts.party_id = _text(payload, "subject_id")
+    facts.procedure_id = _text(payload, "procedure_id")
+    facts.application_ref = _text(payload, "application_ref")
+    facts.evidence_type_id = _text(payload, "evidence_type")
+    _text(payload, "record_key", optional=True)
+    try:
+        if payload.get("as_of") is not None:
+            date.fromisoformat(str(payload["as_of"]))
+        datetime.fromisoformat(str(payload["requested_at"]))
+    except (KeyError, ValueError) as exc:
+        raise FetchRefused("bad_request") from exc
+    state.payload = payload
+
+
+def _check_seal(session: Session, state: _Fetch, document: dict[str, Any]) -> None:
+    try:
+        verified = sealing.verify(session, document)
+    except ValidationError as exc:
+        raise FetchRefused("bad_seal") from exc
+    if verified.organization_id != state.facts.requester_id:
+        raise FetchRefused("seal_mismatch")
+    state.facts.requester_verified = True
+
+
+def _check_fresh(session: Session, state: _Fetch, now: datetime) -> None:
+    sent = datetime.fromisoformat(state.payload["requested_at"])
+    if sent.tzinfo is None or abs(now - sent) > FRESHNESS:
+        raise FetchRefused("stale_request")
+    seen = session.execute(
+        select(AccessLogEntry.id).where(
+            AccessLogEntry.request_id == state.facts.request_id,
+            AccessLogEntry.requester_id == state.facts.requester_id,
+            AccessLogEntry.requester_verified.is_(True),
+        )
+    ).first()
+    if seen:
+        raise FetchRefused("replayed_request")
+
+
+def _check_case(session: Session, state: _Fetch) -> None:
+    facts = state.facts
+    evidence = evidence_types().get(facts.evidence_type_id or "")
+    if evidence is None:
+        raise FetchRefused("unknown_evidence_type")
+    state.evidence = evidence
+    facts.registry_id = evidence.registry_id
+    if facts.procedure_id not in matrix().procedures:
+        raise FetchRefused("unknown_procedure")
+    case = session.execute(
+        select(Case).where(
+            Case.requester_id == facts.requester_id,
+            Case.application_ref == facts.application_ref,
+        )
+    ).scalar_one_or_none()
+    if case is None:
+        elsewhere = session.execute(
+            select(Case.id).where(Case.application_ref == facts.application_ref).limit(1)
+        ).first()
+        raise FetchRefused(
+            "application_of_another_organization" if elsewhere else "unknown_application"
+        )
+    if case.procedure_id != facts.procedure_id:
+        raise FetchRefused("procedure_mismatch")
+    if case.closed_at is not None:
+        raise FetchRefused("application_closed")
+    state.case = case
+    if session.get(CaseSubject, (case.id, facts.party_id)) is None:
+        raise FetchRefused("subject_not_in_application")
+
+
+def _check_basis(session: Session, state: _Fetch) -> None:
+    facts = state.facts
+    assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
+    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
+    performed = functions_of(session, facts.requester_id) if candidates else set()
+    allowed = [p for p in candidates if performed & set(p.requesters)]
+    if not allowed:
+        raise FetchRefused("no_legal_basis")
+    # Prefer a provision that needs no consent; otherwise consent decides.
+    allowed.sort(key=lambda p: p.consent)
+    state.provision = allowed[0]
+    facts.provision_id, facts.basis = allowed[0].id, allowed[0].basis
+    if allowed[0].consent and not _has_consent(session, state):
+        raise FetchRefused("consent_missing")
+
+
+def _has_consent(session: Session, state: _Fetch) -> bool:
+    assert state.case is not None
+    return (
+        session.execute(
+            select(Consent.id).where(
+                Consent.case_id == state.case.id,
+                Consent.party_id == state.facts.party_id,
+                Consent.revoked_at.is_(None),
+                or_(
+                    Consent.evidence_type_id.is_(None),
+                    Consent.evidence_type_id == state.facts.evidence_type_id,
+                ),
+            )
+        ).first()
+        is not None
+    )
+
+
+def _records(session: Session, state: _Fetch) -> list[registry.Version]:
+    assert state.evidence is not None and state.facts.party_id is not None
+    as_of = state.payload.get("as_of")
+    day = date.fromisoformat(as_of) if as_of else tokyo_today()
+    key = state.payload.get("record_key")
+    definition = get_registry(state.evidence.registry_id)
+    if definition.subject_kind == "property":
+        return registry.as_of_party(
+            session, definition.id, state.facts.party_id, valid_on=day, record_key=key
+        )
+    return registry.as_of(
+        session, definition.id, state.facts.party_id, valid_on=day, record_key=key
+    )
+
+
+def fetch(
+    session: Session,
+    document: Any,
+    *,
+    store: sealing.SealStore,
+    now: datetime | None = None,
+) -> FetchResult:
+    """Answer a sealed fetch request; refusals are results (logged), not exceptions.
+
+    The caller commits the session whatever the outcome, so the log entry of a
+    refused fetch is kept.
+    """
+    moment = now or utcnow()
+    state = _Fetch(LogFacts(kind="fetch", outcome="refused"))
+    try:
+        _parse(state, document)
+        _check_seal(session, state, document)
+        _check_fresh(session, state, moment)
+        _check_case(session, state)
+        _check_basis(session, state)
+        versions = _records(session, state)
+    except FetchRefused as refused:
+        state.facts.reason = refused.reason
+        entry = write_log(session, state.facts, at=moment)
+        session.flush()
+        return FetchResult("refused", None, entry.id, refused)
+    evidence, facts = state.evidence, state.facts
+    assert evidence is not None and state.provision is not None
+    keepers = {v.keeper_id for v in versions}
+    if len(keepers) > 1:
+        facts.reason = "ambiguous_owner"
+        entry = write_log(session, facts, at=moment)
+        session.flush()
+        return FetchResult("refused", None, entry.id, FetchRefused("ambiguous_owner"))
+    facts.fields = list(evidence.fields)
+    if not versions:
+        facts.outcome, facts.reason = "not_found", "no_record"
+        entry = write_log(session, facts, at=moment)
+        session.flush()
+        return FetchResult("not_found", None, entry.id)
+    facts.outcome, facts.owner_id = "provided", versions[0].keeper_id
+    response = store.seal(session, facts.owner_id, _response_payload(state, versions, moment))
+    entry = write_log(session, facts, at=moment)
+    session.flush()
+    return FetchResult("provided", response, entry.id)
+
+
+def _response_payload(
+    state: _Fetch, versions: list[registry.Version], moment: datetime
+) -> dict[str, Any]:
+    evidence, facts, provision = state.evidence, state.facts, state.provision
+    assert evidence is not None and provision is not None
+    request_digest = hashlib.sha256(protocol.canonical_json(state.payload)).hexdigest()
+    return {
+        "type": RESPONSE_TYPE,
+        "request_id": facts.request_id,
+        "request_sha256": request_digest,
+        "requester_id": facts.requester_id,
+        "owner_id": facts.owner_id,
+        "evidence_type": evidence.id,
+        "registry_id": evidence.registry_id,
+        "subject_id": facts.party_id,
+        "procedure_id": facts.procedure_id,
+        "application_ref": facts.application_ref,
+        "provision_id": provision.id,
+        "basis": {"ja": provision.basis.ja, "en": provision.basis.en},
+        "as_of": state.payload.get("as_of") or tokyo_today().isoformat(),
+        "issued_at": moment.isoformat(),
+        "records": [
+            {
+                "record_key": v.record_key,
+                "valid_from": v.valid_from.isoformat(),
+                "valid_to": v.valid_to.isoformat() if v.valid_to else None,
+                "data": evidence.project(v.data),
+            }
+            for v in versions
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A verified answer: who sealed it and what it says."""
+
+    owner_id: str
+    seal_serial: str
+    payload: dict[str, Any]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.payload["records"])
+
+
+def verify_response(
+    session: Session, response: dict[str, Any], request: dict[str, Any]
+) -> Evidence:
+    """The requester's check: sealed by the owner it names, answering *this* request."""
+    verified = sealing.verify(session, response)
+    payload = verified.payload
+    expected = hashlib.sha256(protocol.canonical_json(request["payload"])).hexdigest()
+    if (
+        payload.get("type") != RESPONSE_TYPE
+        or payload.get("owner_id") != verified.organization_id
+        or payload.get("request_sha256") != expected
+    ):
+        raise ValidationError(
+            "response_mismatch",
+            "応答がこの要求に対するものではないか、記録の管理者の電子公印がありません。",
+            "The response does not answer this request or is not sealed by the record's keeper.",
+        )
+    return Evidence(verified.organization_id, verified.serial, payload)
+
+
+def fetch_evidence(session: Session, store: sealing.SealStore, **request: Any) -> Evidence:
+    """Requester side in one call: seal the request, fetch, verify the sealed answer.
+
+    Raises :class:`FetchRefused` (the refusal is logged and stays logged when
+    the caller commits) or ``NotFoundError`` when the register has no record.
+    """
+    envelope = request_envelope(session, store, **request)
+    result = fetch(session, envelope, store=store)
+    if result.refused is not None:
+        raise result.refused
+    if result.response is None:
+        raise NotFoundError(
+            "no_record",
+            "該当する記録がありません。",
+            "The register holds no record for this subject.",
+        )
+    return verify_response(session, result.response, envelope)
+
+
+def close_case(session: Session, case_id: str, *, actor: str) -> None:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFoundError("unknown_case", "申請が見つかりません。", "No such application.")
+    if case.closed_at is None:
+        case.closed_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="exchange.case_closed",
+            object_type="exchange_case",
+            object_id=case_id,
+            data={},
+        )

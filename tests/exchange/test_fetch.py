@@ -1,0 +1,277 @@
+"""The fetch: authorization against the matrix and consent, projection, seals, logging."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.exchange.conftest import HANAKO, TARO, World
+from tsunagu.core.audit import service as audit
+from tsunagu.core.audit.models import AuditRecord
+from tsunagu.core.clock import utcnow
+from tsunagu.core.errors import NotFoundError, ValidationError
+from tsunagu.exchange import service as exchange
+from tsunagu.exchange.models import AccessLogEntry
+from tsunagu.trust import service as trust
+from tsunagu.trust.service import Reason
+
+
+def _case(session: Session, requester: str, procedure: str, ref: str, *subjects: str) -> str:
+    people = {s: "applicant" for s in subjects or (HANAKO,)}
+    return exchange.open_case(
+        session, requester_id=requester, procedure_id=procedure, application_ref=ref,
+        subjects=people, actor="official",
+    ).id  # fmt: skip
+
+
+def _fetch(
+    session: Session, world: World, requester: str, **request: object
+) -> exchange.FetchResult:
+    request.setdefault("subject_id", HANAKO)
+    envelope = exchange.request_envelope(session, world.store, requester_id=requester, **request)
+    return exchange.fetch(session, envelope, store=world.store)
+
+
+def _only_entry(session: Session) -> AccessLogEntry:
+    (entry,) = session.execute(select(AccessLogEntry)).scalars().all()
+    return entry
+
+
+def test_allowed_fetch_returns_exactly_the_projected_fields_sealed_by_the_owner(
+    session: Session, world: World
+) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-2025-0001")
+    envelope = exchange.request_envelope(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-2025-0001", evidence_type="juminhyo_kisai", subject_id=HANAKO,
+    )  # fmt: skip
+    result = exchange.fetch(session, envelope, store=world.store)
+    assert result.outcome == "provided" and result.response is not None
+    evidence = exchange.verify_response(session, result.response, envelope)
+    assert evidence.owner_id == world.chiyoda
+    (record,) = evidence.records
+    assert set(record["data"]) == {"name", "birth_date", "sex", "address", "status"}
+    assert record["data"]["name"] == {"family": "山田", "given": "花子"}
+    assert evidence.payload["provision_id"] == "mn-jidou-teate"
+
+    entry = _only_entry(session)
+    assert (entry.outcome, entry.party_id, entry.requester_id) == (
+        "provided",
+        HANAKO,
+        world.chiyoda,
+    )
+    assert json.loads(entry.fields) == ["name", "birth_date", "sex", "address", "status"]
+    assert entry.requester_verified and entry.owner_id == world.chiyoda
+    audit_row = session.get(AuditRecord, entry.audit_seq)
+    assert audit_row is not None and audit_row.action == "exchange.fetch.provided"
+    data = json.loads(audit_row.data)
+    assert data["procedure_id"] == "jidou_teate_nintei" and data["fields"] == json.loads(
+        entry.fields
+    )
+    assert "山田" not in audit_row.data
+
+
+def test_full_copy_leaves_out_what_the_document_omits(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-1")
+    result = _fetch(
+        session, world, world.chiyoda, procedure_id="jidou_teate_nintei", application_ref="JT-1",
+        evidence_type="juminhyo",
+    )  # fmt: skip
+    assert result.response is not None
+    data = result.response["payload"]["records"][0]["data"]
+    assert "resident_code" not in data and "honseki" not in data
+    assert data["household"] == {"head_name": "山田 花子", "relationship": "世帯主"}
+
+
+def test_fetch_without_legal_basis_is_refused_with_a_reason_and_logged(
+    session: Session, world: World
+) -> None:
+    # A company handling a "child allowance claim" has no function the matrix lists.
+    _case(session, world.company, "jidou_teate_nintei", "X-1")
+    result = _fetch(
+        session, world, world.company, procedure_id="jidou_teate_nintei", application_ref="X-1",
+        evidence_type="kazei_shomei",
+    )  # fmt: skip
+    assert result.outcome == "refused" and result.response is None
+    assert result.refused is not None and result.refused.reason == "no_legal_basis"
+    assert "根拠" in result.refused.message_ja and "legal basis" in result.refused.message_en
+    entry = _only_entry(session)
+    assert (entry.outcome, entry.reason, entry.party_id) == ("refused", "no_legal_basis", HANAKO)
+    assert json.loads(entry.fields) == []
+    assert session.get(AuditRecord, entry.audit_seq) is not None
+    # The pension service may get an income certificate for a survivors' pension, not a tax one.
+    _case(session, world.pension, "izoku_nenkin", "NK-1")
+    refused = _fetch(
+        session, world, world.pension, procedure_id="izoku_nenkin", application_ref="NK-1",
+        evidence_type="kazei_shomei",
+    )  # fmt: skip
+    assert refused.refused is not None and refused.refused.reason == "no_legal_basis"
+    allowed = _fetch(
+        session, world, world.pension, procedure_id="izoku_nenkin", application_ref="NK-1",
+        evidence_type="shotoku_shomei",
+    )  # fmt: skip
+    assert allowed.outcome == "provided"
+
+
+def test_fetch_for_someone_elses_procedure_is_refused(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-9")
+    _case(session, world.osaka, "hoiku_riyou", "OS-1")
+    attempts = {
+        # Osaka cites Chiyoda's application.
+        "application_of_another_organization": dict(
+            procedure_id="jidou_teate_nintei", application_ref="JT-9", evidence_type="juminhyo"
+        ),
+        # Osaka cites its own application but another procedure than the one it was filed under.
+        "procedure_mismatch": dict(
+            procedure_id="jidou_teate_nintei", application_ref="OS-1", evidence_type="juminhyo"
+        ),
+        "unknown_application": dict(
+            procedure_id="hoiku_riyou", application_ref="NOPE", evidence_type="juminhyo"
+        ),
+    }
+    for reason, request in attempts.items():
+        result = _fetch(session, world, world.osaka, **request)
+        assert result.refused is not None and result.refused.reason == reason
+    # A person who is not a party to the application.
+    result = _fetch(
+        session, world, world.osaka, procedure_id="hoiku_riyou", application_ref="OS-1",
+        evidence_type="juminhyo", subject_id=TARO,
+    )  # fmt: skip
+    assert result.refused is not None and result.refused.reason == "subject_not_in_application"
+    reasons = session.execute(select(AccessLogEntry.reason)).scalars().all()
+    assert len(reasons) == 4 and all(reasons)
+
+
+def test_consent_is_needed_where_the_matrix_says_so(session: Session, world: World) -> None:
+    case = _case(session, world.jasso, "shogakukin_taiyo", "JASSO-7")
+    request = dict(
+        procedure_id="shogakukin_taiyo", application_ref="JASSO-7", evidence_type="shotoku_shomei"
+    )
+    first = _fetch(session, world, world.jasso, **request)
+    assert first.refused is not None and first.refused.reason == "consent_missing"
+    exchange.give_consent(
+        session, case_id=case, party_id=HANAKO, evidence_type_id="shotoku_shomei", actor="hanako"
+    )
+    second = _fetch(session, world, world.jasso, **request)
+    assert second.outcome == "provided" and second.response is not None
+    (record,) = second.response["payload"]["records"]
+    assert set(record["data"]) == {"fiscal_year", "income_year", "income"}
+    exchange.revoke_consent(session, case_id=case, party_id=HANAKO, actor="hanako")
+    third = _fetch(session, world, world.jasso, **request)
+    assert third.refused is not None and third.refused.reason == "consent_missing"
+
+
+def test_request_seal_must_be_the_requesters_and_intact(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-2")
+    request = dict(
+        procedure_id="jidou_teate_nintei", application_ref="JT-2", evidence_type="juminhyo",
+        subject_id=HANAKO,
+    )  # fmt: skip
+    # Osaka seals a request that claims to come from Chiyoda.
+    payload = exchange.request_payload(requester_id=world.chiyoda, **request)  # type: ignore[arg-type]
+    forged = world.store.seal(session, world.osaka, payload)
+    result = exchange.fetch(session, forged, store=world.store)
+    assert result.refused is not None and result.refused.reason == "seal_mismatch"
+    # A genuine request altered after sealing.
+    genuine = exchange.request_envelope(session, world.store, requester_id=world.chiyoda, **request)
+    altered = copy.deepcopy(genuine)
+    altered["payload"]["evidence_type"] = "juminhyo"
+    altered["payload"]["subject_id"] = TARO
+    result = exchange.fetch(session, altered, store=world.store)
+    assert result.refused is not None and result.refused.reason == "bad_seal"
+    assert _last(session).requester_verified is False
+    # Garbage is refused and logged too.
+    result = exchange.fetch(session, {"payload": "nonsense"}, store=world.store)
+    assert result.refused is not None and result.refused.reason == "bad_request"
+
+
+def _last(session: Session) -> AccessLogEntry:
+    return session.execute(
+        select(AccessLogEntry).order_by(AccessLogEntry.id.desc()).limit(1)
+    ).scalar_one()
+
+
+def test_a_revoked_seal_no_longer_opens_the_registers(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-3")
+    envelope = exchange.request_envelope(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-3", evidence_type="juminhyo", subject_id=HANAKO,
+    )  # fmt: skip
+    serial = world.store.seal_for(session, world.chiyoda).serial
+    trust.revoke(session, serial, Reason.KEY_COMPROMISE, actor="admin")
+    result = exchange.fetch(session, envelope, store=world.store)
+    assert result.refused is not None and result.refused.reason == "bad_seal"
+
+
+def test_replayed_and_stale_requests_are_refused(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-4")
+    request = dict(
+        requester_id=world.chiyoda, procedure_id="jidou_teate_nintei", application_ref="JT-4",
+        evidence_type="juminhyo", subject_id=HANAKO,
+    )  # fmt: skip
+    envelope = exchange.request_envelope(session, world.store, **request)
+    assert exchange.fetch(session, envelope, store=world.store).outcome == "provided"
+    again = exchange.fetch(session, envelope, store=world.store)
+    assert again.refused is not None and again.refused.reason == "replayed_request"
+    old = exchange.request_envelope(
+        session, world.store, **request, at=utcnow() - timedelta(minutes=10)
+    )
+    stale = exchange.fetch(session, old, store=world.store)
+    assert stale.refused is not None and stale.refused.reason == "stale_request"
+
+
+def test_missing_record_is_logged_as_not_found(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-5")
+    with pytest.raises(NotFoundError):
+        exchange.fetch_evidence(
+            session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+            application_ref="JT-5", evidence_type="kazei_shomei", subject_id=HANAKO,
+            record_key="2019",
+        )  # fmt: skip
+    entry = _only_entry(session)
+    assert (entry.outcome, entry.reason) == ("not_found", "no_record")
+    evidence = exchange.fetch_evidence(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-5", evidence_type="kazei_shomei", subject_id=HANAKO,
+        record_key="2024",
+    )  # fmt: skip
+    assert evidence.records[0]["data"]["tax"] == {"total": 170_000}
+
+
+def test_requester_detects_a_tampered_or_foreign_response(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-6")
+    envelope = exchange.request_envelope(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-6", evidence_type="juminhyo", subject_id=HANAKO,
+    )  # fmt: skip
+    result = exchange.fetch(session, envelope, store=world.store)
+    assert result.response is not None
+    tampered = copy.deepcopy(result.response)
+    tampered["payload"]["records"][0]["data"]["address"]["town"] = "別の町"
+    with pytest.raises(ValidationError):
+        exchange.verify_response(session, tampered, envelope)
+    other = exchange.request_envelope(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-6", evidence_type="juminhyo", subject_id=HANAKO,
+    )  # fmt: skip
+    with pytest.raises(ValidationError):
+        exchange.verify_response(session, result.response, other)
+
+
+def test_every_log_entry_is_in_the_audit_chain(session: Session, world: World) -> None:
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-7")
+    for evidence in ("juminhyo", "koseki_tohon", "touki"):
+        _fetch(
+            session, world, world.chiyoda, procedure_id="jidou_teate_nintei",
+            application_ref="JT-7", evidence_type=evidence,
+        )  # fmt: skip
+    session.commit()
+    assert audit.verify_chain(session) is None
+    entries = session.execute(select(AccessLogEntry)).scalars().all()
+    assert [e.outcome for e in entries] == ["provided", "not_found", "refused"]
+    assert [e.reason for e in entries] == [None, "no_record", "no_legal_basis"]
