@@ -2,4 +2,5 @@
 
 HANDLER_MODULES: list[str] = [
     "tsunagu.opendata.jobs",
+    "tsunagu.exchange.notifications",
 ]

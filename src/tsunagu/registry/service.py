@@ -524,6 +524,15 @@ def as_of_party(
     return [_version(r) for r in rows]
 
 
+def get_version(session: Session, version_id: int) -> Version:
+    row = session.get(RegistryRecord, version_id)
+    if row is None:
+        raise NotFoundError(
+            "no_version", "記録の版が見つかりません。", f"No record version {version_id}."
+        )
+    return _version(row)
+
+
 def version_at(
     session: Session,
     registry_id: str,
