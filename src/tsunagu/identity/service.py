@@ -231,12 +231,7 @@ def _address_columns(
 ) -> dict[str, str | None]:
     """Validated ``address_*`` column values; names are filled in from the master list."""
     values: dict[str, str | None] = dict.fromkeys(ADDRESS_COLUMNS)
-    if address is None:
-        if municipality_required:
-            raise FieldError(
-                f"{field}.municipality_code", "required", "入力してください", "is required"
-            )
-        return {f"address_{k}": v for k, v in values.items()}
+    address = address or AddressIn()
     prefecture = _text(address.prefecture, f"{field}.prefecture", 10, required=False)
     municipality_name = _text(address.municipality, f"{field}.municipality", 50, required=False)
     if address.municipality_code:
