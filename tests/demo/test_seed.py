@@ -76,6 +76,13 @@ def test_the_world_has_what_was_asked_for(
             "群馬県",
             "徳島県",
         }
+        corporations = service.list_organizations(session, kind=OrganizationKind.CORPORATION)
+        assert len({c.corporate_number for c in corporations}) == 20
+        for corporation in corporations:
+            assert ids.is_valid_corporate(str(corporation.corporate_number)) and corporation.demo
+            assert corporation.name_en and corporation.name_kana
+            assert corporation.address is not None and corporation.address.postal_code
+            assert corporation.address.municipality_code in {str(m.lgcode) for m in municipalities}
         ministry = service.list_organizations(session, kind=OrganizationKind.MINISTRY)[0]
         assert ministry.name_ja == "デジタル庁" and ministry.demo
         assert ids.is_valid_corporate(str(ministry.corporate_number))
