@@ -136,3 +136,42 @@ def test_cli_entry_point_prints_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope" in err[0] and "データにありません" in err[0]
     assert not output.exists()
+
+
+def test_undeclared_personal_numbers_are_refused(tmp_path: Path) -> None:
+    import random
+
+    from tsunagu.core.ids import IdKind, generate
+
+    rng = random.Random(7)
+    rows = "".join(f"{generate(IdKind.MYNUMBER, rng)},{20 + i % 5}\n" for i in range(40))
+    source = tmp_path / "in.csv"
+    source.write_text("number,age\n" + rows, encoding="utf-8")
+    config = "attributes: {number: {role: insensitive}, age: {role: quasi_identifier}}"
+    error = _fails(config, source, "anonymize.bad_input")
+    assert "個人番号" in error.message_ja and "number" in error.message_en
+    declared = (
+        "attributes:\n  number: {role: identifier, kind: identification_code}\n"
+        "  age: {role: quasi_identifier}\nprivacy: {k: 5}"
+    )
+    report = engine.run(load_config(declared), source, tmp_path / "out.csv")
+    step = next(s for s in report["steps"] if s["step"] == "identification_code_deletion")
+    assert step["columns"] == ["number"]
+    assert "number" not in (tmp_path / "out.csv").read_text().splitlines()[0]
+
+
+def test_rare_values_are_replaced_and_recorded(tmp_path: Path) -> None:
+    rows = ["a"] * 30 + ["b"] * 28 + ["z", "y"]
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "job,age\n" + "".join(f"{j},{30 + i % 3}\n" for i, j in enumerate(rows)), encoding="utf-8"
+    )
+    config = (
+        "attributes: {job: {role: quasi_identifier}, age: {role: quasi_identifier}}\n"
+        "privacy: {k: 2}\npeculiar: {rare_values: {job: {min_count: 3, replacement: other}}}"
+    )
+    report = engine.run(load_config(config), source, tmp_path / "out.csv")
+    rare = next(s for s in report["steps"] if s["step"] == "peculiar_description_deletion")
+    assert rare["rare_values"] == [{"column": "job", "min_count": 3, "values": 2, "rows": 2}]
+    released = (tmp_path / "out.csv").read_text()
+    assert ",z" not in released and "z," not in released and "y," not in released

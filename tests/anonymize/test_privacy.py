@@ -11,7 +11,7 @@ import pytest
 from tsunagu.anonymize import lattice
 from tsunagu.anonymize.config import LDiversity, Privacy, TCloseness, parse_config
 from tsunagu.anonymize.privacy import Pairs, Sensitive, violations
-from tsunagu.anonymize.problem import WEIGHT, build_problem
+from tsunagu.anonymize.problem import WEIGHT, Problem, build_problem
 
 UNIFORM3 = np.array([1 / 3, 1 / 3, 1 / 3])
 
@@ -52,7 +52,7 @@ def test_l_diversity_variants(model: LDiversity, counts: list[int], violates: bo
     assert violations(Privacy(k=1, l_diversity=model), sizes, pairs, sens)[0] == violates
 
 
-def _random_problem(seed: int, k: int, suppression: float):  # type: ignore[no-untyped-def]
+def _random_problem(seed: int, k: int, suppression: float, l: int | None) -> Problem:  # noqa: E741
     rng = np.random.default_rng(seed)
     rows = 400
     frame = pl.DataFrame(
@@ -80,7 +80,7 @@ def _random_problem(seed: int, k: int, suppression: float):  # type: ignore[no-u
                 "sex": {"role": "quasi_identifier"},
                 "disease": {"role": "sensitive"},
             },
-            "privacy": {"k": k, "l_diversity": {"l": 2}},
+            "privacy": {"k": k, "l_diversity": {"l": l} if l else None},
             "suppression_limit": suppression,
         }
     )
@@ -89,12 +89,23 @@ def _random_problem(seed: int, k: int, suppression: float):  # type: ignore[no-u
 
 
 @pytest.mark.parametrize(
-    ("seed", "k", "suppression"), [(1, 3, 0.0), (2, 5, 0.05), (3, 10, 0.1), (4, 20, 0.02)]
+    ("seed", "k", "suppression", "l"),
+    [
+        (1, 3, 0.0, 2),
+        (2, 5, 0.05, 2),
+        (3, 10, 0.1, 3),
+        (4, 20, 0.02, None),
+        (5, 4, 0.05, None),
+        (6, 8, 0.0, None),
+    ],
 )
 def test_lattice_search_finds_the_brute_force_optimum(
-    seed: int, k: int, suppression: float
+    seed: int,
+    k: int,
+    suppression: float,
+    l: int | None,  # noqa: E741
 ) -> None:
-    problem = _random_problem(seed, k, suppression)
+    problem = _random_problem(seed, k, suppression, l)
     nodes = itertools.product(*[range(q.height + 1) for q in problem.qis])
     checks = {node: lattice.evaluate(problem, node) for node in nodes}
     best = min((c.loss, sum(node), node) for node, c in checks.items() if c.ok)

@@ -32,6 +32,7 @@ from tsunagu.anonymize.config import (
 )
 from tsunagu.anonymize.metrics import Measured, Outcome, measure, risk_before, utility
 from tsunagu.anonymize.problem import WEIGHT, Problem, build_problem
+from tsunagu.core.ids import is_valid_mynumber
 
 Stage = Callable[[str, float], None]
 REPORT_SCHEMA = "tsunagu.anonymize.report/v1"
@@ -132,6 +133,25 @@ def _count(frame: pl.LazyFrame, expression: pl.Expr) -> int:
     return int(frame.select(expression).collect(engine="streaming").item())
 
 
+def _refuse_personal_numbers(frame: pl.LazyFrame, sample_rows: int = 1000) -> None:
+    """A released column that holds 個人番号 means an identification code was not declared.
+
+    Random 12-digit numbers pass the check digit one time in ten, so a column
+    where most sampled values are valid 個人番号 almost surely holds real ones.
+    """
+    sample = frame.head(sample_rows).collect()
+    for name in sample.columns:
+        values = [str(v) for v in sample[name].drop_nulls().to_list()]
+        valid = sum(len(v) == 12 and is_valid_mynumber(v) for v in values)
+        if values and valid * 2 > len(values):
+            raise errors.bad_input(
+                f"列「{name}」に個人番号と思われる値があります。"
+                "role: identifier, kind: identification_code として削除してください",
+                f"column '{name}' appears to hold individual numbers (個人番号); declare it "
+                "role: identifier, kind: identification_code so that it is deleted",
+            )
+
+
 def prepare(frame: pl.LazyFrame, config: AnonymizeConfig) -> Prepared:
     """Apply the PPC deletion steps and peculiar-value treatment, recording each."""
     schema = frame.collect_schema()
@@ -145,6 +165,7 @@ def prepare(frame: pl.LazyFrame, config: AnonymizeConfig) -> Prepared:
         dropped += unclassified
     columns = [n for n in schema.names() if n not in dropped]
     frame = frame.select(columns)
+    _refuse_personal_numbers(frame)
     coded: list[dict[str, Any]] = []
     for name, coding in config.peculiar.top_bottom_coding.items():
         if not schema[name].is_numeric():

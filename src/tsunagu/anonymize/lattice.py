@@ -13,6 +13,7 @@ order of that bound and the scan stops once the bound exceeds the best found.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,8 +21,15 @@ import numpy as np
 
 from tsunagu.anonymize import errors
 from tsunagu.anonymize.metrics import Outcome
-from tsunagu.anonymize.privacy import violations
-from tsunagu.anonymize.problem import Problem, class_totals, combine, group_classes
+from tsunagu.anonymize.privacy import Pairs, violations
+from tsunagu.anonymize.problem import (
+    MAX_KEY,
+    Problem,
+    class_index,
+    combine,
+    group_classes,
+    group_rows,
+)
 
 MAX_NODES = 2_000_000
 _EPS = 1e-12
@@ -38,25 +46,118 @@ class Check:
     loss: float
 
 
-def evaluate(problem: Problem, node: tuple[int, ...]) -> Check:
-    """Group the distinct rows by their generalized quasi-identifiers and apply the models."""
-    columns = problem.level_codes(node)
-    cards = [len(q.labels[h]) for q, h in zip(problem.qis, node, strict=True)]
-    key = combine(columns, cards)
-    cost = problem.weighted_penalty(node)
-    privacy = problem.privacy
-    if privacy.l_diversity is None and privacy.t_closeness is None:
-        sizes, penalty = class_totals(problem, key, cost)
-        bad = sizes < privacy.k
-    else:
+@dataclass(frozen=True)
+class _Table:
+    """Distinct rows at a checked node: label codes, rows and (if needed) the sensitive code."""
+
+    node: np.ndarray
+    labels: list[np.ndarray]
+    weights: np.ndarray
+    sensitive: np.ndarray | None
+
+
+class Checker:
+    """Checks lattice nodes, rolling up from the smallest table already computed below.
+
+    The classes of a node can be formed from those of any less general node,
+    so after the first checks most nodes group a few thousand rows instead of
+    the whole distinct-row table (ARX calls this roll-up). The tables are keyed
+    by (class, sensitive value) when a model needs the sensitive counts.
+    """
+
+    MAX_TABLES = 64
+
+    def __init__(self, problem: Problem, *, rollup: bool = True) -> None:
+        self.problem = problem
+        privacy = problem.privacy
+        needs_pairs = privacy.l_diversity is not None or privacy.t_closeness is not None
+        self.rollup = rollup and (not needs_pairs or len(problem.sensitive) == 1)
+        sensitive = problem.sensitive_codes[0] if needs_pairs and self.rollup else None
+        self.base = _Table(
+            np.zeros(problem.width, dtype=np.int64), problem.codes, problem.weights, sensitive
+        )
+        self.tables: list[_Table] = []
+
+    def _source(self, node: np.ndarray) -> _Table:
+        below = [t for t in self.tables if (t.node <= node).all()]
+        return min(below, key=lambda t: len(t.weights), default=self.base)
+
+    def _lift(self, dim: int, source: int, target: int) -> np.ndarray:
+        """Label code at level ``target`` of each label at level ``source`` (nested levels)."""
+        q = self.problem.qis[dim]
+        lifted = np.empty(len(q.labels[source]), dtype=np.int64)
+        lifted[q.codes[source]] = q.codes[target]
+        return lifted
+
+    def check(self, node: tuple[int, ...]) -> Check:
+        problem = self.problem
+        if not self.rollup:
+            return self._check_base(node)
+        levels = np.asarray(node)
+        table = self._source(levels)
+        columns = [
+            self._lift(dim, int(table.node[dim]), h)[table.labels[dim]]
+            for dim, h in enumerate(node)
+        ]
+        cards = [len(q.labels[h]) for q, h in zip(problem.qis, node, strict=True)]
+        key = combine(columns, cards)
+        penalty_per_row = sum(
+            (q.ncp[h][c] for q, h, c in zip(problem.qis, node, columns, strict=True)),
+            start=np.zeros(len(key)),
+        )
+        groups = group_rows(key, table.weights, table.weights * penalty_per_row, table.sensitive)
+        if groups.sensitive is None:
+            sizes, penalty = groups.weights, groups.cost
+            bad = sizes < problem.privacy.k
+        else:
+            pairs = Pairs(class_index(groups.key), groups.sensitive, groups.weights.astype(float))
+            sizes = np.bincount(pairs.cls, pairs.count).astype(np.int64)
+            penalty = np.bincount(pairs.cls, groups.cost)
+            bad = violations(problem.privacy, sizes, [pairs], problem.sensitive)
+        if math.prod(cards) < MAX_KEY and len(groups.key) * 2 <= len(self.base.weights):
+            self._remember(levels, groups.key, cards, groups.weights, groups.sensitive)
+        return self._verdict(sizes, penalty, bad)
+
+    def _remember(
+        self,
+        levels: np.ndarray,
+        key: np.ndarray,
+        cards: list[int],
+        weights: np.ndarray,
+        sensitive: np.ndarray | None,
+    ) -> None:
+        """Keep a small table for later roll-ups (the key decodes back to label codes)."""
+        labels, stride = [], 1
+        for card in reversed(cards):
+            labels.append((key // stride) % card)
+            stride *= card
+        labels.reverse()
+        self.tables.append(_Table(levels, labels, weights.astype(np.int64), sensitive))
+        if len(self.tables) > self.MAX_TABLES:
+            self.tables.pop(0)
+
+    def _check_base(self, node: tuple[int, ...]) -> Check:
+        """Without roll-up: group the whole distinct-row table (several sensitive attributes)."""
+        problem = self.problem
+        cards = [len(q.labels[h]) for q, h in zip(problem.qis, node, strict=True)]
+        key = combine(problem.level_codes(node), cards)
+        cost = problem.weighted_penalty(node)
         classes = group_classes(problem, key, cost)
-        sizes, penalty = classes.sizes, classes.penalty
-        bad = violations(privacy, sizes, classes.pairs, problem.sensitive)
-    suppressed = int(sizes[bad].sum())
-    width, rows = problem.width, problem.rows
-    kept_penalty = float(penalty.sum() - penalty[bad].sum())
-    loss = (kept_penalty + suppressed * width) / (rows * width)
-    return Check(suppressed <= problem.max_suppressed, suppressed, round(loss, 12))
+        bad = violations(problem.privacy, classes.sizes, classes.pairs, problem.sensitive)
+        return self._verdict(classes.sizes, classes.penalty, bad)
+
+    def _verdict(self, sizes: np.ndarray, penalty: np.ndarray, bad: np.ndarray) -> Check:
+        problem = self.problem
+        suppressed = int(sizes[bad].sum())
+        width, rows = problem.width, problem.rows
+        kept_penalty = float(penalty.sum() - penalty[bad].sum())
+        loss = (kept_penalty + suppressed * width) / (rows * width)
+        return Check(suppressed <= problem.max_suppressed, suppressed, round(loss, 12))
+
+
+def evaluate(problem: Problem, node: tuple[int, ...]) -> Check:
+    """Check one node against the whole distinct-row table (the reference for roll-ups)."""
+    return Checker(problem, rollup=False).check(node)
 
 
 @dataclass(frozen=True)
@@ -97,6 +198,7 @@ class _Lattice:
             heights
         )
         self.checks: dict[int, Check] = {}
+        self.checker = Checker(problem)
         self.best_loss = np.inf  # least loss of a satisfying node checked so far
 
     def relevant(self, index: int) -> bool:
@@ -108,7 +210,7 @@ class _Lattice:
 
     def check(self, index: int) -> Check:
         if index not in self.checks:
-            self.checks[index] = evaluate(self.problem, self.node(index))
+            self.checks[index] = self.checker.check(self.node(index))
         result = self.checks[index]
         row = self.levels[index]
         if result.ok:
