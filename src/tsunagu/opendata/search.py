@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text
 from sqlalchemy.orm import Session
 from sudachipy import Dictionary, SplitMode
 
@@ -157,9 +157,16 @@ def index(session: Session, docs: list[IndexDoc]) -> None:
                 "metadata_modified": doc.metadata_modified,
             }
         )
+    statement = insert(OdSearchDoc)
+    if postgres:
+        # the weighted vector is computed by the server in the same INSERT
+        statement = statement.values(
+            tsv=_weighted("pg_title", "A").op("||")(_weighted("pg_body", "B"))
+        )
+        rows = [{**r, "pg_title": r["title_tokens"], "pg_body": r["body_tokens"]} for r in rows]
     ids = list(
         session.execute(
-            insert(OdSearchDoc).returning(OdSearchDoc.id, sort_by_parameter_order=True), rows
+            statement.returning(OdSearchDoc.id, sort_by_parameter_order=True), rows
         ).scalars()
     )
     facet_rows = []
@@ -169,22 +176,19 @@ def index(session: Session, docs: list[IndexDoc]) -> None:
                 facet_rows.append({"doc_id": doc_id, "field": name, "value": value})
     if facet_rows:
         session.execute(insert(OdSearchFacet), facet_rows)
-    params = [
-        {"id": i, "t": r["title_tokens"], "b": r["body_tokens"]}
-        for i, r in zip(ids, rows, strict=True)
-    ]
-    if postgres:
+    if not postgres:
         session.execute(
-            text(
-                "UPDATE opendata_search_docs SET tsv = setweight(to_tsvector('simple', :t), 'A')"
-                " || setweight(to_tsvector('simple', :b), 'B') WHERE id = :id"
-            ),
-            params,
+            text("INSERT INTO opendata_fts(rowid, title, body) VALUES (:id, :t, :b)"),
+            [
+                {"id": i, "t": r["title_tokens"], "b": r["body_tokens"]}
+                for i, r in zip(ids, rows, strict=True)
+            ],
         )
-    else:
-        session.execute(
-            text("INSERT INTO opendata_fts(rowid, title, body) VALUES (:id, :t, :b)"), params
-        )
+
+
+def _weighted(param: str, weight: str) -> Any:
+    vector = func.to_tsvector(literal_column("'simple'::regconfig"), bindparam(param))
+    return func.setweight(vector, literal_column(f"'{weight}'::\"char\""))
 
 
 def remove(session: Session, package_ids: list[str]) -> None:
@@ -316,16 +320,22 @@ def search(session: Session, query: Query) -> Result:
     condition = " AND ".join(where) or "1=1"
     order = _order_by(query.sort, bool(terms), postgres)
     rows = max(0, min(query.rows, 1000))
+    # one scan gives both the page and the total (count(*) over the whole match)
     page = session.execute(
         text(
-            f"SELECT d.package_id, {score} AS score FROM {source} WHERE {condition}"
+            f"SELECT d.package_id, d.score, count(*) OVER () AS total FROM"
+            f" (SELECT d.id, d.package_id, d.name, d.title_sort, d.metadata_created,"
+            f" d.metadata_modified, {score} AS score FROM {source} WHERE {condition}) AS d"
             f" ORDER BY {order} LIMIT :rows OFFSET :start"
         ),
         {**params, "rows": rows, "start": max(0, query.start)},
     ).all()
-    count = session.execute(
-        text(f"SELECT count(*) FROM {source} WHERE {condition}"), params
-    ).scalar_one()
+    if page:
+        count = page[0][2]
+    else:
+        count = session.execute(
+            text(f"SELECT count(*) FROM {source} WHERE {condition}"), params
+        ).scalar_one()
     facets = _facets(session, query, source, condition, params) if query.facet_fields else {}
     return Result(count=count, package_ids=[r[0] for r in page], facets=facets)
 

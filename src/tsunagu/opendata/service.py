@@ -479,31 +479,61 @@ def resource_dict(resource: OdResource, site_url: str) -> dict[str, Any]:
 
 def package_dict(session: Session, package: OdPackage, site_url: str) -> dict[str, Any]:
     """The CKAN dictionary of a dataset (``package_show``)."""
-    org = session.get(OdOrganization, package.owner_org) if package.owner_org else None
-    tags = sorted(
-        session.execute(
-            select(OdPackageTag.name).where(OdPackageTag.package_id == package.id)
-        ).scalars()
+    return package_dicts(session, [package], site_url)[0]
+
+
+def package_dicts(
+    session: Session, packages: list[OdPackage], site_url: str
+) -> list[dict[str, Any]]:
+    """CKAN dictionaries of many datasets with one query per related table (search pages)."""
+    ids = [p.id for p in packages]
+    org_ids = {p.owner_org for p in packages if p.owner_org}
+    orgs = (
+        {
+            o.id: organization_dict(session, o)
+            for o in session.execute(
+                select(OdOrganization).where(OdOrganization.id.in_(org_ids))
+            ).scalars()
+        }
+        if org_ids
+        else {}
     )
-    groups = (
-        session.execute(
-            select(OdGroup)
-            .join(OdPackageGroup, OdPackageGroup.group_id == OdGroup.id)
-            .where(OdPackageGroup.package_id == package.id)
-            .order_by(OdGroup.name)
+    tags: dict[str, list[str]] = {i: [] for i in ids}
+    for package_id, name in session.execute(
+        select(OdPackageTag.package_id, OdPackageTag.name)
+        .where(OdPackageTag.package_id.in_(ids))
+        .order_by(OdPackageTag.name)
+    ):
+        tags[package_id].append(name)
+    groups: dict[str, list[OdGroup]] = {i: [] for i in ids}
+    for package_id, group in session.execute(
+        select(OdPackageGroup.package_id, OdGroup)
+        .join(OdGroup, OdPackageGroup.group_id == OdGroup.id)
+        .where(OdPackageGroup.package_id.in_(ids))
+        .order_by(OdGroup.name)
+    ):
+        groups[package_id].append(group)
+    resources: dict[str, list[OdResource]] = {i: [] for i in ids}
+    for resource in session.execute(
+        select(OdResource).where(OdResource.package_id.in_(ids)).order_by(OdResource.position)
+    ).scalars():
+        resources[resource.package_id].append(resource)
+    return [
+        _package_dict(
+            p, orgs.get(p.owner_org or ""), tags[p.id], groups[p.id], resources[p.id], site_url
         )
-        .scalars()
-        .all()
-    )
-    resources = (
-        session.execute(
-            select(OdResource)
-            .where(OdResource.package_id == package.id)
-            .order_by(OdResource.position)
-        )
-        .scalars()
-        .all()
-    )
+        for p in packages
+    ]
+
+
+def _package_dict(
+    package: OdPackage,
+    org: dict[str, Any] | None,
+    tags: list[str],
+    groups: list[OdGroup],
+    resources: list[OdResource],
+    site_url: str,
+) -> dict[str, Any]:
     lic = licenses.get(package.license_id)
     return {
         "id": package.id,
@@ -514,7 +544,7 @@ def package_dict(session: Session, package: OdPackage, site_url: str) -> dict[st
         "state": package.state,
         "private": package.private,
         "owner_org": package.owner_org,
-        "organization": organization_dict(session, org) if org else None,
+        "organization": org,
         "license_id": package.license_id,
         "license_title": lic.title if lic else package.license_id,
         "license_url": lic.url if lic else "",
@@ -934,7 +964,9 @@ def reindex(session: Session, site_url: str, batch: int = 500) -> int:
         )
         if not packages:
             return done
-        search.index(session, [index_doc(package_dict(session, p, site_url)) for p in packages])
+        search.index(
+            session, [index_doc(d) for d in package_dicts(session, list(packages), site_url)]
+        )
         done += len(packages)
         offset += batch
 
@@ -1086,11 +1118,9 @@ def package_search(
     return {
         "count": result.count,
         "sort": params.get("sort") or "score desc, metadata_modified desc",
-        "results": [
-            package_dict(session, packages[pid], site_url)
-            for pid in result.package_ids
-            if pid in packages
-        ],
+        "results": package_dicts(
+            session, [packages[pid] for pid in result.package_ids if pid in packages], site_url
+        ),
         "facets": result.facets,
         "search_facets": {
             name: {
