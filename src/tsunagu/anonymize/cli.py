@@ -85,6 +85,7 @@ def run(
     lang: Annotated[str, typer.Option(help="HTML report language: ja | en")] = "ja",
 ) -> None:
     """匿名加工を実行 / anonymize a file (with --config, or the short form --qi … --k …)."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tsunagu.anonymize import engine
@@ -92,7 +93,7 @@ def run(
 
     parsed = _configuration(config, qi, sensitive, k, l, t, suppression, algorithm, keep)
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as progress:
         tasks: dict[str, Any] = {}
 
         def stage(name: str, fraction: float) -> None:

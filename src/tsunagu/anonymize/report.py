@@ -80,7 +80,7 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 BAR_HEIGHT = 22
-LABEL_WIDTH = 190
+LABEL_WIDTH = 270
 PLOT_WIDTH = 360
 
 
