@@ -168,6 +168,11 @@ class _Places:
         )
 
 
+def _pick_municipality(rng: random.Random) -> str:
+    """Where a household or company is, by the weights of ``MUNICIPALITIES``."""
+    return rng.choices([c for c, _ in MUNICIPALITIES], [w for _, w in MUNICIPALITIES])[0]
+
+
 def _birth_date(rng: random.Random, age: int) -> date:
     """A birthday that makes the person ``age`` on the reference date."""
     latest = REFERENCE_DATE.replace(year=REFERENCE_DATE.year - age)
@@ -260,7 +265,7 @@ class _Residents:
             rng = random.Random(f"{self.seed}:household:{index}")
             self.fake.seed_instance(f"{self.seed}:household-names:{index}")
             members = _household_members(rng)[: residents - made]
-            code = rng.choices([c for c, _ in MUNICIPALITIES], [w for _, w in MUNICIPALITIES])[0]
+            code = _pick_municipality(rng)
             household_id = _uuid(self.seed, "household", index)
             household = HouseholdIn(
                 address=self.places.address(rng, self.fake, code, office=False), demo=True
@@ -312,7 +317,7 @@ def _corporation(seed: int, index: int, places: _Places, fake: Faker) -> tuple[s
     name = f"{form}{family}{category}" if rng.random() < 0.5 else f"{family}{category}{form}"
     base = f"{rng.randint(100, 4999):04d}{form_code}{rng.randrange(10**6):06d}"
     number = ids.complete(ids.IdKind.CORPORATE, base)
-    code = rng.choices([c for c, _ in MUNICIPALITIES], [w for _, w in MUNICIPALITIES])[0]
+    code = _pick_municipality(rng)
     return service.party_id("corporate", number), OrganizationIn(
         kind=OrganizationKind.CORPORATION,
         name_ja=name,
