@@ -16,6 +16,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from asn1crypto import cms, core, tsp, x509
 from cryptography.exceptions import InvalidSignature
@@ -220,18 +222,125 @@ class SignedMessage:
     timestamp_token: bytes | None
 
 
-def _attr(attrs: cms.CMSAttributes, name: str) -> core.Asn1Value | None:
-    for attribute in attrs:
-        if attribute["type"].native == name:
-            values = attribute["values"]
-            if len(values) != 1:
+# Verification reads DER directly rather than through asn1crypto's object
+# model: only the fields a verifier needs are decoded, which is several times
+# faster (a signed submission is verified far more often than it is built).
+UNIVERSAL, CONTEXT = 0, 2
+SEQUENCE, SET, INTEGER, OCTET_STRING, OID, UTC_TIME, GENERALIZED_TIME = 16, 17, 2, 4, 6, 23, 24
+
+
+def _oid(dotted: str) -> bytes:
+    return bytes(core.ObjectIdentifier(dotted).contents)
+
+
+OID_SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
+OID_SHA256 = _oid("2.16.840.1.101.3.4.2.1")
+OID_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
+OID_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+OID_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
+OID_SIGNING_CERTIFICATE_V2 = _oid("1.2.840.113549.1.9.16.2.47")
+OID_TIME_STAMP_TOKEN = _oid("1.2.840.113549.1.9.16.2.14")
+CONTENT_TYPES = {_oid("1.2.840.113549.1.7.1"): DATA, _oid("1.2.840.113549.1.9.16.1.4"): TST_INFO}
+
+
+class _Tlv(NamedTuple):
+    cls: int
+    constructed: bool
+    tag: int
+    header: bytes
+    contents: bytes
+
+    @property
+    def der(self) -> bytes:
+        return self.header + self.contents
+
+    def expect(self, tag: int, cls: int = UNIVERSAL) -> _Tlv:
+        if self.tag != tag or self.cls != cls:
+            raise malformed()
+        return self
+
+
+def _elements(data: bytes, limit: int = 0) -> list[_Tlv]:
+    """The TLVs one after another in ``data``; with ``limit``, only the first ``limit``.
+
+    A minimal DER reader (low tag numbers, definite lengths — all CMS and X.509
+    use): the verifier's hot path, where a general ASN.1 object model costs
+    more than the signature check itself. Anything else is malformed.
+    """
+    items: list[_Tlv] = []
+    position, end = 0, len(data)
+    while position < end and not (limit and len(items) == limit):
+        first, length = data[position], data[position + 1]
+        if first & 0x1F == 0x1F:
+            raise malformed()
+        header = 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 0 < size <= 4:
                 raise malformed()
-            return values[0]
-    return None
+            length = int.from_bytes(data[position + 2 : position + 2 + size])
+            header += size
+        stop = position + header + length
+        if stop > end:
+            raise malformed()
+        items.append(
+            _Tlv(
+                first >> 6,
+                bool(first & 0x20),
+                first & 0x1F,
+                data[position : position + header],
+                data[position + header : stop],
+            )
+        )
+        position = stop
+    return items
+
+
+def _one(data: bytes, tag: int, cls: int = UNIVERSAL) -> _Tlv:
+    items = _elements(data)
+    if len(items) != 1:
+        raise malformed()
+    return items[0].expect(tag, cls)
+
+
+def _attributes(contents: bytes) -> dict[bytes, _Tlv]:
+    """OID → single value of a SET OF Attribute (a repeated type is malformed)."""
+    found: dict[bytes, _Tlv] = {}
+    for attribute in _elements(contents):
+        oid, values = _elements(attribute.expect(SEQUENCE).contents)
+        single = _elements(values.expect(SET).contents)
+        key = oid.expect(OID).contents
+        if key in found or len(single) != 1:
+            raise malformed()
+        found[key] = single[0]
+    return found
+
+
+def _issuer_and_serial(certificate: _Tlv) -> tuple[bytes, bytes]:
+    tbs = _elements(certificate.expect(SEQUENCE).contents, 1)[0].expect(SEQUENCE)
+    fields = _elements(tbs.contents, 4)
+    if fields[0].cls == CONTEXT:  # explicit [0] version
+        fields = fields[1:]
+    return fields[2].expect(SEQUENCE).der, fields[0].expect(INTEGER).contents
+
+
+@lru_cache(maxsize=64)
+def _dotted_of(der: bytes) -> str:
+    return str(core.ObjectIdentifier.load(der).dotted)
+
+
+def _dotted(oid: _Tlv) -> str:
+    return _dotted_of(oid.expect(OID).der)
+
+
+def _signing_time(value: _Tlv) -> datetime:
+    kind = core.UTCTime if value.tag == UTC_TIME else core.GeneralizedTime
+    moment: datetime = kind.load(value.der).native
+    return moment
 
 
 def parse(der: bytes) -> SignedMessage:
-    """Parse a ContentInfo(SignedData) with exactly one signer."""
+    """Parse a ContentInfo(SignedData) with exactly one signer (SHA-256)."""
     if not der or len(der) > MAX_CMS_BYTES:
         raise _invalid(
             "signature_too_large" if der else "malformed_signature",
@@ -239,80 +348,86 @@ def parse(der: bytes) -> SignedMessage:
             f"The signature is empty or larger than {MAX_CMS_BYTES} bytes.",
         )
     try:
-        info = cms.ContentInfo.load(der, strict=True)
-        if info["content_type"].native != "signed_data":
+        content_type, wrapped = _elements(_one(der, SEQUENCE).contents)
+        if content_type.expect(OID).contents != OID_SIGNED_DATA:
             raise malformed()
-        signed = info["content"]
-        signers = signed["signer_infos"]
+        fields = _elements(_one(wrapped.expect(0, CONTEXT).contents, SEQUENCE).contents)
+        encap = _elements(fields[2].expect(SEQUENCE).contents)
+        certificates = [
+            c
+            for f in fields[3:-1]
+            if f.cls == CONTEXT and f.tag == 0
+            for c in _elements(f.contents)
+        ]
+        signers = _elements(fields[-1].expect(SET).contents)
         if len(signers) != 1:
             raise _invalid(
                 "one_signer_expected",
                 "署名者は 1 名である必要があります。",
                 "Exactly one signer is expected.",
             )
-        signer = signers[0]
-        if signer["digest_algorithm"]["algorithm"].native != "sha256":
+        info = _elements(signers[0].expect(SEQUENCE).contents)
+        sid, digest_algorithm, signed_attrs = info[1], info[2], info[3].expect(0, CONTEXT)
+        signature_algorithm, signature = info[4], info[5].expect(OCTET_STRING)
+        if _elements(digest_algorithm.expect(SEQUENCE).contents)[0].contents != OID_SHA256:
             raise _invalid(
                 "unsupported_digest",
                 "SHA-256 以外のハッシュには対応していません。",
                 "Only SHA-256 digests are accepted.",
             )
-        attrs = signer["signed_attrs"]
-        if not isinstance(attrs, cms.CMSAttributes) or not len(attrs):
+        issuer, serial = _elements(sid.expect(SEQUENCE).contents)
+        signer_cert = next(
+            (
+                c.der
+                for c in certificates
+                if _issuer_and_serial(c) == (issuer.der, serial.expect(INTEGER).contents)
+            ),
+            None,
+        )
+        if signer_cert is None:
+            raise _invalid(
+                "signer_certificate_missing",
+                "署名者の証明書が含まれていません。",
+                "The signer's certificate is not included in the signature.",
+            )
+        values = _attributes(signed_attrs.contents)
+        digest, declared = values.get(OID_MESSAGE_DIGEST), values.get(OID_CONTENT_TYPE)
+        if digest is None or declared is None or declared.contents != encap[0].contents:
             raise malformed()
-        certificates = tuple(bytes(c.chosen.dump()) for c in signed["certificates"])
-        signer_cert = _find_signer(signer, signed["certificates"])
-        encap = signed["encap_content_info"]
-        digest = _attr(attrs, "message_digest")
-        content_type = _attr(attrs, "content_type")
-        if digest is None or content_type is None:
-            raise malformed()
-        if content_type.native != encap["content_type"].native:
-            raise malformed()
-        when = _attr(attrs, "signing_time")
-        ess = _attr(attrs, "signing_certificate_v2")
+        when, ess = values.get(OID_SIGNING_TIME), values.get(OID_SIGNING_CERTIFICATE_V2)
         token = None
-        unsigned = signer["unsigned_attrs"]
-        if isinstance(unsigned, cms.CMSAttributes):
-            stamp = _attr(unsigned, "signature_time_stamp_token")
-            token = bytes(stamp.dump()) if stamp is not None else None
-        content = encap["content"]
+        if len(info) > 6 and info[6].cls == CONTEXT and info[6].tag == 1:
+            stamp = _attributes(info[6].contents).get(OID_TIME_STAMP_TOKEN)
+            token = stamp.der if stamp is not None else None
+        ess_hash = None
+        if ess is not None:
+            first = _elements(_elements(ess.contents)[0].expect(SEQUENCE).contents)[0]
+            parts = _elements(first.expect(SEQUENCE).contents)
+            ess_hash = (
+                (parts[1] if parts[0].tag == SEQUENCE else parts[0]).expect(OCTET_STRING).contents
+            )
+        content = None
+        if len(encap) > 1:
+            content = _one(encap[1].expect(0, CONTEXT).contents, OCTET_STRING).contents
         return SignedMessage(
-            certificates=certificates,
+            certificates=tuple(c.der for c in certificates),
             signer_cert=signer_cert,
-            signed_attrs=b"\x31" + bytes(attrs.dump())[1:],
-            signature=bytes(signer["signature"].native),
-            signature_algorithm=signer["signature_algorithm"].signature_algo,
-            content_type=str(encap["content_type"].native),
-            message_digest=bytes(digest.native),
-            signing_time=when.native if when is not None else None,
-            ess_cert_hash=bytes(ess["certs"][0]["cert_hash"].native) if ess is not None else None,
-            content=None if isinstance(content, core.Void) else bytes(content.contents),
+            signed_attrs=b"\x31" + signed_attrs.header[1:] + signed_attrs.contents,
+            signature=signature.contents,
+            signature_algorithm=_dotted(
+                _elements(signature_algorithm.expect(SEQUENCE).contents, 1)[0]
+            ),
+            content_type=CONTENT_TYPES.get(encap[0].expect(OID).contents) or _dotted(encap[0]),
+            message_digest=digest.expect(OCTET_STRING).contents,
+            signing_time=_signing_time(when) if when is not None else None,
+            ess_cert_hash=ess_hash,
+            content=content,
             timestamp_token=token,
         )
     except ValidationError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise malformed() from exc
-
-
-def _find_signer(signer: cms.SignerInfo, certificates: cms.CertificateSet) -> bytes:
-    sid = signer["sid"]
-    if sid.name != "issuer_and_serial_number":
-        raise malformed()
-    wanted_serial = sid.chosen["serial_number"].native
-    wanted_issuer = sid.chosen["issuer"]
-    for choice in certificates:
-        cert = choice.chosen
-        if not isinstance(cert, x509.Certificate):
-            continue
-        if cert.serial_number == wanted_serial and cert.issuer == wanted_issuer:
-            return bytes(cert.dump())
-    raise _invalid(
-        "signer_certificate_missing",
-        "署名者の証明書が含まれていません。",
-        "The signer's certificate is not included in the signature.",
-    )
 
 
 def check_signature_value(message: SignedMessage, public_key: object, content: bytes) -> None:

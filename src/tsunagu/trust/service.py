@@ -10,19 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -50,6 +50,7 @@ from tsunagu.trust.pki import (
     save_private_key,
 )
 from tsunagu.trust.validation import (
+    Lookup,
     RegistryEntry,
     TrustStore,
     ValidCertificate,
@@ -235,20 +236,26 @@ def init_pki(session: Session, settings: Settings, *, actor: str = "system") -> 
     return created
 
 
-_STORES: OrderedDict[str, TrustStore] = OrderedDict()
+_STORES: dict[str, tuple[float, str, TrustStore]] = {}
+STORE_TTL_SECONDS = 60.0
 
 
 def trust_store(session: Session) -> TrustStore:
-    """The parsed CA set; rebuilt only when the authorities in the database change."""
-    rows = session.execute(select(Authority.role, Authority.cert_der)).all()
+    """The parsed CA set of this database, re-read at most once a minute.
+
+    CAs change only at ``init_pki`` (which clears the cache in-process), so a
+    short TTL is enough; revocation is *not* cached (see ``registry_lookup``).
+    """
+    key = str(session.get_bind().url)
+    cached = _STORES.get(key)
+    now = monotonic()
+    if cached is not None and now - cached[0] < STORE_TTL_SECONDS:
+        return cached[2]
+    rows = session.connection().execute(select(Authority.role, Authority.cert_der)).all()
     ders = {AuthorityRole(role): bytes(der) for role, der in rows}
-    key = hashlib.sha256(b"".join(ders[r] for r in sorted(ders))).hexdigest()
-    store = _STORES.get(key)
-    if store is None:
-        store = TrustStore(ders)
-        _STORES[key] = store
-        while len(_STORES) > 8:
-            _STORES.popitem(last=False)
+    fingerprint = hashlib.sha256(b"".join(ders[r] for r in sorted(ders))).hexdigest()
+    store = cached[2] if cached is not None and cached[1] == fingerprint else TrustStore(ders)
+    _STORES[key] = (now, fingerprint, store)
     return store
 
 
@@ -684,18 +691,17 @@ def apply_card_event(session: Session, *, subject_ref: str, event: Reason, actor
     ]
 
 
-def registry_lookup(session: Session) -> Any:
+_LOOKUP = select(
+    Certificate.kind, Certificate.subject_ref, Certificate.revoked_at, Certificate.revocation_reason
+).where(Certificate.serial == bindparam("serial"))
+
+
+def registry_lookup(session: Session) -> Lookup:
     """Revocation lookup against the register (never cached: revocation is immediate)."""
+    connection = session.connection()
 
     def lookup(serial: str) -> RegistryEntry | None:
-        row = session.execute(
-            select(
-                Certificate.kind,
-                Certificate.subject_ref,
-                Certificate.revoked_at,
-                Certificate.revocation_reason,
-            ).where(Certificate.serial == serial)
-        ).first()
+        row = connection.execute(_LOOKUP, {"serial": serial}).first()
         if row is None:
             return None
         revoked = aware(row.revoked_at) if row.revoked_at else None

@@ -101,6 +101,10 @@ class TrustStore:
             role: x509.load_der_x509_certificate(der) for role, der in authorities.items()
         }
         self.root = self.certs[AuthorityRole.ROOT]
+        self.windows = {
+            role: (cert.not_valid_before_utc, cert.not_valid_after_utc)
+            for role, cert in self.certs.items()
+        }
         self.by_subject: dict[bytes, AuthorityRole] = {}
         for role, cert in self.certs.items():
             if role in (AuthorityRole.ROOT, AuthorityRole.TSA):
@@ -160,9 +164,13 @@ class TrustStore:
         moment = (at or now or datetime.now(UTC)).astimezone(UTC)
         cert = load_certificate(der)
         role = self.issuer_of(cert, der)
-        issuer = self.certs[role]
-        for checked in (cert, issuer, self.root):
-            if not checked.not_valid_before_utc <= moment <= checked.not_valid_after_utc:
+        windows = (
+            (cert.not_valid_before_utc, cert.not_valid_after_utc),
+            self.windows[role],
+            self.windows[AuthorityRole.ROOT],
+        )
+        for not_before, not_after in windows:
+            if not not_before <= moment <= not_after:
                 raise _reject(
                     "certificate_expired",
                     "証明書の有効期間外です。",
