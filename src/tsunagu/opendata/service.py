@@ -28,6 +28,7 @@ from tsunagu.opendata import licenses, search
 from tsunagu.opendata.auth import CAPACITIES, Actor, get_user
 from tsunagu.opendata.models import (
     OdApiCallCount,
+    OdDataRequest,
     OdGroup,
     OdMember,
     OdOrganization,
@@ -1241,3 +1242,102 @@ def usage_statistics(session: Session) -> dict[str, Any]:
         "downloads": int(downloads),
         "api_calls": api_call_counts(session),
     }
+
+
+# ---------------------------------------------------------------- data requests
+
+REQUEST_STATUSES = ("open", "accepted", "published", "rejected")
+
+
+def create_data_request(
+    session: Session,
+    *,
+    title: str,
+    description: str,
+    requester_name: str = "",
+    organization: str | None = None,
+) -> OdDataRequest:
+    """Anyone may ask for data (No.2-1); the organization answers and tracks it to publication."""
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["件名は必須です / A title is required"]
+    if not description.strip():
+        errors["description"] = ["内容は必須です / A description is required"]
+    if errors:
+        raise CatalogValidationError(errors)
+    org_id = get_organization(session, organization).id if organization else None
+    now = utcnow()
+    request = OdDataRequest(
+        id=str(uuid.uuid4()),
+        title=title.strip()[:300],
+        description=description.strip(),
+        requester_name=requester_name[:200],
+        organization_id=org_id,
+        status="open",
+        response="",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        actor="anonymous",
+        action="opendata.request.create",
+        object_type="opendata_data_request",
+        object_id=request.id,
+        data={"title": request.title},
+    )
+    return request
+
+
+def answer_data_request(
+    session: Session,
+    actor: Actor,
+    request_id: str,
+    *,
+    status: str,
+    response: str,
+    package: str | None = None,
+) -> OdDataRequest:
+    request = session.get(OdDataRequest, request_id)
+    if request is None:
+        raise not_found("データ要望", "Data request", request_id)
+    if not actor.can_edit_org(request.organization_id) and not (
+        request.organization_id is None and actor.editable_orgs()
+    ):
+        raise denied("この要望に回答する", "answer this request")
+    if status not in REQUEST_STATUSES:
+        raise CatalogValidationError({"status": [" / ".join(REQUEST_STATUSES)]})
+    if status == "published":
+        if not package:
+            raise CatalogValidationError(
+                {"package": ["公開したデータセットを指定 / give the dataset"]}
+            )
+        request.package_id = readable_package(session, actor, package).id
+    request.status, request.response, request.updated_at = status, response, utcnow()
+    audit.record(
+        session,
+        actor=actor.audit_name,
+        action="opendata.request.answer",
+        object_type="opendata_data_request",
+        object_id=request.id,
+        data={"status": status},
+    )
+    return request
+
+
+def list_data_requests(session: Session) -> list[OdDataRequest]:
+    return list(
+        session.execute(select(OdDataRequest).order_by(OdDataRequest.created_at.desc())).scalars()
+    )
+
+
+def get_resources(session: Session, package_id: str) -> list[OdResource]:
+    return list(
+        session.execute(
+            select(OdResource)
+            .where(OdResource.package_id == package_id)
+            .order_by(OdResource.position)
+        ).scalars()
+    )
