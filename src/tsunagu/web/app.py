@@ -16,11 +16,14 @@ from tsunagu.anonymize.api import router as anonymize_router
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
+from tsunagu.exchange.api import router as exchange_api
+from tsunagu.exchange.views import router as exchange_views
 from tsunagu.identity.access_api import router as access_router
 from tsunagu.identity.api import router as identity_router
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
+from tsunagu.registry.api import router as registry_api
 from tsunagu.trust.api import router as trust_router
 from tsunagu.web import errors, views
 
@@ -28,6 +31,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 ROUTERS = [
     views.router,
+    registry_api,
+    exchange_api,
+    exchange_views,
     audit_router,
     identity_router,
     ckan_router,
