@@ -31,6 +31,7 @@ from tsunagu.core import ids
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.identity import municipalities as master
 from tsunagu.identity import service
+from tsunagu.identity.card import enroll_demo_wallets
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.identity.schemas import (
     AddressIn,
@@ -463,6 +464,7 @@ def seed_world(
         service.create_official(session, official, actor=ACTOR, id=official_id)
         created += 1
     session.flush()
+    demo_wallets = enroll_demo_wallets(session, settings or get_settings())
     return {
         "seed": seed,
         "municipalities": ", ".join(
@@ -476,4 +478,5 @@ def seed_world(
         "officials": len(world.officials),
         "created": created,
         "digest": service.content_digest(session),
+        "demo_wallets": demo_wallets,
     }

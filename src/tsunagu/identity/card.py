@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tsunagu.core.config import Settings
 from tsunagu.core.errors import PermissionDenied, ValidationError
 from tsunagu.identity import service as parties
 from tsunagu.identity import sessions
-from tsunagu.identity.models import Organization
+from tsunagu.identity.models import Organization, Person
 from tsunagu.identity.roles import Actor, Permission, require, require_assurance, require_person
 from tsunagu.trust import service as trust
 from tsunagu.trust.pki import PersonAttributes
@@ -168,3 +172,67 @@ def require_counter_view(actor: Actor) -> Actor:
     if not (actor.can(Permission.CARD_ISSUE) or actor.can(Permission.CARD_REVOKE)):
         require(actor, Permission.CARD_ISSUE)
     return actor
+
+
+DEMO_PIN = "123456"
+DEMO_WALLETS = 5
+
+
+def enroll_demo_wallets(session: Session, settings: Settings, count: int = DEMO_WALLETS) -> str:
+    """Give the first ``count`` demo residents an enrolled Python wallet (PIN 123456).
+
+    Files go to ``<var>/demo/wallets/resident-<n>.wallet``; existing ones are kept,
+    so seeding twice changes nothing. The enrollment runs the real counter flow
+    (code, challenge, CSRs, issuance) through the service layer.
+    """
+    from tsunagu.trust.wallet import Wallet
+
+    trust.init_pki(session, settings, actor="demo")
+    folder = settings.var_dir / "demo" / "wallets"
+    people = (
+        session.execute(
+            select(Person.id)
+            .where(Person.demo.is_(True), Person.address_municipality_code.is_not(None))
+            .order_by(Person.birth_date, Person.id)
+            .limit(count)
+        )
+        .scalars()
+        .all()
+    )
+    for number, person_id in enumerate(people, start=1):
+        path = folder / f"resident-{number}.wallet"
+        if path.exists():
+            continue
+        record = parties.get_person(session, person_id)
+        municipality = record.address.municipality_code if record.address else None
+        code = trust.create_enrollment(
+            session,
+            subject_ref=person_id,
+            person=person_attributes(session, person_id),
+            municipality_code=str(municipality),
+            identity_check={"method": "in_person", "document": "demo"},
+            actor="demo",
+        ).code
+        nonce = trust.enrollment_challenge(session, settings, code).nonce
+        wallet = Wallet.create(path, DEMO_PIN)
+        unlocked = wallet.unlock(DEMO_PIN)
+        rows = trust.complete_enrollment(
+            session,
+            settings,
+            code=code,
+            nonce=nonce,
+            signing_csr=unlocked.csr("signing", nonce),
+            authentication_csr=unlocked.csr("authentication", nonce),
+        )
+        store = trust.trust_store(session)
+        wallet.store(
+            {row.kind: _pem(row.der) for row in rows},
+            [_pem(store.ders[trust.AuthorityRole.SIGNING])],
+            trust.root_certificate_pem(session).decode(),
+            settings.base_url,
+        )
+    return f"{len(people)} in {folder} (PIN {DEMO_PIN})"
+
+
+def _pem(der: bytes) -> str:
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()
