@@ -45,6 +45,7 @@ from tsunagu.identity.schemas import (
     Sex,
     UnitIn,
 )
+from tsunagu.opendata.demo import seed_catalog
 
 ACTOR = "demo-seed"
 DEMO_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tsunagu:demo")
@@ -479,4 +480,5 @@ def seed_world(
         "created": created,
         "digest": service.content_digest(session),
         "demo_wallets": demo_wallets,
+        "opendata": seed_catalog(session, seed=seed, settings=settings or get_settings()),
     }

@@ -1,0 +1,33 @@
+"""The demo catalog: every recommended dataset per demo municipality, conforming, idempotent."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from tsunagu.core.config import Settings
+from tsunagu.core.db import transaction
+from tsunagu.opendata.demo import MUNICIPALITIES, seed_catalog
+
+
+def test_demo_catalog_is_complete_valid_and_idempotent(
+    settings: Settings, session_factory: sessionmaker[Session], client: TestClient
+) -> None:
+    with transaction(session_factory) as session:
+        first = seed_catalog(session, seed=2019, settings=settings)
+    assert first.startswith(f"{len(MUNICIPALITIES) * 15} datasets")
+    with transaction(session_factory) as session:
+        assert seed_catalog(session, seed=2019, settings=settings).startswith("0 datasets")
+    result = client.get(
+        "/api/3/action/package_search",
+        params={"fq": "organization:shibuya tags:推奨データセット", "rows": 50},
+    )
+    packages = result.json()["result"]["results"]
+    assert len(packages) == 14
+    for pkg in packages:
+        resource = pkg["resources"][0]
+        assert resource["datastore_active"], pkg["name"]
+        report = client.get(f"/api/opendata/resources/{resource['id']}/validation").json()
+        assert report["valid"], (pkg["name"], report["errors"][:3])
+    found = client.get("/api/3/action/package_search", params={"q": "避難所"}).json()["result"]
+    assert found["count"] >= len(MUNICIPALITIES)
