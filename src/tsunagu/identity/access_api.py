@@ -5,14 +5,15 @@ docstring and enforced by the service functions it calls).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from tsunagu.core.errors import PermissionDenied
 from tsunagu.core.web import DbSession
-from tsunagu.identity import auth, card, sessions
+from tsunagu.identity import auth, business, card, delegation, sessions
 from tsunagu.identity.deps import (
     CurrentActor,
     clear_session_cookie,
@@ -24,7 +25,7 @@ from tsunagu.identity.deps import (
     set_session_cookie,
     settings_of,
 )
-from tsunagu.identity.roles import Actor
+from tsunagu.identity.roles import Actor, Permission
 from tsunagu.trust import protocol
 from tsunagu.trust import service as trust
 from tsunagu.trust.schemas import ChallengeOut
@@ -201,3 +202,211 @@ def person_card(person_id: str, actor: OfficialActor, db: DbSession) -> list[Car
     """Counter staff or registry keepers: a person's certificates (to answer at the counter)."""
     card.require_counter_view(actor)
     return [CardCertificateOut(**c.__dict__) for c in card.certificates(db, person_id)]
+
+
+# --- business accounts -------------------------------------------------------------
+
+
+class SealAccountIn(BaseModel):
+    corporate_number: str = Field(min_length=13, max_length=20)
+    cms: str = Field(
+        min_length=1, max_length=350_000, description="Base64 CMS over the account document"
+    )
+
+
+class CounterAccountIn(BaseModel):
+    corporate_number: str = Field(min_length=13, max_length=20)
+    person_id: str = Field(min_length=1, max_length=36)
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    organization_id: str
+    verification: str
+    prime_member_id: str
+
+
+class MemberIn(BaseModel):
+    login_name: str = Field(min_length=3, max_length=100)
+    display_name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=12, max_length=256)
+
+
+class MemberOut(BaseModel):
+    id: str
+    login_name: str
+    display_name: str
+    is_prime: bool
+    created_at: datetime
+
+
+class NewMemberOut(MemberOut):
+    totp_secret: str
+    totp_uri: str
+
+
+class SealIn(BaseModel):
+    organization_id: str = Field(min_length=1, max_length=36)
+    csr: str = Field(min_length=1, max_length=12_000)
+
+
+def _account_out(found: business.Membership) -> AccountOut:
+    return AccountOut(
+        account_id=found.account.id,
+        organization_id=found.account.organization_id,
+        verification=found.account.verification,
+        prime_member_id=found.member.id,
+    )
+
+
+@router.post("/business/accounts/seal", response_model=AccountOut)
+def open_account_with_seal(body: SealAccountIn, actor: LoggedIn, db: DbSession) -> AccountOut:
+    """The representative (card login, IAL3): corporate seal signature + 法人番号 → prime."""
+    return _account_out(
+        business.open_with_seal(
+            db,
+            actor,
+            corporate_number=body.corporate_number,
+            cms_der=protocol.unb64(body.cms, what="cms"),
+        )
+    )
+
+
+@router.post("/business/accounts/counter", response_model=AccountOut)
+def open_account_at_counter(
+    body: CounterAccountIn, actor: OfficialActor, db: DbSession
+) -> AccountOut:
+    """Counter staff: documents checked in person → prime account for ``person_id``."""
+    return _account_out(
+        business.open_at_counter(
+            db, actor, corporate_number=body.corporate_number, person_id=body.person_id
+        )
+    )
+
+
+@router.post("/business/seals", response_model=str)
+def issue_seal(body: SealIn, request: Request, actor: OfficialActor, db: DbSession) -> str:
+    """Administrators and registry keepers: a seal certificate for an organization's key."""
+    return business.issue_seal(
+        db,
+        settings_of(request),
+        actor,
+        organization_id=body.organization_id,
+        csr=body.csr.encode("ascii", "replace"),
+    )
+
+
+@router.get("/business/members", response_model=list[MemberOut])
+def list_members(actor: LoggedIn, db: DbSession) -> list[MemberOut]:
+    """Any member of a business account: the members of their own account."""
+    return [MemberOut(**business.member_view(m)) for m in business.members(db, actor)]
+
+
+@router.post("/business/members", response_model=NewMemberOut)
+def add_member(body: MemberIn, request: Request, actor: LoggedIn, db: DbSession) -> NewMemberOut:
+    """The prime only: a member with password + TOTP (the secret is shown this once)."""
+    member, enrolment = business.add_member(
+        db,
+        settings_of(request),
+        actor,
+        login_name=body.login_name,
+        display_name=body.display_name,
+        password=body.password,
+    )
+    return NewMemberOut(
+        **business.member_view(member), totp_secret=enrolment.secret, totp_uri=enrolment.uri
+    )
+
+
+@router.delete("/business/members/{member_id}", status_code=204)
+def remove_member(member_id: str, actor: LoggedIn, db: DbSession) -> JSONResponse:
+    """The prime only: remove a member of the same account (their sessions end)."""
+    business.remove_member(db, actor, member_id)
+    return JSONResponse(None, status_code=204)
+
+
+# --- powers of attorney ------------------------------------------------------------
+
+
+class DelegationIn(BaseModel):
+    document: dict[str, Any]
+    cms: str = Field(min_length=1, max_length=350_000)
+
+
+class DelegationOut(BaseModel):
+    id: str
+    document: dict[str, Any]
+    signer_serial: str
+    valid_from: datetime
+    valid_until: datetime
+    procedures: list[str]
+    revoked_at: datetime | None
+    status: str
+
+
+class DelegationCheckIn(BaseModel):
+    principal_kind: str = Field(pattern="^(person|organization)$")
+    principal_id: str = Field(min_length=1, max_length=36)
+    agent_kind: str = Field(pattern="^(person|organization)$")
+    agent_id: str = Field(min_length=1, max_length=36)
+    procedure: str = Field(min_length=1, max_length=64)
+
+
+class DelegationCheckOut(BaseModel):
+    valid: bool
+    delegation_id: str | None
+    valid_until: datetime | None
+
+
+@router.post("/delegations", response_model=DelegationOut)
+def register_delegation(body: DelegationIn, actor: LoggedIn, db: DbSession) -> DelegationOut:
+    """The principal (person, or member of the corporation): register a signed power of attorney."""
+    row = delegation.register(
+        db, actor, document=body.document, cms_der=protocol.unb64(body.cms, what="cms")
+    )
+    return DelegationOut(**delegation.view(row))
+
+
+@router.get("/delegations", response_model=list[DelegationOut])
+def my_delegations(actor: LoggedIn, db: DbSession) -> list[DelegationOut]:
+    """The caller's powers of attorney, as principal or as agent."""
+    return [DelegationOut(**delegation.view(r)) for r in delegation.mine(db, actor)]
+
+
+@router.get("/delegations/{delegation_id}", response_model=DelegationOut)
+def get_delegation(delegation_id: str, actor: LoggedIn, db: DbSession) -> DelegationOut:
+    """Principal side, agent, or officials who inspect delegations; 404 for anyone else."""
+    return DelegationOut(**delegation.view(delegation.get(db, actor, delegation_id)))
+
+
+@router.post("/delegations/{delegation_id}/revoke", response_model=DelegationOut)
+def revoke_delegation(delegation_id: str, actor: LoggedIn, db: DbSession) -> DelegationOut:
+    """The principal side only: revoke now."""
+    return DelegationOut(**delegation.view(delegation.revoke(db, actor, delegation_id)))
+
+
+@router.post("/delegations/check", response_model=DelegationCheckOut)
+def check_delegation(body: DelegationCheckIn, actor: LoggedIn, db: DbSession) -> DelegationCheckOut:
+    """Verification API: officials who inspect delegations, or the agent asking about itself."""
+    is_agent = (body.agent_kind == "person" and actor.person_id == body.agent_id) or (
+        body.agent_kind == "organization" and actor.organization_id == body.agent_id
+    )
+    if not (is_agent or actor.can(Permission.DELEGATION_INSPECT)):
+        raise PermissionDenied(
+            "permission_denied",
+            "この操作を行う権限がありません。",
+            "Only the agent or an inspecting official may check this.",
+        )
+    row = delegation.check(
+        db,
+        agent_kind=body.agent_kind,
+        agent_id=body.agent_id,
+        principal_kind=body.principal_kind,
+        principal_id=body.principal_id,
+        procedure=body.procedure,
+    )
+    return DelegationCheckOut(
+        valid=row is not None,
+        delegation_id=row.id if row else None,
+        valid_until=trust.aware(row.valid_until) if row else None,
+    )
