@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core.config import get_settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
@@ -16,7 +17,7 @@ token_app = typer.Typer(help="API トークン / API tokens", no_args_is_help=Tr
 app.add_typer(token_app, name="token")
 
 
-def _factory():  # type: ignore[no-untyped-def]
+def _factory() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().effective_database_url))
 
 

@@ -192,8 +192,8 @@ def seed_catalog(session: Session, *, seed: int, settings: Settings) -> str:
                 {
                     **common,
                     "title": f"{town.name} {definition.title}",
-                    "notes": f"{town.prefecture}{town.name}の{definition.title}（推奨データセット準拠）。"
-                    f"{definition.description}",
+                    "notes": f"{town.prefecture}{town.name}の{definition.title}"
+                    f"（推奨データセット準拠）。{definition.description}",
                     "license_id": licence,
                     "conforms_to": definition.key,
                     "tags": [

@@ -677,7 +677,7 @@ def _validate_package(
         errors.setdefault("resources", []).append("一覧で指定 / must be a list")
     if errors:
         raise CatalogValidationError(errors)
-    values = {key: _text(data, key, limit) for key, limit in FIELD_LIMITS.items()}
+    values: dict[str, Any] = {key: _text(data, key, limit) for key, limit in FIELD_LIMITS.items()}
     values.update(
         name=data["name"],
         notes=_text(data, "notes"),
