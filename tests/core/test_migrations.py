@@ -42,6 +42,18 @@ def test_models_match_migrations(engine: Engine) -> None:
     assert diff == []
 
 
+def test_constraint_names_fit_postgresql_identifiers(engine: Engine) -> None:
+    """PostgreSQL truncates names over 63 bytes; later migrations could not refer to them."""
+    inspector = inspect(engine)
+    for table in inspector.get_table_names():
+        names = [table]
+        names += [fk["name"] for fk in inspector.get_foreign_keys(table)]
+        names += [ix["name"] for ix in inspector.get_indexes(table)]
+        names += [uq["name"] for uq in inspector.get_unique_constraints(table)]
+        too_long = [n for n in names if n is not None and len(n.encode()) > 63]
+        assert not too_long, f"{table}: {too_long}"
+
+
 def test_downgrade_to_base_and_up_again(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/roundtrip.db"
     migrate.upgrade(url)

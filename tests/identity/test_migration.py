@@ -1,16 +1,15 @@
-"""The identity migration creates exactly what the models describe, on both backends."""
+"""The identity branch can be rolled back and re-applied on its own.
+
+Model/migration agreement and identifier lengths are checked for every module
+in ``tests/core/test_migrations.py``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import inspect
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
-
-import tsunagu.identity.models  # noqa: F401  (registers the tables)
 from tsunagu.core import migrate
-from tsunagu.core.db import Base, make_engine
+from tsunagu.core.db import make_engine
 
 IDENTITY_TABLES = {
     "identity_organizations",
@@ -20,29 +19,6 @@ IDENTITY_TABLES = {
     "identity_officials",
     "identity_official_roles",
 }
-
-
-def _party_tables(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
-    """Compare only the party tables (other tables have their own migrations and checks)."""
-    table = name if type_ == "table" else obj.table.name
-    return table in IDENTITY_TABLES
-
-
-def test_models_match_the_migration(engine: Engine) -> None:
-    with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_object": _party_tables}
-        )
-        assert compare_metadata(context, Base.metadata) == []
-
-
-def test_names_fit_postgresql_identifiers(engine: Engine) -> None:
-    inspector = inspect(engine)
-    for table in IDENTITY_TABLES:
-        names = [fk["name"] for fk in inspector.get_foreign_keys(table)]
-        names += [ix["name"] for ix in inspector.get_indexes(table)]
-        names += [uq["name"] for uq in inspector.get_unique_constraints(table)]
-        assert all(name is None or len(name) <= 63 for name in names), names
 
 
 def test_identity_branch_downgrades_and_upgrades(tmp_path: object) -> None:
