@@ -246,7 +246,7 @@ def trust_store(session: Session) -> TrustStore:
     CAs change only at ``init_pki`` (which clears the cache in-process), so a
     short TTL is enough; revocation is *not* cached (see ``registry_lookup``).
     """
-    key = str(session.get_bind().url)
+    key = str(session.connection().engine.url)
     cached = _STORES.get(key)
     now = monotonic()
     if cached is not None and now - cached[0] < STORE_TTL_SECONDS:
