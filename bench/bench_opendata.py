@@ -109,7 +109,7 @@ def _orgs(session: Session, count: int = 100) -> list[tuple[str, str]]:
         for i in range(count)
     ]
     session.execute(insert(OdOrganization), rows)
-    return [(r["id"], r["name"]) for r in rows]
+    return [(str(r["id"]), str(r["name"])) for r in rows]
 
 
 def _synthetic(rng: random.Random, orgs: list[tuple[str, str]], n: int) -> dict[str, Any]:

@@ -297,11 +297,12 @@ def search(session: Session, query: Query) -> Result:
             column = {"name": "d.name", "id": "d.package_id", "owner_org": "d.owner_org"}[name]
             where.append(f"{'NOT ' if negate else ''}{column} = :{key}")
         else:
-            exists = (
-                f"EXISTS (SELECT 1 FROM opendata_search_facets x WHERE x.doc_id = d.id"
-                f" AND x.field = :{key}n AND x.value = :{key})"
+            # the (field, value, doc_id) index yields the matching documents directly
+            members = (
+                f"d.id IN (SELECT x.doc_id FROM opendata_search_facets x"
+                f" WHERE x.field = :{key}n AND x.value = :{key})"
             )
-            where.append(f"NOT {exists}" if negate else exists)
+            where.append(f"NOT {members}" if negate else members)
             params[f"{key}n"] = name
         params[key] = value
     if terms:
