@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -362,3 +363,64 @@ def test_signature_with_foreign_certificate_is_rejected(
     with transaction(session_factory) as session, pytest.raises(ValidationError) as bad:
         service.verify_signature(session, signature, b"x")
     assert bad.value.code == "bad_certificate_signature"
+
+
+REVOKE_ELSEWHERE = """
+import sys
+from tsunagu.core.db import make_engine, make_session_factory, transaction
+from tsunagu.trust import service
+factory = make_session_factory(make_engine(sys.argv[1]))
+with transaction(factory) as session:
+    service.revoke(session, sys.argv[2], service.Reason.LOSS, actor="test:other-process")
+"""
+
+
+def test_revocation_in_another_process_takes_effect_at_once(
+    enroll: Callable[..., Enrolled], session_factory: sessionmaker[Session], database_url: str
+) -> None:
+    """This process has verified (and cached) the certificate; another worker revokes it;
+    the very next verification here refuses it — no cache holds revocation state."""
+    card = enroll()
+    signature = card.wallet.unlock(PIN).sign(b"application")
+    with transaction(session_factory) as session:
+        for _ in range(3):  # warm every per-process cache
+            service.verify_signature(session, signature, b"application")
+    subprocess.run(
+        [sys.executable, "-c", REVOKE_ELSEWHERE, database_url, card.signing_serial], check=True
+    )
+    with transaction(session_factory) as session, pytest.raises(ValidationError) as revoked:
+        service.verify_signature(session, signature, b"application")
+    assert revoked.value.code == "certificate_revoked"
+
+
+def test_signing_time_survives_the_round_trip(
+    enroll: Callable[..., Enrolled],
+) -> None:
+    card = enroll()
+    moment = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    signature = card.wallet.unlock(PIN).sign(b"x", signing_time=moment)
+    assert cms.parse(signature).signing_time == moment
+
+
+@pytest.mark.parametrize(
+    ("tag", "text", "expected"),
+    [
+        (cms.UTC_TIME, "491231235959Z", datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (cms.UTC_TIME, "500101000000Z", datetime(1950, 1, 1, tzinfo=UTC)),
+        (cms.GENERALIZED_TIME, "20300102030405Z", datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (
+            cms.GENERALIZED_TIME,
+            "20300102030405.25Z",
+            datetime(2030, 1, 2, 3, 4, 5, 250000, tzinfo=UTC),
+        ),
+    ],
+)
+def test_der_times(tag: int, text: str, expected: datetime) -> None:
+    value = cms._Tlv(cms.UNIVERSAL, False, tag, b"", text.encode())
+    assert cms._signing_time(value) == expected
+
+
+@pytest.mark.parametrize("text", ["2030010203Z", "20300102030405+0900", "2030010203040aZ", "x"])
+def test_malformed_der_times(text: str) -> None:
+    with pytest.raises(ValidationError):
+        cms._signing_time(cms._Tlv(cms.UNIVERSAL, False, cms.GENERALIZED_TIME, b"", text.encode()))

@@ -68,7 +68,7 @@ def login_with_card(
     if len(signature) == 64:
         signature = cms.p1363_to_der(signature)
     cms.verify_raw(
-        valid.certificate.public_key(),
+        valid.public_key,
         signature,
         protocol.login_message(origin(settings), nonce, expires),
     )

@@ -171,7 +171,7 @@ def assemble_signature(body: AssembleSignatureIn, request: Request, session: DbS
         signer_cert_der=cert.der,
         chain_ders=service.trust_store(session).chain(cert.issuer_role),
     )
-    cms.verify_raw(cert.certificate.public_key(), signature, signed_attrs)
+    cms.verify_raw(cert.public_key, signature, signed_attrs)
     if body.timestamp:
         der = service.timestamp_signature(session, _settings(request), der)
     return CmsOut(cms=protocol.b64(der))

@@ -317,7 +317,13 @@ def _attributes(contents: bytes) -> dict[bytes, _Tlv]:
 
 
 def _issuer_and_serial(certificate: _Tlv) -> tuple[bytes, bytes]:
-    tbs = _elements(certificate.expect(SEQUENCE).contents, 1)[0].expect(SEQUENCE)
+    return _issuer_and_serial_of(certificate.expect(SEQUENCE).contents)
+
+
+@lru_cache(maxsize=4096)
+def _issuer_and_serial_of(contents: bytes) -> tuple[bytes, bytes]:
+    """Issuer name and serial of a certificate (memoised: the same few certificates recur)."""
+    tbs = _elements(contents, 1)[0].expect(SEQUENCE)
     fields = _elements(tbs.contents, 4)
     if fields[0].cls == CONTEXT:  # explicit [0] version
         fields = fields[1:]
@@ -334,8 +340,29 @@ def _dotted(oid: _Tlv) -> str:
 
 
 def _signing_time(value: _Tlv) -> datetime:
-    kind = core.UTCTime if value.tag == UTC_TIME else core.GeneralizedTime
-    moment: datetime = kind.load(value.der).native
+    """UTCTime or GeneralizedTime in the DER form (``…SSZ``, whole seconds or a fraction)."""
+    text = value.contents.decode("ascii")
+    if value.tag == UTC_TIME:
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    elif value.tag != GENERALIZED_TIME:
+        raise malformed()
+    if len(text) < 15 or not text.endswith("Z") or not text[:14].isdigit():
+        raise malformed()
+    moment = datetime(
+        int(text[:4]),
+        int(text[4:6]),
+        int(text[6:8]),
+        int(text[8:10]),
+        int(text[10:12]),
+        int(text[12:14]),
+        tzinfo=UTC,
+    )
+    fraction = text[14:-1]
+    if fraction:
+        if not (fraction.startswith(".") and fraction[1:].isdigit()):
+            raise malformed()
+        moment = moment.replace(microsecond=int(fraction[1:7].ljust(6, "0")))
     return moment
 
 

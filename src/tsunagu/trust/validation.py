@@ -18,6 +18,7 @@ from threading import Lock
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tsunagu.core.errors import ValidationError
@@ -74,6 +75,7 @@ class ValidCertificate:
     subject_ref: str | None
     issuer_role: AuthorityRole
     checked_at: datetime
+    public_key: CertificatePublicKeyTypes
 
     @property
     def person(self) -> PersonAttributes | None:
@@ -82,6 +84,24 @@ class ValidCertificate:
 
 def serial_hex(serial: int) -> str:
     return f"{serial:x}"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What never changes about a certificate whose CA signature verified once.
+
+    Everything here is a function of the certificate's bytes, so it can be
+    memoised by their hash; the validity period is compared and the
+    revocation status looked up on every call.
+    """
+
+    certificate: x509.Certificate
+    der: bytes
+    serial: str
+    role: AuthorityRole
+    not_before: datetime
+    not_after: datetime
+    public_key: CertificatePublicKeyTypes
 
 
 class TrustStore:
@@ -111,7 +131,7 @@ class TrustStore:
                 continue
             cert.verify_directly_issued_by(self.root)
             self.by_subject[cert.subject.public_bytes()] = role
-        self._memo: OrderedDict[bytes, AuthorityRole] = OrderedDict()
+        self._memo: OrderedDict[bytes, _Checked] = OrderedDict()
         self._lock = Lock()
 
     def chain(self, role: AuthorityRole) -> list[bytes]:
@@ -120,12 +140,21 @@ class TrustStore:
 
     def issuer_of(self, cert: x509.Certificate, der: bytes) -> AuthorityRole:
         """The issuing CA role, after checking the certificate's signature (memoised)."""
-        key = hashlib.sha256(der).digest()
+        return self._checked(der, cert).role
+
+    def _checked(self, data: bytes, cert: x509.Certificate | None = None) -> _Checked:
+        """Parse ``data`` and verify the CA's signature over it, once per process.
+
+        Keyed by the SHA-256 of the bytes as given (DER or PEM): equal bytes are
+        the same certificate, so a hit needs neither parsing nor a signature check.
+        """
+        key = hashlib.sha256(data).digest()
         with self._lock:
             cached = self._memo.get(key)
             if cached is not None:
                 self._memo.move_to_end(key)
                 return cached
+        cert = cert or load_certificate(data)
         role = self.by_subject.get(cert.issuer.public_bytes())
         if role is None:
             raise _reject(
@@ -141,11 +170,23 @@ class TrustStore:
                 "証明書の署名が正しくありません。",
                 "The certificate's signature does not verify against its CA.",
             ) from exc
+        role_before, role_after = self.windows[role]
+        root_before, root_after = self.windows[AuthorityRole.ROOT]
+        checked = _Checked(
+            certificate=cert,
+            der=data if not data.lstrip().startswith(b"-----") else cert.public_bytes(Encoding.DER),
+            serial=serial_hex(cert.serial_number),
+            role=role,
+            # the certificate is usable only while it and its whole chain are
+            not_before=max(cert.not_valid_before_utc, role_before, root_before),
+            not_after=min(cert.not_valid_after_utc, role_after, root_after),
+            public_key=cert.public_key(),
+        )
         with self._lock:
-            self._memo[key] = role
+            self._memo[key] = checked
             if len(self._memo) > self._MEMO_SIZE:
                 self._memo.popitem(last=False)
-        return role
+        return checked
 
     def validate(
         self,
@@ -159,25 +200,18 @@ class TrustStore:
         """Check chain, validity period at ``at`` and revocation as of ``at``.
 
         ``at`` is when the certificate must have been good: now for a login, the
-        time-stamp's genTime for a time-stamped signature.
+        time-stamp's genTime for a time-stamped signature. Only the chain check
+        is memoised; the period and the revocation status are checked every time.
         """
         moment = (at or now or datetime.now(UTC)).astimezone(UTC)
-        cert = load_certificate(der)
-        role = self.issuer_of(cert, der)
-        windows = (
-            (cert.not_valid_before_utc, cert.not_valid_after_utc),
-            self.windows[role],
-            self.windows[AuthorityRole.ROOT],
-        )
-        for not_before, not_after in windows:
-            if not not_before <= moment <= not_after:
-                raise _reject(
-                    "certificate_expired",
-                    "証明書の有効期間外です。",
-                    "The certificate is not within its validity period.",
-                )
-        serial = serial_hex(cert.serial_number)
-        entry = lookup(serial)
+        checked = self._checked(der)
+        if not checked.not_before <= moment <= checked.not_after:
+            raise _reject(
+                "certificate_expired",
+                "証明書の有効期間外です。",
+                "The certificate is not within its validity period.",
+            )
+        entry = lookup(checked.serial)
         if entry is None:
             raise _reject(
                 "unknown_certificate",
@@ -198,11 +232,12 @@ class TrustStore:
                 f"A {kind.value} certificate is required, not a {cert_kind.value} certificate.",
             )
         return ValidCertificate(
-            certificate=cert,
-            der=der if not der.lstrip().startswith(b"-----") else cert.public_bytes(Encoding.DER),
-            serial=serial,
+            certificate=checked.certificate,
+            der=checked.der,
+            serial=checked.serial,
             kind=cert_kind,
             subject_ref=entry.subject_ref,
-            issuer_role=role,
+            issuer_role=checked.role,
             checked_at=moment,
+            public_key=checked.public_key,
         )
