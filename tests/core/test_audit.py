@@ -127,6 +127,20 @@ def test_personal_number_is_refused(session_factory: sessionmaker[Session]) -> N
         )
 
 
+def test_uuid_whose_last_group_passes_the_check_digit_is_allowed(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with transaction(session_factory) as session:
+        audit.record(
+            session,
+            actor="a",
+            action="x",
+            object_type="t",
+            object_id="1",
+            data={"token_id": "3f2a1b4c-0000-4000-8000-123456789018"},
+        )
+
+
 def test_twelve_digit_non_personal_numbers_are_allowed(
     session_factory: sessionmaker[Session],
 ) -> None:

@@ -25,11 +25,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, register_unmanaged_tables
 
 AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
 # The PostgreSQL search column; on SQLite the FTS5 table serves instead and this stays empty.
 SEARCH_VECTOR = Text().with_variant(TSVECTOR(), "postgresql")
+
+
+# Created by migrations or at run time but not mapped: SQLite's FTS5 index with
+# its shadow tables, and one table per datastore resource.
+register_unmanaged_tables("opendata_fts")
+register_unmanaged_tables("ds_")
 
 
 class OdUser(Base):

@@ -25,7 +25,9 @@ from tsunagu.core.ids import is_valid_mynumber
 GENESIS_HASH = "0" * 64
 _PENDING = "tsunagu.audit.pending"
 _HEAD = "tsunagu.audit.head"
-_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# A bare run of twelve digits; runs inside identifiers (UUIDs, hex digests,
+# hyphenated references) are not numbers a person was given.
+_TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z-])\d{12}(?![0-9A-Za-z-])")
 # Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
 _PG_LOCK_KEY = 0x7453_756E_6167_75
 
