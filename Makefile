@@ -55,12 +55,25 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Re-extract translatable strings and merge them into the ja/en catalogs (then translate ja).
+# core + web form the `messages` domain; every other module has a domain (and .po) of its own.
+BABEL        := $(VENV)/bin/pybabel
+LOCALES      := src/tsunagu/locales
+EXTRACT_OPTS := -F babel.cfg --add-location=file --sort-by-file --project=tsunagu
+MODULES      := $(filter-out core web locales migrations packs __pycache__,$(notdir $(patsubst %/,%,$(wildcard src/tsunagu/*/))))
+
 messages: install
 	mkdir -p build
-	$(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-by-file \
-	  --project=tsunagu -o build/messages.pot .
-	$(VENV)/bin/pybabel update -i build/messages.pot -d src/tsunagu/locales \
-	  --no-fuzzy-matching --ignore-obsolete
+	$(BABEL) extract $(EXTRACT_OPTS) -o build/messages.pot src/tsunagu/core src/tsunagu/web
+	$(BABEL) update -D messages -i build/messages.pot -d $(LOCALES) --no-fuzzy-matching --ignore-obsolete
+	@for module in $(MODULES); do \
+	  $(BABEL) extract -q $(EXTRACT_OPTS) -o build/$$module.pot src/tsunagu/$$module || exit 1; \
+	  grep -q '^msgid "[^"]' build/$$module.pot || continue; \
+	  for lang in ja en; do \
+	    [ -f $(LOCALES)/$$lang/LC_MESSAGES/$$module.po ] || \
+	      $(BABEL) init -D $$module -l $$lang -i build/$$module.pot -d $(LOCALES) || exit 1; \
+	  done; \
+	  $(BABEL) update -D $$module -i build/$$module.pot -d $(LOCALES) --no-fuzzy-matching --ignore-obsolete || exit 1; \
+	done
 
 format: install
 	$(VENV)/bin/ruff check --fix src tests bench tools

@@ -10,15 +10,19 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from tsunagu.core.i18n import LOCALES_DIR, negotiate, translate
+from tsunagu.core.i18n import catalog_paths, negotiate, translate
 
 REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "src" / "tsunagu"
 BABEL_CFG = REPO / "babel.cfg"
 
 
-def _catalog(language: str) -> Catalog:
-    with (LOCALES_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        return read_po(handle, locale=language)
+def _catalogs(language: str) -> list[Catalog]:
+    catalogs = []
+    for path in catalog_paths(language):
+        with path.open("rb") as handle:
+            catalogs.append(read_po(handle, locale=language, domain=path.stem))
+    return catalogs
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +32,10 @@ def extracted() -> dict[str, list[str]]:
         method_map, options_map = parse_mapping_cfg(handle, str(BABEL_CFG))
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(REPO), method_map, options_map
+        str(SOURCE), method_map, options_map
     ):
         msgid = message[0] if isinstance(message, tuple) else message
-        found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+        found.setdefault(msgid, []).append(f"src/tsunagu/{filename}:{lineno}")
     return found
 
 
@@ -44,26 +48,31 @@ def test_extraction_covers_templates_and_python(extracted: dict[str, list[str]])
 
 
 def test_every_message_has_a_japanese_translation(extracted: dict[str, list[str]]) -> None:
-    catalog = _catalog("ja")
+    catalogs = _catalogs("ja")
     missing = []
     for msgid, places in sorted(extracted.items()):
-        entry = catalog.get(msgid)
-        strings = entry.string if entry is not None else ""
-        values = strings if isinstance(strings, tuple) else (strings,)
-        if entry is None or entry.fuzzy or not all(values):
+        if not any(_translated(catalog, msgid) for catalog in catalogs):
             missing.append(f"{msgid!r} ({places[0]})")
     assert not missing, (
-        "untranslated in src/tsunagu/locales/ja/LC_MESSAGES/messages.po "
+        "untranslated in src/tsunagu/locales/ja/LC_MESSAGES/<domain>.po "
         "(run `make messages`, then translate):\n" + "\n".join(missing)
     )
 
 
+def _translated(catalog: Catalog, msgid: str) -> bool:
+    entry = catalog.get(msgid)
+    if entry is None or entry.fuzzy:
+        return False
+    strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+    return all(strings)
+
+
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_catalogs_are_well_formed(language: str) -> None:
-    catalog = _catalog(language)
-    assert str(catalog.locale) == language
-    problems = [(message.id, errors) for message, errors in catalog.check()]
-    assert not problems, problems
+    for catalog in _catalogs(language):
+        assert str(catalog.locale) == language
+        problems = [(message.id, errors) for message, errors in catalog.check()]
+        assert not problems, (catalog.domain, problems)
 
 
 def test_english_catalog_falls_back_to_the_message_id() -> None:

@@ -1,4 +1,8 @@
-"""Translations from Babel message catalogs (``locales/<lang>/LC_MESSAGES/messages.po``).
+"""Translations from Babel message catalogs (``locales/<lang>/LC_MESSAGES/*.po``).
+
+``messages.po`` holds the core and web shell; every other module keeps its own
+domain (``opendata.po``, ``trust.po`` …) so modules never edit each other's
+catalogs. At run time all domains of a language are merged into one lookup.
 
 Message ids are English; the Japanese catalog translates every one of them
 (a test extracts all messages and fails on any missing Japanese entry), the
@@ -23,7 +27,6 @@ LANGUAGES = ("ja", "en")
 # Each language named in itself, as a switch must be readable by those who need it.
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 DEFAULT_LANGUAGE = "ja"
-DOMAINS = ("messages",)
 
 
 def N_(message: str) -> str:
@@ -36,18 +39,30 @@ def translate(language: str, message: str) -> str:
     return translations(language).gettext(message)
 
 
-@cache
-def translations(language: str) -> gettext.NullTranslations:
-    """Compiled catalog for ``language``; unknown languages fall back to msgids."""
-    po_path = LOCALES_DIR / language / "LC_MESSAGES" / "messages.po"
-    if not po_path.exists():
-        return gettext.NullTranslations()
+def catalog_paths(language: str) -> list[Path]:
+    """The ``.po`` files of ``language``: ``messages.po`` first, then modules by name."""
+    folder = LOCALES_DIR / language / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda path: (path.stem != "messages", path.stem))
+
+
+def _compile(po_path: Path, language: str) -> gettext.GNUTranslations:
     with po_path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     buffer = BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """All catalogs of ``language`` merged; unknown languages fall back to msgids."""
+    merged: gettext.NullTranslations = gettext.NullTranslations()
+    for po_path in reversed(catalog_paths(language)):
+        compiled = _compile(po_path, language)
+        compiled.add_fallback(merged)
+        merged = compiled
+    return merged
 
 
 def negotiate(chosen: str | None, accept_language: str | None) -> str:
