@@ -199,8 +199,8 @@ def counter_event(body: CardEventIn, actor: OfficialActor, db: DbSession) -> lis
 
 @router.get("/counter/persons/{person_id}/card", response_model=list[CardCertificateOut])
 def person_card(person_id: str, actor: OfficialActor, db: DbSession) -> list[CardCertificateOut]:
-    """Counter staff or registry keepers: a person's certificates (to answer at the counter)."""
-    card.require_counter_view(actor)
+    """Counter staff or registry keepers of the person's municipality: their certificates."""
+    card.counter_person(db, actor, person_id)
     return [CardCertificateOut(**c.__dict__) for c in card.certificates(db, person_id)]
 
 

@@ -8,7 +8,7 @@ resident record, and the JPKI rules decide which certificates an event ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.config import Settings
-from tsunagu.core.errors import PermissionDenied, ValidationError
+from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.identity import service as parties
 from tsunagu.identity import sessions
 from tsunagu.identity.models import Organization, Person
 from tsunagu.identity.roles import Actor, Permission, require, require_assurance, require_person
+from tsunagu.identity.schemas import PersonRecord
 from tsunagu.trust import service as trust
 from tsunagu.trust.pki import PersonAttributes
 
@@ -172,6 +173,54 @@ def require_counter_view(actor: Actor) -> Actor:
     if not (actor.can(Permission.CARD_ISSUE) or actor.can(Permission.CARD_REVOKE)):
         require(actor, Permission.CARD_ISSUE)
     return actor
+
+
+def counter_person(session: Session, actor: Actor, person_id: str) -> PersonRecord:
+    """A resident as the counter sees them: only card staff of the person's municipality.
+
+    A resident of another municipality is reported as not found, so the counter
+    cannot probe who lives elsewhere.
+    """
+    require_counter_view(actor)
+    municipality = _counter_municipality(session, actor)
+    person = session.get(Person, person_id) if len(person_id) <= 36 else None
+    if person is None or person.address_municipality_code != municipality:
+        raise NotFoundError(
+            "person_not_found",
+            "この市区町村の住民に該当する人が見つかりません。",
+            "No resident of this municipality has that id.",
+        )
+    return parties.get_person(session, person_id)
+
+
+MAX_MATCHES = 20
+
+
+def counter_search(
+    session: Session, actor: Actor, *, kana: str, birth_date: date | None = None
+) -> list[PersonRecord]:
+    """Residents of the official's municipality whose name in kana starts with ``kana``.
+
+    The counter finds the person in front of them by reading and birth date
+    (as on the identity document), never by 個人番号.
+    """
+    require_counter_view(actor)
+    municipality = _counter_municipality(session, actor)
+    reading = parties.normalize_kana(kana).replace(" ", "").replace("\u3000", "")
+    if not reading:
+        return []
+    query = select(Person.id).where(
+        Person.address_municipality_code == municipality,
+        (Person.family_name_kana + Person.given_name_kana).startswith(reading, autoescape=True),
+    )
+    if birth_date is not None:
+        query = query.where(Person.birth_date == birth_date)
+    ids = session.execute(
+        query.order_by(Person.family_name_kana, Person.given_name_kana, Person.id).limit(
+            MAX_MATCHES
+        )
+    ).scalars()
+    return [parties.get_person(session, person_id) for person_id in ids]
 
 
 DEMO_PIN = "123456"

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
-from tsunagu.core.clock import utcnow
+from tsunagu.core.clock import TOKYO, utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.identity import business
 from tsunagu.identity.access_models import BusinessAccount, Delegation
@@ -77,14 +78,22 @@ def _principal_side(session: Session, actor: Actor, kind: str, party_id: str) ->
     return found.account.organization_id == party_id
 
 
-def register(
-    session: Session, actor: Actor, *, document: dict[str, Any], cms_der: bytes
-) -> Delegation:
-    """Check the document and its signature, then register it (the principal side only)."""
+@dataclass(frozen=True)
+class _Document:
+    """A power-of-attorney document that is well formed and names existing parties."""
+
+    principal: tuple[str, str]
+    agent: tuple[str, str]
+    procedures: list[str]
+    valid_from: datetime
+    valid_until: datetime
+
+
+def _checked(session: Session, document: dict[str, Any]) -> _Document:
     if document.get("type") != DOCUMENT_TYPE:
         raise _bad("委任状の種類が不正です。", f"The document type must be {DOCUMENT_TYPE}.")
-    principal_kind, principal_id = _party(document.get("principal"), "principal")
-    agent_kind, agent_id = _party(document.get("agent"), "agent")
+    principal = _party(document.get("principal"), "principal")
+    agent = _party(document.get("agent"), "agent")
     procedures = document.get("procedures")
     if (
         not isinstance(procedures, list)
@@ -101,12 +110,70 @@ def register(
         raise _bad(
             "有効期間が不正です (最長 5 年)。", "The validity period is invalid (5 years at most)."
         )
-    for kind, party_id in ((principal_kind, principal_id), (agent_kind, agent_id)):
+    for kind, party_id in (principal, agent):
         model = Person if kind == "person" else Organization
         if session.get(model, party_id) is None:
             raise NotFoundError(
                 "party_not_found", "委任者または代理人が見つかりません。", f"No {kind} {party_id}."
             )
+    return _Document(principal, agent, sorted(set(procedures)), valid_from, valid_until)
+
+
+def draft(
+    session: Session,
+    actor: Actor,
+    *,
+    agent_kind: str,
+    agent: str,
+    procedures: list[str],
+    first_day: date,
+    last_day: date,
+) -> dict[str, Any]:
+    """The document the caller is about to sign, built from what a form asks for.
+
+    The caller is the principal (a person for themself; a business member for
+    their corporation). An organization agent may be named by its 法人番号.
+    The period runs from the start of ``first_day`` to the end of ``last_day``
+    in Japan time.
+    """
+    if actor.kind is ActorKind.PERSON and actor.person_id is not None:
+        principal = {"kind": "person", "id": actor.person_id}
+    elif actor.kind is ActorKind.MEMBER and actor.organization_id is not None:
+        principal = {"kind": "organization", "id": actor.organization_id}
+    else:
+        raise PermissionDenied(
+            "not_principal",
+            "本人または法人アカウントのメンバーとしてログインしてください。",
+            "Log in as a person or as a member of a business account to give a power of attorney.",
+        )
+    agent_id = agent.strip()
+    if agent_kind == "organization" and agent_id.isdigit():
+        found = session.execute(
+            select(Organization.id).where(Organization.corporate_number == agent_id)
+        ).scalar_one_or_none()
+        agent_id = found or agent_id
+    document = {
+        "type": DOCUMENT_TYPE,
+        "principal": principal,
+        "agent": {"kind": agent_kind, "id": agent_id},
+        "procedures": sorted({p.strip() for p in procedures if p.strip()}),
+        "valid_from": _tokyo_midnight(first_day).isoformat(),
+        "valid_until": _tokyo_midnight(last_day + timedelta(days=1)).isoformat(),
+    }
+    _checked(session, document)
+    return document
+
+
+def _tokyo_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=TOKYO)
+
+
+def register(
+    session: Session, actor: Actor, *, document: dict[str, Any], cms_der: bytes
+) -> Delegation:
+    """Check the document and its signature, then register it (the principal side only)."""
+    checked = _checked(session, document)
+    (principal_kind, principal_id), (agent_kind, agent_id) = checked.principal, checked.agent
     if not _principal_side(session, actor, principal_kind, principal_id):
         raise PermissionDenied(
             "not_principal",
@@ -121,9 +188,9 @@ def register(
         principal_organization_id=principal_id if principal_kind == "organization" else None,
         agent_person_id=agent_id if agent_kind == "person" else None,
         agent_organization_id=agent_id if agent_kind == "organization" else None,
-        procedures=json.dumps(sorted(set(procedures))),
-        valid_from=valid_from,
-        valid_until=valid_until,
+        procedures=json.dumps(checked.procedures),
+        valid_from=checked.valid_from,
+        valid_until=checked.valid_until,
         document=protocol.canonical_json(document).decode("utf-8"),
         signature=cms_der,
         signer_serial=verified.signer.serial,
@@ -138,7 +205,7 @@ def register(
         action="identity.delegation_registered",
         object_type="delegation",
         object_id=row.id,
-        data={"procedures": sorted(set(procedures))},
+        data={"procedures": checked.procedures},
     )
     return row
 
@@ -165,15 +232,21 @@ def _check_signer(session: Session, signer: Any, kind: str, party_id: str) -> No
         )
 
 
+def _principal_of(row: Delegation) -> tuple[str, str]:
+    if row.principal_person_id:
+        return "person", row.principal_person_id
+    return "organization", str(row.principal_organization_id)
+
+
+def is_principal_side(session: Session, actor: Actor, row: Delegation) -> bool:
+    """Whether ``actor`` speaks for the principal of ``row`` (and so may revoke it)."""
+    return _principal_side(session, actor, *_principal_of(row))
+
+
 def _visible(session: Session, actor: Actor, row: Delegation) -> bool:
     if actor.can(Permission.DELEGATION_INSPECT):
         return True
-    principal = (
-        ("person", row.principal_person_id)
-        if row.principal_person_id
-        else ("organization", str(row.principal_organization_id))
-    )
-    if _principal_side(session, actor, *principal):
+    if is_principal_side(session, actor, row):
         return True
     if row.agent_person_id is not None:
         return actor.person_id == row.agent_person_id and actor.kind is ActorKind.PERSON
@@ -209,12 +282,7 @@ def mine(session: Session, actor: Actor) -> list[Delegation]:
 def revoke(session: Session, actor: Actor, delegation_id: str) -> Delegation:
     """The principal side revokes; every later ``check`` fails immediately."""
     row = get(session, actor, delegation_id)
-    principal = (
-        ("person", row.principal_person_id)
-        if row.principal_person_id
-        else ("organization", str(row.principal_organization_id))
-    )
-    if not _principal_side(session, actor, *principal):
+    if not is_principal_side(session, actor, row):
         raise PermissionDenied(
             "not_principal",
             "委任者のみ取り消せます。",

@@ -20,6 +20,7 @@ from tsunagu.exchange.api import router as exchange_api
 from tsunagu.exchange.views import router as exchange_views
 from tsunagu.identity.access_api import router as access_router
 from tsunagu.identity.api import router as identity_router
+from tsunagu.identity.views import router as identity_views
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
@@ -41,6 +42,7 @@ ROUTERS = [
     opendata_api,
     trust_router,
     access_router,
+    identity_views,
     anonymize_router,
 ]
 
