@@ -5,15 +5,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from tsunagu.core.errors import NotFoundError, PermissionDenied
+from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 SECRET = "password=hunter2 in /srv/tsunagu/secret.py"
+
+
+class FormInvalid(ValidationError):
+    """A domain error that lists every broken field, as registries and forms do."""
+
+    def __init__(self) -> None:
+        super().__init__("form_invalid", "入力に誤りがあります。", "The form has errors.")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "errors": [{"path": "birth_date", "rule": "format"}]}
 
 
 def _failing_router() -> APIRouter:
@@ -35,6 +46,10 @@ def _failing_router() -> APIRouter:
     @router.get("/api/missing-thing")
     def missing() -> None:
         raise NotFoundError("thing_not_found", "見つかりません。", "No such thing.")
+
+    @router.get("/api/invalid-form")
+    def invalid_form() -> None:
+        raise FormInvalid()
 
     @router.get("/teapot")
     def teapot() -> None:
@@ -153,6 +168,14 @@ def test_domain_error_under_api_is_json(failing_client: TestClient) -> None:
             "message_en": "No such thing.",
         }
     }
+
+
+def test_domain_error_details_reach_the_api_client(failing_client: TestClient) -> None:
+    response = failing_client.get("/api/invalid-form")
+    assert response.status_code == 422
+    body = response.json()["error"]
+    assert body["code"] == "form_invalid"
+    assert body["errors"] == [{"path": "birth_date", "rule": "format"}]
 
 
 # --- 500 ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ to exit codes, so the same failure reads the same everywhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TsunaguError(Exception):
     """Base error with a stable code and bilingual message."""
@@ -22,7 +24,8 @@ class TsunaguError(Exception):
         """The message in ``language`` (Japanese unless English is asked for)."""
         return self.message_en if language == "en" else self.message_ja
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form; subclasses extend it with structured details (the API returns them)."""
         return {"code": self.code, "message_ja": self.message_ja, "message_en": self.message_en}
 
 

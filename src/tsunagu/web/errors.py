@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -67,6 +68,7 @@ class ErrorReport:
     message_ja: str
     message_en: str
     reference: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def standard(
@@ -77,6 +79,9 @@ class ErrorReport:
         return cls(status, code or f"http_{status}", translate("ja", message), message, reference)
 
 
+_REPORT_KEYS = {"code", "message_ja", "message_en", "reference"}
+
+
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return request.url.path.startswith("/api/") or "text/html" not in accept
@@ -84,7 +89,8 @@ def _wants_json(request: Request) -> bool:
 
 def _respond(request: Request, report: ErrorReport, headers: Mapping[str, str] | None) -> Response:
     if _wants_json(request):
-        body: dict[str, str] = {
+        body: dict[str, Any] = {
+            **report.details,
             "code": report.code,
             "message_ja": report.message_ja,
             "message_en": report.message_en,
@@ -126,7 +132,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TsunaguError)
     async def domain_error(request: Request, exc: TsunaguError) -> Response:
-        report = ErrorReport(exc.status_code, exc.code, exc.message_ja, exc.message_en)
+        # Subclasses may add structured details (e.g. every field error) to as_dict().
+        details = {k: v for k, v in exc.as_dict().items() if k not in _REPORT_KEYS}
+        report = ErrorReport(
+            exc.status_code, exc.code, exc.message_ja, exc.message_en, None, details
+        )
         return _respond(request, report, None)
 
     @app.exception_handler(Exception)
