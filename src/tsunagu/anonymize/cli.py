@@ -1,4 +1,4 @@
-"""``tsunagu anonymize run | release | token``: the operator's side of the engine.
+"""``tsunagu anonymize run | release | sign | publish``: the operator's side of the engine.
 
 Heavy imports (Polars, NumPy) happen inside the commands, so other ``tsunagu``
 commands start as fast as before.
@@ -114,12 +114,37 @@ def run(
     )
 
 
+def _session_factory() -> Any:
+    from tsunagu.core.config import get_settings
+    from tsunagu.core.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(get_settings().effective_database_url))
+
+
+def _organization_id(session: Any, reference: str) -> str:
+    """An identity organization given by id, 地方公共団体コード (6 digits) or 法人番号 (13)."""
+    from tsunagu.identity import service as identity
+
+    digits = reference.strip()
+    if digits.isdigit() and len(digits) in (6, 13):
+        key = "lgcode" if len(digits) == 6 else "corporate_number"
+        found = identity.find_organization(session, **{key: digits})
+        if found is None:
+            raise errors.bad_input(
+                f"組織 {digits} は登録されていません", f"no organization {digits} is registered"
+            )
+        return found.id
+    return identity.get_organization(session, digits).id
+
+
 @app.command("release")
 def release(
     report: Annotated[Path, typer.Option(help="run のレポート / the run's JSON report")],
     out: Annotated[Path, typer.Option("--out", help="公開するファイル / the released file")],
     title: Annotated[str, typer.Option(help="名称 / title")],
-    organization: Annotated[str, typer.Option(help="作成者 / organization")],
+    organization: Annotated[
+        str, typer.Option(help="作成した組織 (ID・団体コード・法人番号) / organization")
+    ],
     provision: Annotated[str, typer.Option(help="提供の方法 / how the data are provided")],
     categories: Annotated[
         str | None, typer.Option(help="情報の項目 a,b / categories (default: columns)")
@@ -130,8 +155,9 @@ def release(
     from tsunagu.anonymize import service
     from tsunagu.anonymize.engine import sha256_file
     from tsunagu.anonymize.schemas import PublicationIn
+    from tsunagu.anonymize.workspace import WorkStore
     from tsunagu.core.config import get_settings
-    from tsunagu.core.db import make_engine, make_session_factory, transaction
+    from tsunagu.core.db import transaction
 
     try:
         content = json.loads(report.read_text(encoding="utf-8"))
@@ -145,23 +171,60 @@ def release(
             "the output file does not match the SHA-256 in the report",
         )
     publication = PublicationIn(categories=_split(categories) or None, provision_method=provision)
-    factory = make_session_factory(make_engine(get_settings().effective_database_url))
-    with transaction(factory) as session:
+    with transaction(_session_factory()) as session:
         row = service.create_release(
             session,
             report=content,
             title=title,
-            organization=organization,
+            organization_id=_organization_id(session, organization),
             publication=publication,
             actor=f"cli:{actor}",
         )
+        WorkStore.for_settings(get_settings()).keep_file(out, row.id)
         typer.echo(f"release {row.id} recorded (record SHA-256 {row.record_sha256})")
 
 
-@app.command("token")
-def token() -> None:
-    """API 用の運用者トークンを表示 / print the operator token of the anonymization API."""
-    from tsunagu.anonymize.access import operator_token
+@app.command("sign")
+def sign(
+    release_id: Annotated[str, typer.Argument(help="作成記録の ID / release id")],
+    actor: Annotated[str, typer.Option(help="担当者 / operator name for the audit trail")] = "cli",
+) -> None:
+    """電子公印で署名 / seal a release with its organization's seal (time-stamped)."""
+    from tsunagu.anonymize import service, signing
     from tsunagu.core.config import get_settings
+    from tsunagu.core.db import transaction
+    from tsunagu.exchange import sealing
 
-    typer.echo(operator_token(get_settings().secret_key))
+    settings = get_settings()
+    with transaction(_session_factory()) as session:
+        row = service.get_release(session, release_id)
+        signing.sign_release(
+            session, settings, sealing.store_for(settings), row, actor=f"cli:{actor}"
+        )
+        typer.echo(f"release {row.id} sealed (certificate {row.signer_serial})")
+
+
+@app.command("publish")
+def publish(
+    release_id: Annotated[str, typer.Argument(help="作成記録の ID / release id")],
+    license_id: Annotated[str, typer.Option("--license", help="利用規約 / licence")] = "cc-by-4.0",
+    actor: Annotated[str, typer.Option(help="担当者 / operator name for the audit trail")] = "cli",
+) -> None:
+    """カタログに公開 / publish a sealed release to the open data catalog."""
+    from tsunagu.anonymize import catalog, service
+    from tsunagu.anonymize.workspace import WorkStore
+    from tsunagu.core.config import get_settings
+    from tsunagu.core.db import transaction
+
+    settings = get_settings()
+    with transaction(_session_factory()) as session:
+        row = service.get_release(session, release_id)
+        package_id = catalog.publish_release(
+            session,
+            settings,
+            row,
+            file=WorkStore.for_settings(settings).release_file(row.id),
+            actor=f"cli:{actor}",
+            license_id=license_id,
+        )
+        typer.echo(f"release {row.id} published as dataset {package_id}")

@@ -1,10 +1,11 @@
-"""Release records of anonymized data: the 作成記録 and the 公表事項 of each release."""
+"""Release records of anonymized data: the 作成記録 and the 公表事項 of each release,
+the organization's seal signature over them, and where the release was published."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, Text
+from sqlalchemy import DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
@@ -34,3 +35,13 @@ class AnonymizationRelease(Base):
     publication: Mapped[str] = mapped_column(Text)  # 公表事項 (JSON)
     record_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20))  # recorded → signed → published
+    # The identity organization the release is made by (its officials manage it; its seal signs).
+    organization_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # Detached CMS (CAdES-T: with the platform's time-stamp) over ``to_be_signed``.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signer_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    signed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    package_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -22,10 +22,16 @@ class PublicationIn(BaseModel):
 
 
 class ReleaseIn(BaseModel):
+    """Record a release from a run of this official (the server's report, not a client's)."""
+
+    run_id: str = Field(min_length=32, max_length=32)
     title: str = Field(min_length=1, max_length=300)
-    organization: str = Field(min_length=1, max_length=300)
     publication: PublicationIn
-    report: dict[str, Any]
+
+
+class PublishIn(BaseModel):
+    license_id: str = Field(default="cc-by-4.0", max_length=100)
+    notes: str = Field(default="", max_length=5000, description="説明 / description")
 
 
 class ReleaseOut(BaseModel):
@@ -45,5 +51,24 @@ class ReleaseOut(BaseModel):
     output_sha256: str
     record_sha256: str
     status: str
+    organization_id: str | None
+    signer_serial: str | None
+    signed_at: datetime | None
+    package_id: str | None
+    published_at: datetime | None
     creation_record: dict[str, Any]
     publication: dict[str, Any]
+
+
+class VerificationOut(BaseModel):
+    """Whether a release's seal signature holds over its record as stored now."""
+
+    release_id: str
+    valid: bool
+    code: str
+    message_ja: str
+    message_en: str
+    record_sha256: str | None = None
+    signer_serial: str | None = None
+    signer_organization_id: str | None = None
+    time_stamp: datetime | None = None

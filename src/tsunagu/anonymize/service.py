@@ -1,10 +1,10 @@
 """Release records: store the 作成記録 and 公表事項 of an anonymized release, audited.
 
-A release is recorded from a run's report. Its canonical content
-(``release.signed_content``) and digest are fixed at creation; the status
-moves on to ``signed`` and ``published`` when the seal signature (trust) and
-the catalog entry (opendata) are attached — both consume the
-``anonymize.release.recorded`` event rather than being called from here.
+A release is recorded from a run's report for the organization of the
+official who ran it. Its canonical content (``release.signed_content``) and
+digest are fixed at creation; the status then moves on to ``signed`` (the
+organization's seal, ``signing``) and ``published`` (a catalog dataset,
+``catalog``). Each step is audited and announced on the outbox.
 """
 
 from __future__ import annotations
@@ -17,16 +17,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tsunagu.anonymize import errors, release
+from tsunagu.anonymize import access, errors, release
 from tsunagu.anonymize.engine import REPORT_SCHEMA
 from tsunagu.anonymize.models import AnonymizationRelease
 from tsunagu.anonymize.schemas import PublicationIn, ReleaseOut
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
-from tsunagu.core.errors import ConflictError, NotFoundError
+from tsunagu.core.errors import ConflictError
 from tsunagu.core.outbox import service as outbox
+from tsunagu.identity import service as identity
 
 RECORDED = "recorded"
+SIGNED = "signed"
+PUBLISHED = "published"
 TOPIC_RECORDED = "anonymize.release.recorded"
 
 
@@ -50,12 +53,13 @@ def create_release(
     *,
     report: dict[str, Any],
     title: str,
-    organization: str,
+    organization_id: str,
     publication: PublicationIn,
     actor: str,
 ) -> AnonymizationRelease:
-    """Record a release of a run's output; one record per output file."""
+    """Record a release of a run's output by ``organization_id``; one record per output file."""
     _check_report(report)
+    organization = identity.get_organization(session, organization_id).name_ja
     output_sha = report["output"]["sha256"]
     duplicate = session.scalar(
         select(AnonymizationRelease.id).where(AnonymizationRelease.output_sha256 == output_sha)
@@ -100,6 +104,7 @@ def create_release(
         publication=json.dumps(published, ensure_ascii=False, sort_keys=True),
         record_sha256=release.digest(content),
         status=RECORDED,
+        organization_id=organization_id,
     )
     session.add(row)
     audit.record(
@@ -126,19 +131,18 @@ def create_release(
 
 
 def get_release(session: Session, release_id: str) -> AnonymizationRelease:
-    row = session.get(AnonymizationRelease, release_id)
+    row = session.get(AnonymizationRelease, release_id) if len(release_id) <= 36 else None
     if row is None:
-        raise NotFoundError(
-            "anonymize.release_not_found",
-            "匿名加工情報の作成記録が見つかりません",
-            "no such anonymization release",
-        )
+        raise access.release_not_found()
     return row
 
 
-def list_releases(session: Session) -> list[AnonymizationRelease]:
-    query = select(AnonymizationRelease).order_by(
-        AnonymizationRelease.created_at.desc(), AnonymizationRelease.id
+def list_releases(session: Session, organization_id: str) -> list[AnonymizationRelease]:
+    """The releases of one organization, newest first."""
+    query = (
+        select(AnonymizationRelease)
+        .where(AnonymizationRelease.organization_id == organization_id)
+        .order_by(AnonymizationRelease.created_at.desc(), AnonymizationRelease.id)
     )
     return list(session.scalars(query))
 
@@ -186,6 +190,11 @@ def release_out(row: AnonymizationRelease) -> ReleaseOut:
         output_sha256=row.output_sha256,
         record_sha256=row.record_sha256,
         status=row.status,
+        organization_id=row.organization_id,
+        signer_serial=row.signer_serial,
+        signed_at=row.signed_at,
+        package_id=row.package_id,
+        published_at=row.published_at,
         creation_record=json.loads(row.creation_record),
         publication=json.loads(row.publication),
     )

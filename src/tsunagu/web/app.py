@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tsunagu import __version__
 from tsunagu.anonymize.api import router as anonymize_router
+from tsunagu.anonymize.views import router as anonymize_views
 from tsunagu.core.audit.api import router as audit_router
 from tsunagu.core.config import Settings, get_settings
 from tsunagu.core.db import make_engine, make_session_factory
@@ -44,6 +45,7 @@ ROUTERS = [
     access_router,
     identity_views,
     anonymize_router,
+    anonymize_views,
 ]
 
 
