@@ -159,9 +159,14 @@ def test_who_may_call_each_endpoint(login: Login, world: World, csv_text: str) -
         assert osaka.get(path).status_code == 404, path
     for action in ("sign", "publish"):
         assert osaka.post(f"{base}/{action}", json={}).status_code == 404, action
-    # ... nor can they record a release from someone else's run.
+    # ... nor can they record a release from someone else's run, or discard it.
     foreign_run = _run(publisher, csv_text).json()["run_id"]
     assert _record(osaka, foreign_run).status_code == 404
+    assert osaka.delete(f"/api/anonymize/runs/{foreign_run}").status_code == 404
+    for who, (client, status) in outsiders.items():
+        assert client.delete(f"/api/anonymize/runs/{foreign_run}").status_code == status, who
+    assert publisher.delete(f"/api/anonymize/runs/{foreign_run}").status_code == 204
+    assert _record(publisher, foreign_run).status_code == 404
     assert [r["id"] for r in publisher.get("/api/anonymize/releases").json()] == [release_id]
 
 

@@ -60,7 +60,8 @@ def run(
     include_output: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """Anonymize the uploaded file; the run id (to record a release), the report and,
-    if asked, the output CSV text. A failed run leaves nothing behind."""
+    if asked, the output CSV text. A failed run leaves nothing behind; the upload is
+    deleted when a release is recorded, the run is discarded, or after 24 hours."""
     store = work_store(request)
     work = store.create(
         file.file,
@@ -74,9 +75,16 @@ def run(
     except BaseException:
         store.discard(work)
         raise
-    work.input.unlink()  # the raw data is not needed to record a release
     text = work.output.read_text(encoding="utf-8") if include_output else None
     return {"run_id": work.id, "report": report, "output_csv": text}
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def discard_run(request: Request, actor: Publisher, run_id: str) -> Response:
+    """Delete a run and its uploaded data now (otherwise at recording or after 24 hours)."""
+    store = work_store(request)
+    store.discard(store.get(run_id, official_id=_official_id(actor)))
+    return Response(status_code=204)
 
 
 @router.post("/releases", status_code=201, response_model=ReleaseOut)
