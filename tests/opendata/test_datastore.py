@@ -120,3 +120,26 @@ def test_unloadable_file_is_reported_not_loaded(
     assert resource["datastore_active"] is False
     assert "datastore_error" in resource
     assert call("datastore_search", resource_id=resource["id"]).status_code == 404
+
+
+def test_large_table_totals_and_paging_agree_with_the_rows(
+    world: World, call: CallAction, client: TestClient
+) -> None:
+    """Totals kept from the load and ``_id`` paging give what counting the rows gives."""
+    kinds = ["公園", "学校", "病院"]
+    lines = ["番号,区分,コード,値"]
+    lines += [f"{n},{kinds[n % 3]},0{n % 4},{n / 2}" for n in range(1, 12_001)]
+    call("package_create", "editor", world, **dataset(name="shelters", resources=[]))
+    rid = upload(client, world, "\n".join(lines).encode(), "big.csv", "CSV")["id"]
+    assert ds(call, resource_id=rid, filters={"区分": "公園"}, limit=1)["total"] == 4_000
+    assert ds(call, resource_id=rid, filters={"区分": ["公園", "学校", "x"]})["total"] == 8_000
+    assert ds(call, resource_id=rid, filters={"コード": "01"})["total"] == 3_000
+    assert ds(call, resource_id=rid, filters={"番号": "7"})["total"] == 1
+    assert ds(call, resource_id=rid, filters={"値": 3.5})["total"] == 1
+    both = ds(call, resource_id=rid, filters={"区分": "公園", "コード": "03"})
+    assert both["total"] == 1_000 and all(r["区分"] == "公園" for r in both["records"])
+    page = ds(call, resource_id=rid, offset=11_998, limit=5)
+    assert [r["番号"] for r in page["records"]] == [11_999, 12_000]
+    assert page["total"] == 12_000
+    backwards = ds(call, resource_id=rid, sort="番号 desc", offset=2, limit=2)
+    assert [r["番号"] for r in backwards["records"]] == [11_998, 11_997]

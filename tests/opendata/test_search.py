@@ -63,8 +63,10 @@ def catalog(world: World, call: CallAction) -> World:
     return world
 
 
-def names(call: CallAction, **params: object) -> list[str]:
-    response = call("package_search", **params)
+def names(
+    call: CallAction, who: str | None = None, world: World | None = None, **params: object
+) -> list[str]:
+    response = call("package_search", who, world, **params)
     assert response.status_code == 200, response.text
     return [p["name"] for p in response.json()["result"]["results"]]
 
@@ -120,3 +122,55 @@ def test_index_follows_updates_and_deletes(catalog: World, call: CallAction) -> 
     assert names(call, q="こども園") == ["nursery"]
     call("package_delete", "editor", catalog, id="nursery")
     assert names(call, q="こども園") == []
+
+
+def test_every_search_sees_committed_changes_of_other_sessions(
+    catalog: World, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """The in-memory snapshot is a cache checked against the index token, never stale."""
+    from tsunagu.core.db import transaction
+    from tsunagu.opendata import auth, service
+
+    def count(**params: object) -> int:
+        with session_factory() as session:
+            return service.package_search(session, auth.ANONYMOUS, params, "http://t")["count"]
+
+    assert count(q="保育") == 1
+    with transaction(session_factory) as session:
+        editor = auth.actor_for_user(session, auth.get_user(session, "editor"))
+        service.update_package(
+            session, editor, {"id": "nursery", "title": "保育施設"}, "http://t", patch=True
+        )
+        # the writer's own session sees its change before commit
+        own = service.package_search(session, editor, {"q": "保育施設"}, "http://t")
+        assert own["count"] == 1
+    assert count(q="保育施設") == 1
+    with session_factory() as session:
+        editor = auth.actor_for_user(session, auth.get_user(session, "editor"))
+        service.delete_package(session, editor, "nursery", "http://t")
+        assert service.package_search(session, editor, {"q": "保育"}, "http://t")["count"] == 0
+        session.rollback()  # the token of the rolled-back change is never seen again
+    assert count(q="保育") == 1
+    facets = {"facet.field": '["license_id"]'}
+    with session_factory() as session:
+        result = service.package_search(session, auth.ANONYMOUS, facets, "http://t")
+    assert result["facets"]["license_id"] == {"cc-by-4.0": 3, "gov-jp-2.0": 1}
+
+
+def test_sorting_by_several_keys_and_private_visibility(catalog: World, call: CallAction) -> None:
+    call("package_create", "editor", catalog, **dataset(name="secret", private=True))
+    call("package_create", "editor", catalog, **dataset(name="aed-copy", title="防災マップ"))
+    titles = {
+        "evacuation": "指定緊急避難場所一覧",
+        "sapporo-evac": "避難場所",
+        "nursery": "保育園一覧",
+        "shelter-notes": "防災マップ",
+        "aed-copy": "防災マップ",
+    }
+    by_title = sorted(sorted(titles), key=lambda n: titles[n], reverse=True)  # stable
+    assert names(call, sort="title_string desc, name asc", rows=10) == by_title
+    assert names(call, sort="title_string desc, name asc", rows=2, start=1) == by_title[1:3]
+    assert "secret" not in names(call, include_private=True, rows=10)
+    assert "secret" in names(call, "member", catalog, include_private=True, rows=10)
+    assert "secret" not in names(call, "outsider", catalog, include_private=True, rows=10)
+    assert "secret" not in names(call, "member", catalog, rows=10)  # only when asked for

@@ -34,6 +34,11 @@ from tsunagu.opendata.storage import Storage
 SAMPLE_BYTES = 256 * 1024
 BATCH = 20_000
 MAX_LIMIT = 32_000
+# Columns with at most this many distinct values keep their value counts, so the
+# total of a filter on one of them (区分 = 公園) needs no COUNT over the table.
+COUNTED_VALUES = 1_000
+COUNTED_LENGTH = 100
+COUNTED_FROM_ROWS = 10_000
 INT_RE = re.compile(r"^-?(0|[1-9]\d{0,17})$")
 LEADING_ZERO_RE = re.compile(r"^[-+]?0\d")
 TOPIC_LOAD = "opendata.datastore.load"
@@ -151,13 +156,15 @@ def _headers(raw: list[str]) -> list[str]:
     return names
 
 
-def _infer(source: _Source) -> tuple[list[str], list[str], int]:
+def _infer(source: _Source) -> tuple[list[str], list[str], int, list[dict[str, int] | None]]:
+    """Headers, column types, row count and, per column, counts of its values when few."""
     rows = source.rows()
     try:
         headers = _headers(next(rows))
     except StopIteration as exc:
         raise DatastoreError("ファイルが空です。", "The file is empty.") from exc
     kinds = [""] * len(headers)
+    tallies: list[dict[str, int] | None] = [{} for _ in headers]
     count = 0
     for row in rows:
         if not any(row):
@@ -166,7 +173,28 @@ def _infer(source: _Source) -> tuple[list[str], list[str], int]:
         for i, value in enumerate(row[: len(headers)]):
             if kinds[i] != "text":
                 kinds[i] = _classify(value, kinds[i])
-    return headers, [k or "text" for k in kinds], count
+            tally = tallies[i]
+            if tally is not None and value:
+                tally[value] = tally.get(value, 0) + 1
+                if len(tally) > COUNTED_VALUES or len(value) > COUNTED_LENGTH:
+                    tallies[i] = None
+    kinds = [k or "text" for k in kinds]
+    counts = [_counts(t, k, count) for t, k in zip(tallies, kinds, strict=True)]
+    return headers, kinds, count, counts
+
+
+def _counts(tally: dict[str, int] | None, kind: str, rows: int) -> dict[str, int] | None:
+    """Counts keyed as filters compare them; none for small tables or numeric columns
+    (whose text "1.50" is not the value 1.5 a filter compares)."""
+    if tally is None or rows < COUNTED_FROM_ROWS or kind == "numeric":
+        return None
+    if kind == "text":
+        return tally
+    counts: dict[str, int] = {}
+    for value, n in tally.items():
+        key = str(int(value))
+        counts[key] = counts.get(key, 0) + n
+    return counts
 
 
 def _records(source: _Source, kinds: list[str]) -> Iterator[list[Any]]:
@@ -196,7 +224,7 @@ def drop(session: Session, resource_id: str) -> None:
 def load_file(session: Session, resource_id: str, path: Path, fmt: str) -> OdDatastoreTable:
     """(Re)load ``path`` as the datastore table of ``resource_id`` in the caller's transaction."""
     source = _Source(path, fmt)
-    headers, kinds, count = _infer(source)
+    headers, kinds, count, tallies = _infer(source)
     drop(session, resource_id)
     table = _table_name(resource_id)
     columns = ", ".join(f"c{i} {SQL_TYPES[k]}" for i, k in enumerate(kinds))
@@ -232,10 +260,19 @@ def load_file(session: Session, resource_id: str, path: Path, fmt: str) -> OdDat
     # every column indexed: filters, sorts and filtered totals stay fast on large tables
     for i in range(len(kinds)):
         session.execute(text(f'CREATE INDEX "ix_{table}_c{i}" ON "{table}" (c{i})'))
-    fields = [
-        {"id": h, "type": k, "column": f"c{i}"}
-        for i, (h, k) in enumerate(zip(headers, kinds, strict=True))
-    ]
+    # statistics now, not when autovacuum gets round to it: the planner needs them to
+    # choose an index for a filter over a scan in _id order
+    session.execute(text(f'ANALYZE "{table}"'))
+    if count and session.execute(text(f'SELECT max(_id) FROM "{table}"')).scalar() != count:
+        raise DatastoreError(
+            "行番号 _id が連続していません。", "Row ids (_id) of the loaded table are not 1..n."
+        )
+    fields: list[dict[str, Any]] = []
+    for i, (header, kind, tally) in enumerate(zip(headers, kinds, tallies, strict=True)):
+        field: dict[str, Any] = {"id": header, "type": kind, "column": f"c{i}"}
+        if tally is not None:
+            field["value_counts"] = tally
+        fields.append(field)
     meta = OdDatastoreTable(
         resource_id=resource_id,
         table_name=table,
@@ -323,7 +360,11 @@ def table_for(session: Session, resource_id: str) -> OdDatastoreTable:
 
 
 def search(session: Session, resource_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``datastore_search``: filters, q, fields, sort, limit, offset, include_total."""
+    """``datastore_search``: filters, q, fields, sort, limit, offset, include_total.
+
+    Pages in ``_id`` order without filters start at ``_id > offset`` (the ids of
+    a loaded table are 1..n) instead of counting past ``offset`` rows.
+    """
     meta = table_for(session, resource_id)
     columns = {"_id": "_id", **{f["id"]: f["column"] for f in meta.fields}}
     kinds = {"_id": "int", **{f["id"]: f["type"] for f in meta.fields}}
@@ -337,10 +378,13 @@ def search(session: Session, resource_id: str, params: dict[str, Any]) -> dict[s
         raise _invalid("limit", "整数が必要です", "must be an integer") from exc
     select_list = ", ".join(f'{columns[f]} AS "{i}"' for i, f in enumerate(fields))
     condition = " AND ".join(where) or "1=1"
+    skip = "OFFSET :_offset"
+    if not where and order == "_id":
+        condition, skip = "_id > :_offset", ""
     rows = session.execute(
         text(
             f'SELECT {select_list} FROM "{meta.table_name}" WHERE {condition} ORDER BY {order}'
-            f" LIMIT :_limit OFFSET :_offset"
+            f" LIMIT :_limit {skip}"
         ),
         {**binds, "_limit": limit, "_offset": offset},
     ).all()
@@ -357,15 +401,32 @@ def search(session: Session, resource_id: str, params: dict[str, Any]) -> dict[s
         },
     }
     if str(params.get("include_total", "true")).lower() not in ("false", "0"):
-        result["total"] = (
-            meta.row_count
-            if not where
-            else session.execute(
-                text(f'SELECT count(*) FROM "{meta.table_name}" WHERE {condition}'), binds
+        total = _known_total(meta, params) if where else meta.row_count
+        if total is None:
+            total = session.execute(
+                text(f'SELECT count(*) FROM "{meta.table_name}" WHERE {" AND ".join(where)}'),
+                binds,
             ).scalar_one()
-        )
+        result["total"] = total
         result["total_was_estimated"] = False
     return result
+
+
+def _known_total(meta: OdDatastoreTable, params: dict[str, Any]) -> int | None:
+    """The exact total of a filter on one counted column, from the counts kept at load."""
+    filters = _json_param(params.get("filters") or {}, "filters")
+    if params.get("q") or not isinstance(filters, dict) or len(filters) != 1:
+        return None
+    ((name, wanted),) = filters.items()
+    field = next((f for f in meta.fields if f["id"] == name), None)
+    if field is None or "value_counts" not in field:
+        return None
+    values = set(wanted if isinstance(wanted, list) else [wanted])
+    expected = int if field["type"] == "int" else str
+    if not all(type(_filter_value(v, field["type"])) is expected for v in values):
+        return None  # compared by the database's rules instead
+    counts: dict[str, int] = field["value_counts"]
+    return sum(counts.get(str(_filter_value(v, field["type"])), 0) for v in values)
 
 
 def _where(

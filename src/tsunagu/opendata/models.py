@@ -240,6 +240,19 @@ class OdSearchFacet(Base):
     __table_args__ = (Index("ix_opendata_search_facets_field_value", "field", "value", "doc_id"),)
 
 
+class OdSearchState(Base):
+    """One row: the index's token, replaced by a random value with every index change.
+
+    Search processes compare it with the token of their in-memory snapshot
+    (``opendata/snapshot.py``) to know whether the snapshot is still current.
+    """
+
+    __tablename__ = "opendata_search_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class OdDatastoreTable(Base):
     """A resource loaded into the datastore: its table and CKAN-style field list."""
 

@@ -13,6 +13,10 @@ Both backends receive the same pre-tokenised, space-separated text: FTS5 with
 its ``unicode61`` tokenizer, PostgreSQL with the ``simple`` configuration.
 Titles weigh 10× the rest on SQLite (bm25 column weights) and ``A`` vs ``B``
 on PostgreSQL (``ts_rank``), so title matches rank higher.
+
+The database only answers the full-text part (ids and scores of matching
+documents); visibility, ``fq`` filters, facet counts, sorting and paging run
+over the in-memory snapshot of the index (``opendata/snapshot.py``).
 """
 
 from __future__ import annotations
@@ -20,17 +24,26 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sudachipy import Dictionary, SplitMode
 
 from tsunagu.core.errors import ValidationError
-from tsunagu.opendata.models import OdSearchDoc, OdSearchFacet
+from tsunagu.opendata import snapshot
+from tsunagu.opendata.models import OdSearchDoc, OdSearchFacet, OdSearchState
+from tsunagu.opendata.snapshot import BoolArray, IntArray
+
+FloatArray = npt.NDArray[np.float64]
 
 FACET_FIELDS = ("organization", "tags", "res_format", "license_id", "groups")
 SKIPPED_POS = {"助詞", "助動詞", "補助記号", "空白"}
@@ -136,11 +149,23 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _changed(session: Session) -> None:
+    """A new random token: every process's snapshot of the index is now out of date."""
+    dialect_insert = pg_insert if _is_postgres(session) else sqlite_insert
+    statement = dialect_insert(OdSearchState).values(id=1, token=uuid.uuid4().hex)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"], set_={"token": statement.excluded.token}
+        )
+    )
+
+
 def index(session: Session, docs: list[IndexDoc]) -> None:
     """(Re)index datasets in the caller's transaction."""
     if not docs:
         return
     remove(session, [d.package_id for d in docs])
+    _changed(session)
     postgres = _is_postgres(session)
     rows = []
     for doc in docs:
@@ -199,6 +224,7 @@ def remove(session: Session, package_ids: list[str]) -> None:
     )
     if not ids:
         return
+    _changed(session)
     session.execute(delete(OdSearchFacet).where(OdSearchFacet.doc_id.in_(ids)))
     if not _is_postgres(session):
         session.execute(
@@ -208,6 +234,7 @@ def remove(session: Session, package_ids: list[str]) -> None:
 
 
 def clear(session: Session) -> None:
+    _changed(session)
     session.execute(delete(OdSearchFacet))
     if not _is_postgres(session):
         session.execute(text("DELETE FROM opendata_fts"))
@@ -215,12 +242,12 @@ def clear(session: Session) -> None:
 
 
 _FQ_TERM = re.compile(r'([+-]?)([A-Za-z_]+):(?:"([^"]*)"|(\S+))')
-_SORTS = {
-    "metadata_modified": "d.metadata_modified",
-    "metadata_created": "d.metadata_created",
-    "name": "d.name",
-    "title_string": "d.title_sort",
-    "title": "d.title_sort",
+SORT_COLUMNS = {
+    "metadata_modified": "metadata_modified",
+    "metadata_created": "metadata_created",
+    "name": "name",
+    "title_string": "title_sort",
+    "title": "title_sort",
 }
 IGNORED_FQ = {"dataset_type", "state", "type", "site_id"}
 
@@ -249,8 +276,9 @@ def _parse_filters(fq: str, q: str) -> tuple[str, list[tuple[bool, str, str]]]:
     return ("" if free == "*:*" else free), filters
 
 
-def _order_by(sort: str, has_text: bool, postgres: bool) -> str:
-    parts = []
+def _sort_keys(sort: str, has_text: bool) -> list[tuple[str, bool]]:
+    """(column, descending) pairs; ``score`` always puts the best match first."""
+    keys: list[tuple[str, bool]] = []
     for piece in (sort or "").split(","):
         words = piece.split()
         if not words:
@@ -260,114 +288,161 @@ def _order_by(sort: str, has_text: bool, postgres: bool) -> str:
             raise search_error(f"並び順 {direction}", f"sort direction {direction!r}")
         if column == "score":
             if has_text:
-                parts.append("score DESC" if postgres else "score ASC")
+                keys.append(("score", True))
             continue
-        if column not in _SORTS:
+        if column not in SORT_COLUMNS:
             raise search_error(f"並び替えできない項目 {column}", f"cannot sort on {column!r}")
-        parts.append(f"{_SORTS[column]} {direction.upper()}")
-    if not parts:
-        parts = [("score DESC" if postgres else "score ASC")] if has_text else []
-        parts.append("d.metadata_modified DESC")
-    parts.append("d.id ASC")
-    return ", ".join(parts)
+        keys.append((SORT_COLUMNS[column], direction == "desc"))
+    if not keys:
+        keys = [("score", True)] if has_text else []
+        keys.append(("metadata_modified", True))
+    return keys
+
+
+def _text_matches(session: Session, terms: list[str]) -> tuple[IntArray, FloatArray]:
+    """Ids and scores (higher is better) of every indexed document matching all ``terms``.
+
+    Read through the driver's cursor: thousands of (id, score) pairs are
+    turned into arrays directly, without building a result row for each.
+    """
+    if _is_postgres(session):
+        sql = (
+            "SELECT id, ts_rank(tsv, q) FROM opendata_search_docs,"
+            " plainto_tsquery('simple', %(terms)s) AS q WHERE tsv @@ q"
+        )
+        params: dict[str, str] = {"terms": " ".join(terms)}
+        sign = 1.0
+    else:
+        sql = (
+            f"SELECT rowid, bm25(opendata_fts, {TITLE_WEIGHT}, 1.0) FROM opendata_fts"
+            " WHERE opendata_fts MATCH :terms"
+        )
+        params = {"terms": " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)}
+        sign = -1.0  # bm25: lower is better
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    pairs = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0].astype(np.int64), sign * pairs[:, 1]
+
+
+def _filtered(
+    session: Session, snap: snapshot.Snapshot, query: Query, filters: list[tuple[bool, str, str]]
+) -> BoolArray:
+    """Documents the caller may see that pass every ``fq`` filter."""
+    mask = np.ones(snap.size, np.bool_)
+    if query.private_orgs is not None:
+        visible = ~snap.private
+        if query.private_orgs:
+            visible |= snap.of_org(query.private_orgs)
+        mask &= visible
+    for negate, name, value in filters:
+        if name == "private":
+            mask &= snap.private if negate else ~snap.private
+            continue
+        if name == "owner_org":
+            matching = snap.of_org([value])
+        elif name == "id":
+            matching = snap.with_package(value)
+        elif name == "name":
+            matching = snap.with_package(_package_named(session, value))
+        else:
+            matching = snap.having(name, value)
+        mask &= ~matching if negate else matching
+    return mask
+
+
+def _package_named(session: Session, name: str) -> str:
+    package_id = session.execute(
+        select(OdSearchDoc.package_id).where(OdSearchDoc.name == name)
+    ).scalar()
+    return package_id or ""
+
+
+def _page(
+    session: Session,
+    snap: snapshot.Snapshot,
+    positions: IntArray,
+    scores: FloatArray | None,
+    keys: list[tuple[str, bool]],
+    wanted: int,
+) -> IntArray:
+    """The first ``wanted`` of ``positions`` in sort order (ties by document id)."""
+    if wanted <= 0 or not len(positions):
+        return positions[:0]
+    columns: list[IntArray] = [positions]  # last resort: document id order
+    for column, descending in reversed(keys):
+        if column == "score":
+            assert scores is not None
+            ranks = np.unique(scores, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        else:
+            ranks = snap.rank(session, column)[positions]
+        columns.append(-ranks if descending else ranks)
+    if wanted < len(positions) // 4:
+        # only the head matters: keep the rows ranked at or above the wanted-th by the first key
+        primary = columns[-1]
+        cut = np.partition(primary, wanted - 1)[wanted - 1]
+        head = primary <= cut
+        columns = [c[head] for c in columns]
+        positions = positions[head]
+    order = np.lexsort(columns)
+    return positions[order[:wanted]]
 
 
 def search(session: Session, query: Query) -> Result:
-    """Run a CKAN-style query against the index; visibility is part of the query."""
-    postgres = _is_postgres(session)
+    """Run a CKAN-style query; visibility is part of the query, never left to the caller."""
     free, filters = _parse_filters(query.fq, query.q)
     terms = query_terms(free) if free else []
-    params: dict[str, Any] = {}
-    where: list[str] = []
-    if query.private_orgs is not None:
-        if query.private_orgs:
-            keys = [f"po{i}" for i in range(len(query.private_orgs))]
-            params.update(zip(keys, query.private_orgs, strict=True))
-            where.append(
-                f"(d.private = false OR d.owner_org IN ({', '.join(':' + k for k in keys)}))"
-            )
-        else:
-            where.append("d.private = false")
-    for n, (negate, name, value) in enumerate(filters):
-        key = f"f{n}"
-        if name == "private":
-            where.append("d.private = " + ("true" if negate else "false"))
-            continue
-        if name in ("name", "id", "owner_org"):
-            column = {"name": "d.name", "id": "d.package_id", "owner_org": "d.owner_org"}[name]
-            where.append(f"{'NOT ' if negate else ''}{column} = :{key}")
-        else:
-            # the (field, value, doc_id) index yields the matching documents directly
-            members = (
-                f"d.id IN (SELECT x.doc_id FROM opendata_search_facets x"
-                f" WHERE x.field = :{key}n AND x.value = :{key})"
-            )
-            where.append(f"NOT {members}" if negate else members)
-            params[f"{key}n"] = name
-        params[key] = value
-    if terms:
-        if postgres:
-            source = "opendata_search_docs d"
-            where.append("d.tsv @@ plainto_tsquery('simple', :terms)")
-            score = "ts_rank(d.tsv, plainto_tsquery('simple', :terms))"
-            params["terms"] = " ".join(terms)
-        else:
-            source = "opendata_fts JOIN opendata_search_docs d ON d.id = opendata_fts.rowid"
-            where.append("opendata_fts MATCH :terms")
-            score = f"bm25(opendata_fts, {TITLE_WEIGHT}, 1.0)"
-            params["terms"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-    else:
-        source, score = "opendata_search_docs d", "0"
-    condition = " AND ".join(where) or "1=1"
-    order = _order_by(query.sort, bool(terms), postgres)
-    rows = max(0, min(query.rows, 1000))
-    # one scan gives both the page and the total (count(*) over the whole match)
-    page = session.execute(
-        text(
-            f"SELECT d.package_id, d.score, count(*) OVER () AS total FROM"
-            f" (SELECT d.id, d.package_id, d.name, d.title_sort, d.metadata_created,"
-            f" d.metadata_modified, {score} AS score FROM {source} WHERE {condition}) AS d"
-            f" ORDER BY {order} LIMIT :rows OFFSET :start"
-        ),
-        {**params, "rows": rows, "start": max(0, query.start)},
-    ).all()
-    if page:
-        count = page[0][2]
-    else:
-        count = session.execute(
-            text(f"SELECT count(*) FROM {source} WHERE {condition}"), params
-        ).scalar_one()
-    facets = _facets(session, query, source, condition, params) if query.facet_fields else {}
-    return Result(count=count, package_ids=[r[0] for r in page], facets=facets)
-
-
-def _facets(
-    session: Session, query: Query, source: str, condition: str, params: dict[str, Any]
-) -> dict[str, dict[str, int]]:
     unknown = set(query.facet_fields) - set(FACET_FIELDS)
     if unknown:
         raise search_error(
             f"集計できない項目 {sorted(unknown)}", f"cannot facet on {sorted(unknown)}"
         )
-    keys = [f"ff{i}" for i in range(len(query.facet_fields))]
-    rows = session.execute(
-        text(
-            f"SELECT f.field, f.value, count(*) AS n FROM opendata_search_facets f"
-            f" WHERE f.field IN ({', '.join(':' + k for k in keys)}) AND f.doc_id IN"
-            f" (SELECT d.id FROM {source} WHERE {condition})"
-            f" GROUP BY f.field, f.value HAVING count(*) >= :mincount"
-            f" ORDER BY n DESC, f.value ASC"
-        ),
-        {
-            **params,
-            **dict(zip(keys, query.facet_fields, strict=True)),
-            "mincount": max(1, query.facet_mincount),
-        },
-    ).all()
-    facets: dict[str, dict[str, int]] = {name: {} for name in query.facet_fields}
-    for name, value, n in rows:
-        if len(facets[name]) < query.facet_limit or query.facet_limit < 0:
-            facets[name][value] = n
+    keys = _sort_keys(query.sort, bool(terms))
+    snap = snapshot.current(session)
+    selected = _filtered(session, snap, query, filters)
+    scores: FloatArray | None = None
+    if terms:
+        ids, raw_scores = _text_matches(session, terms)
+        found, which = snap.positions(ids)
+        keep = selected[found]
+        positions, scores = found[keep], raw_scores[which][keep]
+        selected = np.zeros(snap.size, np.bool_)
+        selected[positions] = True
+    else:
+        positions = np.flatnonzero(selected).astype(np.int64)
+    rows = max(0, min(query.rows, 1000))
+    start = max(0, query.start)
+    page = _page(session, snap, positions, scores, keys, start + rows)[start:]
+    facets = _facets(snap, query, selected) if query.facet_fields else {}
+    return Result(
+        count=len(positions),
+        package_ids=[snap.package_ids[int(p)] for p in page],
+        facets=facets,
+    )
+
+
+def _facets(
+    snap: snapshot.Snapshot, query: Query, selected: BoolArray
+) -> dict[str, dict[str, int]]:
+    """Value counts per requested field: most frequent first, then by value."""
+    counts = snap.counts(selected)
+    mincount = max(1, query.facet_mincount)
+    facets: dict[str, dict[str, int]] = {}
+    for name in query.facet_fields:
+        items = sorted(
+            (
+                (-int(counts[n]), value)
+                for (field_name, value), n in snap.values.items()
+                if field_name == name and counts[n] >= mincount
+            ),
+        )
+        if query.facet_limit >= 0:
+            items = items[: query.facet_limit]
+        facets[name] = {value: -negative for negative, value in items}
     return facets
 
 
