@@ -47,6 +47,12 @@ def _form_fields(columns: list[str], **roles: dict[str, str]) -> dict[str, str |
     return fields
 
 
+def _select(page: str, name: str) -> str:
+    match = re.search(rf'<select id="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert match, name
+    return match.group(1)
+
+
 def test_who_may_use_the_pages(login: Login, world: World, csv_text: str) -> None:
     publisher = login(official_id=world.officials["publisher"])
     work_id = _work_id(_upload(publisher, csv_text))
@@ -98,7 +104,8 @@ def test_whole_flow_through_the_forms(
     columns = re.findall(r'<th scope="row" id="c\d+">([^ <]+)', form.text)
     assert columns == ["resident_id", "age", "sex", "municipality", "household_size", "income_band"]
     # municipality is suggested the municipality hierarchy, age numeric intervals
-    assert re.search(r'name="hierarchy_3".*?value="municipality" selected', form.text, re.S)
+    assert 'value="municipality" selected' in _select(form.text, "hierarchy_3")
+    assert 'value="interval" selected' in _select(form.text, "hierarchy_1")
     assert 'id="result"' not in form.text  # nothing run yet
 
     fields = _form_fields(
@@ -115,6 +122,14 @@ def test_whole_flow_through_the_forms(
     assert 'id="result"' in preview.text and "再識別リスク" in preview.text
     assert "widths:" in preview.text and "type: municipality" in preview.text  # the YAML shown
     assert 'role="img"' in preview.text
+    # the form now stands for the run, ready to be adjusted
+    assert 'value="quasi_identifier" selected' in _select(preview.text, "role_1")
+    assert 'value="linking_code" selected' in _select(preview.text, "kind_0")
+    assert 'value="delete" selected' in _select(preview.text, "role_4")
+    assert (
+        'id="widths_1" name="widths_1" type="text" inputmode="decimal" size="12" value="5, 10, 20"'
+        in (preview.text)
+    )
 
     recorded = publisher.post(
         f"/anonymize/work/{work_id}/release",

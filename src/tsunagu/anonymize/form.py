@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from tsunagu.anonymize import errors
+from tsunagu.anonymize import config, errors
 from tsunagu.core.i18n import N_
 
 ROLES = {
@@ -121,6 +121,49 @@ def choices_from_form(
         l_variant=_pick(form.get("l_variant"), L_VARIANTS, "distinct"),
         t=str(form.get("t") or "").strip()[:10],
         suppression_percent=str(form.get("suppression_percent") or "0").strip()[:10],
+    )
+    return chosen, privacy
+
+
+def _shown(value: Any) -> str:
+    """A number as the official typed it (5, not 5.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def choices_from_config(
+    columns: Sequence[tuple[str, str]], text: str
+) -> tuple[list[ColumnChoice], PrivacyChoice] | None:
+    """The form as it stands for a configuration (the last run's), so it can be adjusted."""
+    try:
+        data = config.parse_config(yaml.safe_load(text))
+    except (errors.AnonymizeError, yaml.YAMLError):
+        return None
+    chosen = default_choices(columns)
+    for choice in chosen:
+        attribute = data.attributes.get(choice.name)
+        if attribute is None:
+            continue
+        choice.role, choice.kind = attribute.role.value, attribute.kind.value
+        hierarchy = attribute.hierarchy
+        if hierarchy is None:
+            if attribute.role is config.Role.QUASI_IDENTIFIER:
+                choice.hierarchy = "auto"
+        elif hierarchy.type in HIERARCHIES:
+            choice.hierarchy = hierarchy.type
+        if isinstance(hierarchy, config.IntervalHierarchy) and hierarchy.widths:
+            choice.widths = ", ".join(_shown(w) for w in hierarchy.widths)
+        if isinstance(hierarchy, config.DateHierarchy):
+            choice.date_levels = list(hierarchy.levels)
+    model = data.privacy
+    privacy = PrivacyChoice(
+        algorithm=data.algorithm.value,
+        k=str(model.k),
+        l=str(model.l_diversity.l) if model.l_diversity else "",
+        l_variant=model.l_diversity.variant if model.l_diversity else "distinct",
+        t=_shown(model.t_closeness.t) if model.t_closeness else "",
+        suppression_percent=_shown(round(data.suppression_limit * 100, 6)),
     )
     return chosen, privacy
 

@@ -148,7 +148,12 @@ def _work_page(
     yaml_text: str | None = None,
     status: int | None = None,
 ) -> HTMLResponse:
-    columns, privacy = choices or (form.default_choices(work.columns()), form.PrivacyChoice())
+    last = work.config_text()
+    columns, privacy = (
+        choices
+        or (form.choices_from_config(work.columns(), last) if last else None)
+        or (form.default_choices(work.columns()), form.PrivacyChoice())
+    )
     result = work.report()
     gettext = translations(request_language(request)).gettext
     context: dict[str, Any] = {
@@ -156,7 +161,7 @@ def _work_page(
         "work": work,
         "columns": columns,
         "privacy": privacy,
-        "yaml_text": yaml_text if yaml_text is not None else (work.config_text() or ""),
+        "yaml_text": yaml_text if yaml_text is not None else (last or ""),
         "error": error,
         "roles": form.ROLES,
         "kinds": form.KINDS,
