@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tsunagu.core import migrate
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit import service as audit
-from tsunagu.core.db import transaction
+from tsunagu.core.db import make_engine, make_session_factory, transaction
 
 
 def _write(factory: sessionmaker[Session], count: int, at: datetime | None = None) -> None:
@@ -75,7 +78,7 @@ def test_deleted_row_is_named(session_factory: sessionmaker[Session]) -> None:
     _write(session_factory, 5)
     _sql(session_factory, "DELETE FROM audit_records WHERE seq = 4")
     broken = _verify(session_factory)
-    assert broken is not None and broken.seq == 5 and "missing" in broken.reason
+    assert broken is not None and broken.seq == 5 and "deleted" in broken.reason
 
 
 def test_deleted_last_row_with_renumbering_is_caught(
@@ -88,6 +91,80 @@ def test_deleted_last_row_with_renumbering_is_caught(
         _sql(session_factory, f"UPDATE audit_records SET seq = {seq - 1} WHERE seq = {seq}")
     broken = _verify(session_factory)
     assert broken is not None and broken.seq == 2
+
+
+def test_record_moved_to_another_chain_is_caught(session_factory: sessionmaker[Session]) -> None:
+    _write(session_factory, 4)
+    _sql(
+        session_factory,
+        "UPDATE audit_records SET chain = 5 WHERE seq = (SELECT max(seq) FROM audit_records)",
+    )
+    broken = _verify(session_factory)
+    assert broken is not None and "moved" in broken.reason
+
+
+def test_concurrent_appenders_keep_every_chain_intact(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """Parallel transactions (PostgreSQL: on different chains) never fork or break the trail."""
+    errors: list[BaseException] = []
+
+    def appender() -> None:
+        try:
+            for _ in range(15):
+                _write(session_factory, 2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: a single chain")
+    threads = [threading.Thread(target=appender) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert _verify(session_factory) is None
+    with transaction(session_factory) as session:
+        count, chains = session.execute(
+            text("SELECT COUNT(*), COUNT(DISTINCT chain) FROM audit_records")
+        ).one()
+    assert count == 4 * 15 * 2
+    assert chains > 1
+
+
+def test_upgrade_keeps_an_existing_trail_verifiable(tmp_path: Path) -> None:
+    """Records written before chains existed stay valid after ``core_0002``."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "core@core_0001")
+    eng = make_engine(url)
+    prev = audit.GENESIS_HASH
+    with eng.begin() as connection:
+        for seq in (1, 2, 3):
+            row = {
+                "seq": seq,
+                "occurred_at": datetime(2026, 1, 1, tzinfo=UTC),
+                "actor": "a",
+                "action": "x",
+                "object_type": "t",
+                "object_id": str(seq),
+                "data": "{}",
+            }
+            digest = audit.chain_hash(prev, audit._record_body(row))
+            connection.execute(
+                text(
+                    "INSERT INTO audit_records (seq, occurred_at, day, actor, action, object_type,"
+                    " object_id, data, prev_hash, hash) VALUES (:seq, :occurred_at, '2026-01-01',"
+                    " :actor, :action, :object_type, :object_id, :data, :prev, :hash)"
+                ),
+                {**row, "prev": prev, "hash": digest},
+            )
+            prev = digest
+    migrate.upgrade(url)
+    factory = make_session_factory(eng)
+    _write(factory, 2)
+    assert _verify(factory) is None
+    eng.dispose()
 
 
 def test_swapped_rows_are_named(session_factory: sessionmaker[Session]) -> None:

@@ -4,20 +4,38 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
 
 
 class AuditRecord(Base):
-    """One entry; ``seq`` is the chain position, unique so a chain can never fork."""
+    """One entry: ``seq`` orders the whole trail, ``prev_hash`` links it within its ``chain``.
+
+    ``(chain, prev_hash)`` is unique, so no chain can ever fork.
+    """
 
     __tablename__ = "audit_records"
+    __table_args__ = (
+        UniqueConstraint("chain", "prev_hash", name="uq_audit_records_chain_prev_hash"),
+        Index("ix_audit_records_chain_seq", "chain", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
+    chain: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     day: Mapped[date] = mapped_column(Date, index=True)
     actor: Mapped[str] = mapped_column(String(200))

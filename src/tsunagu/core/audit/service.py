@@ -3,14 +3,24 @@
 ``record`` is called by every service in the same session (and so the same
 transaction) as the change it describes. Rows are hashed at once but inserted
 in one batch when the session flushes, which is what makes bulk work cheap.
+
+The trail is a set of interleaved hash chains. A transaction appends to one
+chain, holding that chain's lock until it commits; with a single chain every
+auditing transaction in every app worker would queue behind one commit at a
+time. On PostgreSQL a transaction takes whichever of ``CHAINS`` chains is free;
+``seq`` is one global order (a sequence, so it may have gaps after rollbacks)
+and each record links to the previous record *of its chain*. Deleting,
+altering, reordering or moving a record between chains breaks a link.
+SQLite has one writer at a time anyway, so it uses chain 0 only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,8 +38,10 @@ _HEAD = "tsunagu.audit.head"
 # A bare run of twelve digits; runs inside identifiers (UUIDs, hex digests,
 # hyphenated references) are not numbers a person was given.
 _TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z-])\d{12}(?![0-9A-Za-z-])")
-# Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
+# Arbitrary constant; chain c is guarded by the PostgreSQL advisory lock _PG_LOCK_KEY + c.
 _PG_LOCK_KEY = 0x7453_756E_6167_75
+CHAINS = 8
+_SEQ_BLOCK = 64
 
 
 class PersonalNumberInAudit(ValueError):
@@ -68,23 +80,64 @@ def _refuse_personal_numbers(data_json: str) -> None:
             )
 
 
-def _lock_head(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+@dataclass
+class _Head:
+    """This transaction's place in the trail: its chain, that chain's last hash, next seqs."""
+
+    chain: int
+    prev_hash: str
+    last_seq: int = 0
+    reserved: list[int] = field(default_factory=list)
 
 
-def _head(session: Session) -> tuple[int, str]:
-    """(last seq, last hash) of the chain, cached for the rest of the transaction."""
-    cached = session.info.get(_HEAD)
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _take_chain(session: Session) -> int:
+    """Lock a free chain (trying them all from a random start), else wait for one."""
+    start = random.randrange(CHAINS)
+    for offset in range(CHAINS):
+        chain = (start + offset) % CHAINS
+        if session.execute(select(func.pg_try_advisory_xact_lock(_PG_LOCK_KEY + chain))).scalar():
+            return chain
+    session.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY + start)))
+    return start
+
+
+def _head(session: Session) -> _Head:
+    """Chain and link for this transaction's appends, fixed at its first record."""
+    cached: _Head | None = session.info.get(_HEAD)
     if cached is not None:
         return cached
-    _lock_head(session)
-    last = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).first()
-    head = (int(last.seq), str(last.hash)) if last else (0, GENESIS_HASH)
+    chain = _take_chain(session) if _is_postgresql(session) else 0
+    prev = session.execute(
+        select(AuditRecord.hash)
+        .where(AuditRecord.chain == chain)
+        .order_by(AuditRecord.seq.desc())
+        .limit(1)
+    ).scalar()
+    head = _Head(chain, prev or GENESIS_HASH)
+    if not _is_postgresql(session):
+        head.last_seq = session.execute(select(func.max(AuditRecord.seq))).scalar() or 0
     session.info[_HEAD] = head
     return head
+
+
+def _next_seq(session: Session, head: _Head) -> int:
+    """The next global position; drawn only after the chain lock, so a chain's seqs ascend."""
+    if not _is_postgresql(session):
+        head.last_seq += 1
+        return head.last_seq
+    if not head.reserved:
+        head.reserved = list(
+            session.execute(
+                text("SELECT nextval('audit_records_seq') FROM generate_series(1, :n)"),
+                {"n": _SEQ_BLOCK},
+            ).scalars()
+        )
+    head.last_seq = head.reserved.pop(0)
+    return head.last_seq
 
 
 def record(
@@ -100,10 +153,11 @@ def record(
     """Append one record to the chain in the caller's transaction; returns its hash."""
     data_json = canonical_json(data or {})
     _refuse_personal_numbers(data_json)
-    seq, prev = _head(session)
+    head = _head(session)
     occurred_at = at or utcnow()
     row: dict[str, Any] = {
-        "seq": seq + 1,
+        "seq": _next_seq(session, head),
+        "chain": head.chain,
         "occurred_at": occurred_at,
         "day": occurred_at.astimezone(TOKYO).date(),
         "actor": actor,
@@ -111,17 +165,17 @@ def record(
         "object_type": object_type,
         "object_id": str(object_id),
         "data": data_json,
-        "prev_hash": prev,
+        "prev_hash": head.prev_hash,
     }
-    row["hash"] = chain_hash(prev, _record_body(row))
+    row["hash"] = chain_hash(head.prev_hash, _record_body(row))
     session.info.setdefault(_PENDING, []).append(row)
-    session.info[_HEAD] = (row["seq"], row["hash"])
+    head.prev_hash = row["hash"]
     return str(row["hash"])
 
 
 def last_seq(session: Session) -> int:
     """Chain position of the record this transaction appended last (rows that cite it keep it)."""
-    return _head(session)[0]
+    return _head(session).last_seq
 
 
 def flush_pending(session: Session) -> None:
@@ -150,14 +204,30 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
-    """Walk the whole chain; return the first broken record or ``None`` if intact.
+def _stored_body(rec: AuditRecord) -> dict[str, Any]:
+    """The hashed body rebuilt from a stored row."""
+    return _record_body(
+        {
+            "seq": rec.seq,
+            "occurred_at": _aware(rec.occurred_at),
+            "actor": rec.actor,
+            "action": rec.action,
+            "object_type": rec.object_type,
+            "object_id": rec.object_id,
+            "data": rec.data,
+        }
+    )
 
-    Detects an altered row (its hash no longer matches its content), a deleted
-    row (a gap in ``seq``, or the next row's ``prev_hash`` pointing elsewhere)
-    and reordered rows (``prev_hash`` links no longer follow ``seq``).
+
+def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
+    """Walk every chain in ``seq`` order; return the first broken record or ``None``.
+
+    Detects an altered row (its hash no longer matches its content) and a
+    deleted, reordered or re-chained row (the next row of its chain no longer
+    links to the row before it). The tail of a day is protected once its
+    Merkle root is published; published roots are checked last.
     """
-    expected_seq, prev = 1, GENESIS_HASH
+    heads: dict[int, str] = {}
     last_seq = 0
     while True:
         rows = (
@@ -173,30 +243,16 @@ def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
         if not rows:
             break
         for rec in rows:
-            if rec.seq != expected_seq:
+            if rec.prev_hash != heads.get(rec.chain, GENESIS_HASH):
                 return ChainBreak(
-                    rec.seq, f"record {expected_seq} is missing before record {rec.seq}"
+                    rec.seq,
+                    f"prev_hash does not match the previous record of chain {rec.chain} "
+                    "(a record was deleted, reordered or moved)",
                 )
-            if rec.prev_hash != prev:
-                return ChainBreak(rec.seq, "prev_hash does not match the preceding record")
-            body = _record_body(
-                {
-                    c: getattr(rec, c)
-                    for c in (
-                        "seq",
-                        "occurred_at",
-                        "actor",
-                        "action",
-                        "object_type",
-                        "object_id",
-                        "data",
-                    )
-                }
-                | {"occurred_at": _aware(rec.occurred_at)}
-            )
-            if chain_hash(prev, body) != rec.hash:
+            if chain_hash(rec.prev_hash, _stored_body(rec)) != rec.hash:
                 return ChainBreak(rec.seq, "content does not match its hash (record altered)")
-            prev, expected_seq, last_seq = rec.hash, expected_seq + 1, rec.seq
+            heads[rec.chain] = rec.hash
+            last_seq = rec.seq
     return _verify_published_roots(session)
 
 
@@ -325,17 +381,7 @@ def records_with_proofs(session: Session, seqs: list[int]) -> dict[int, dict[str
         for rec in (r for r in rows if r.day == day):
             index = position[rec.seq]
             found[rec.seq] = {
-                "body": _record_body(
-                    {
-                        "seq": rec.seq,
-                        "occurred_at": _aware(rec.occurred_at),
-                        "actor": rec.actor,
-                        "action": rec.action,
-                        "object_type": rec.object_type,
-                        "object_id": rec.object_id,
-                        "data": rec.data,
-                    }
-                ),
+                "body": _stored_body(rec),
                 "prev_hash": rec.prev_hash,
                 "hash": rec.hash,
                 "day": day.isoformat(),
