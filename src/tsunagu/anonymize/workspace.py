@@ -233,6 +233,7 @@ class WorkStore:
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
+        report["input"]["name"] = work.filename
         report["output"]["name"] = Path(work.filename).stem + ".anonymized.csv"
         staged.replace(work.output)
         work.config_path.write_text(config_text, encoding="utf-8")
