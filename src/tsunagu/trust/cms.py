@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from asn1crypto import cms, core, tsp, x509
+from asn1crypto import core
+from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -46,127 +47,6 @@ def malformed() -> ValidationError:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def _ess_signing_certificate(cert_der: bytes) -> tsp.SigningCertificateV2:
-    """ESS signing-certificate-v2 (RFC 5035): binds the signature to this exact certificate."""
-    cert = x509.Certificate.load(cert_der)
-    return tsp.SigningCertificateV2(
-        {
-            "certs": [
-                {
-                    "hash_algorithm": {"algorithm": "sha256"},
-                    "cert_hash": sha256(cert_der),
-                    "issuer_serial": {
-                        "issuer": [x509.GeneralName({"directory_name": cert.issuer})],
-                        "serial_number": cert.serial_number,
-                    },
-                }
-            ]
-        }
-    )
-
-
-def signed_attributes(
-    content_digest: bytes,
-    signer_cert_der: bytes,
-    signing_time: datetime,
-    content_type: str = DATA,
-) -> bytes:
-    """The DER ``SET OF Attribute`` that the signer's key signs."""
-    if len(content_digest) != 32:
-        raise _invalid(
-            "bad_digest",
-            "SHA-256 ハッシュ値が必要です。",
-            "A SHA-256 digest (32 bytes) is required.",
-        )
-    attributes = cms.CMSAttributes(
-        [
-            {"type": "content_type", "values": [content_type]},
-            {
-                "type": "signing_time",
-                "values": [cms.Time({"utc_time": signing_time.astimezone(UTC)})],
-            },
-            {"type": "message_digest", "values": [content_digest]},
-            {
-                "type": "signing_certificate_v2",
-                "values": [_ess_signing_certificate(signer_cert_der)],
-            },
-        ]
-    )
-    return bytes(attributes.dump(force=True))
-
-
-def _signature_algorithm(cert: x509.Certificate) -> str:
-    algorithm = cert.public_key.algorithm
-    if algorithm == "ec":
-        return "sha256_ecdsa"
-    if algorithm == "rsa":
-        return "sha256_rsa"
-    raise _invalid(
-        "unsupported_key", "対応していない鍵の種類です。", "Unsupported key type in certificate."
-    )
-
-
-def assemble(
-    *,
-    signed_attrs: bytes,
-    signature: bytes,
-    signer_cert_der: bytes,
-    chain_ders: Sequence[bytes],
-    content_type: str = DATA,
-    content: bytes | None = None,
-    timestamp_token: bytes | None = None,
-) -> bytes:
-    """ContentInfo(SignedData) around one signer; ``content`` None means detached."""
-    try:
-        attributes = cms.CMSAttributes.load(signed_attrs)
-        cert = x509.Certificate.load(signer_cert_der)
-        algorithm = _signature_algorithm(cert)
-        extra = [x509.Certificate.load(der) for der in chain_ders]
-        signer = cms.SignerInfo(
-            {
-                "version": "v1",
-                "sid": cms.SignerIdentifier(
-                    {
-                        "issuer_and_serial_number": {
-                            "issuer": cert.issuer,
-                            "serial_number": cert.serial_number,
-                        }
-                    }
-                ),
-                "digest_algorithm": {"algorithm": "sha256"},
-                "signed_attrs": attributes,
-                "signature_algorithm": {"algorithm": algorithm},
-                "signature": signature,
-            }
-        )
-        if timestamp_token is not None:
-            signer["unsigned_attrs"] = cms.CMSAttributes(
-                [
-                    {
-                        "type": "signature_time_stamp_token",
-                        "values": [cms.ContentInfo.load(timestamp_token)],
-                    }
-                ]
-            )
-        encap: dict[str, object] = {"content_type": content_type}
-        if content is not None:
-            encap["content"] = core.ParsableOctetString(content)
-        signed_data = cms.SignedData(
-            {
-                "version": "v3" if content_type != DATA else "v1",
-                "digest_algorithms": [{"algorithm": "sha256"}],
-                "encap_content_info": encap,
-                "certificates": [cert, *extra],
-                "signer_infos": [signer],
-            }
-        )
-        return bytes(
-            cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
-        )
-    except (ValueError, TypeError) as exc:
-        raise malformed() from exc
 
 
 def raw_signature(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, data: bytes) -> bytes:
@@ -241,6 +121,177 @@ OID_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
 OID_SIGNING_CERTIFICATE_V2 = _oid("1.2.840.113549.1.9.16.2.47")
 OID_TIME_STAMP_TOKEN = _oid("1.2.840.113549.1.9.16.2.14")
 CONTENT_TYPES = {_oid("1.2.840.113549.1.7.1"): DATA, _oid("1.2.840.113549.1.9.16.1.4"): TST_INFO}
+
+
+# Signing writes DER directly too. The structures are small and fixed, and
+# building them through asn1crypto's object model cost ~9 ms per signature —
+# paid by every organization seal on every exchange message. What depends only
+# on the signer's certificate (its IssuerAndSerialNumber, the signature
+# algorithm, the ESS signing-certificate-v2 attribute) is computed once.
+OID_DATA = _oid("1.2.840.113549.1.7.1")
+OID_ECDSA_SHA256 = _oid("1.2.840.10045.4.3.2")
+OID_RSA_SHA256 = _oid("1.2.840.113549.1.1.11")
+CONTENT_TYPE_OIDS = {name: oid for oid, name in CONTENT_TYPES.items()}
+NULL = b"\x05\x00"
+
+
+def _der(identifier: int, *parts: bytes) -> bytes:
+    """One DER TLV with a one-octet identifier and a definite length."""
+    contents = b"".join(parts)
+    length = len(contents)
+    if length < 0x80:
+        return bytes((identifier, length)) + contents
+    size = (length.bit_length() + 7) // 8
+    return bytes((identifier, 0x80 | size)) + length.to_bytes(size) + contents
+
+
+def _sequence(*parts: bytes) -> bytes:
+    return _der(0x30, *parts)
+
+
+def _set_of(*items: bytes) -> bytes:
+    """DER SET OF: members in ascending order of their encodings (X.690 11.6)."""
+    return _der(0x31, *sorted(items))
+
+
+def _attribute(oid: bytes, value: bytes) -> bytes:
+    return _sequence(_der(0x06, oid), _set_of(value))
+
+
+def _integer(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, signed=True))
+
+
+SHA256_ALGORITHM = _sequence(_der(0x06, OID_SHA256), NULL)
+
+
+class _Signer(NamedTuple):
+    """What a signature needs from the signer's certificate (derived once per certificate)."""
+
+    sid: bytes
+    algorithm: bytes
+    ess_attribute: bytes
+
+
+@lru_cache(maxsize=256)
+def _signer(cert_der: bytes) -> _Signer:
+    try:
+        key = cx509.load_der_x509_certificate(cert_der).public_key()
+        issuer, serial = _issuer_and_serial_of(_one(cert_der, SEQUENCE).contents)
+    except ValueError as exc:
+        raise malformed() from exc
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        algorithm = _sequence(_der(0x06, OID_ECDSA_SHA256))
+    elif isinstance(key, rsa.RSAPublicKey):
+        algorithm = _sequence(_der(0x06, OID_RSA_SHA256), NULL)
+    else:
+        raise _invalid(
+            "unsupported_key",
+            "対応していない鍵の種類です。",
+            "Unsupported key type in certificate.",
+        )
+    serial_tlv = _der(0x02, serial)
+    # ESS signing-certificate-v2 (RFC 5035) binds the signature to this exact
+    # certificate: certHash (SHA-256, the default algorithm, so omitted) and
+    # IssuerSerial with the issuer as a directoryName.
+    ess = _sequence(
+        _sequence(
+            _sequence(
+                _der(0x04, sha256(cert_der)),
+                _sequence(_sequence(_der(0xA4, issuer)), serial_tlv),
+            )
+        )
+    )
+    return _Signer(
+        sid=_sequence(issuer, serial_tlv),
+        algorithm=algorithm,
+        ess_attribute=_attribute(OID_SIGNING_CERTIFICATE_V2, ess),
+    )
+
+
+def _der_time(moment: datetime) -> bytes:
+    """UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5652 11.3), whole seconds."""
+    moment = moment.astimezone(UTC)
+    if 1950 <= moment.year < 2050:
+        return _der(0x17, moment.strftime("%y%m%d%H%M%SZ").encode())
+    return _der(0x18, moment.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def _content_type_oid(content_type: str) -> bytes:
+    return CONTENT_TYPE_OIDS.get(content_type) or _oid(content_type)
+
+
+def signed_attributes(
+    content_digest: bytes,
+    signer_cert_der: bytes,
+    signing_time: datetime,
+    content_type: str = DATA,
+) -> bytes:
+    """The DER ``SET OF Attribute`` that the signer's key signs.
+
+    Content type, signing time, message digest and ESS signing-certificate-v2.
+    """
+    if len(content_digest) != 32:
+        raise _invalid(
+            "bad_digest",
+            "SHA-256 ハッシュ値が必要です。",
+            "A SHA-256 digest (32 bytes) is required.",
+        )
+    return _set_of(
+        _attribute(OID_CONTENT_TYPE, _der(0x06, _content_type_oid(content_type))),
+        _attribute(OID_SIGNING_TIME, _der_time(signing_time)),
+        _attribute(OID_MESSAGE_DIGEST, _der(0x04, content_digest)),
+        _signer(signer_cert_der).ess_attribute,
+    )
+
+
+def assemble(
+    *,
+    signed_attrs: bytes,
+    signature: bytes,
+    signer_cert_der: bytes,
+    chain_ders: Sequence[bytes],
+    content_type: str = DATA,
+    content: bytes | None = None,
+    timestamp_token: bytes | None = None,
+) -> bytes:
+    """ContentInfo(SignedData) around one signer; ``content`` None means detached.
+
+    ``signed_attrs`` may come from a device, so it must be one well-formed SET
+    of attributes; certificates are checked to be single DER elements.
+    """
+    try:
+        attributes = _one(signed_attrs, SET)
+        _attributes(attributes.contents)
+        for der in (signer_cert_der, *chain_ders):
+            _one(der, SEQUENCE)
+        if timestamp_token is not None:
+            _one(timestamp_token, SEQUENCE)
+    except (ValueError, IndexError) as exc:
+        raise malformed() from exc
+    signer = _signer(signer_cert_der)
+    signer_info = [
+        _integer(1),
+        signer.sid,
+        SHA256_ALGORITHM,
+        _der(0xA0, attributes.contents),
+        signer.algorithm,
+        _der(0x04, signature),
+    ]
+    if timestamp_token is not None:
+        stamp = _attribute(OID_TIME_STAMP_TOKEN, timestamp_token)
+        signer_info.append(_der(0xA1, stamp))
+    encap = [_der(0x06, _content_type_oid(content_type))]
+    if content is not None:
+        encap.append(_der(0xA0, _der(0x04, content)))
+    signed_data = _sequence(
+        _integer(1 if content_type == DATA else 3),
+        _set_of(SHA256_ALGORITHM),
+        _sequence(*encap),
+        _der(0xA0, *sorted({signer_cert_der, *chain_ders})),
+        _set_of(_sequence(*signer_info)),
+    )
+    return _sequence(_der(0x06, OID_SIGNED_DATA), _der(0xA0, signed_data))
 
 
 class _Tlv(NamedTuple):
