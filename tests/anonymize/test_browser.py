@@ -63,6 +63,11 @@ def test_pages_pass_axe_and_work_by_keyboard(
     expect(page.locator("#result")).to_be_visible()
     assert_no_axe_violations(page)
     assert_keyboard_accessible(page, work_path)
+    # a mistake is announced and the page still passes
+    page.fill("#config-text", "attributes: {salary: {role: quasi_identifier}}")
+    page.locator("form[action$='/run-yaml'] button[type=submit]").click()
+    expect(page.locator("#form-error")).to_be_visible()
+    assert_no_axe_violations(page)
 
     # Record, seal and publish; the release page passes at every step.
     page.fill("#title", "住民の属性")

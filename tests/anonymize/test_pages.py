@@ -196,13 +196,22 @@ def test_yaml_runs_at_once_and_mistakes_are_shown(
 
 
 def test_page_uploads_are_limited_by_size_and_type(
-    login: Login, world: World, csv_text: str, monkeypatch: pytest.MonkeyPatch
+    login: Login,
+    world: World,
+    csv_text: str,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ) -> None:
     publisher = login(official_id=world.officials["publisher"])
     parquet = publisher.post(
         "/anonymize/work", files={"file": ("t.parquet", b"PAR1....", "application/octet-stream")}
     )
     assert parquet.status_code == 415 and ".csv のみです" in parquet.text
+    ragged = publisher.post(
+        "/anonymize/work", files={"file": ("t.csv", b"a,b\n1,2,3\n", "text/csv")}, headers=HTML
+    )
+    assert ragged.status_code == 422 and "入力データを処理できません" in ragged.text
+    assert not any((settings.var_dir / "anonymize" / "work").glob("*"))
     none = publisher.post("/anonymize/work", data={"config_text": ""})
     assert none.status_code == 422 and "CSV ファイルを選んでください" in none.text
     monkeypatch.setattr(workspace, "MAX_UPLOAD_BYTES", 2048)

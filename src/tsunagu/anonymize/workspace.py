@@ -119,14 +119,21 @@ class Work:
 
     def columns(self) -> list[tuple[str, str]]:
         """The input's columns with a coarse type (number, date, text) for the form."""
-        if self.input.suffix == ".parquet":
-            schema = pl.read_parquet_schema(self.input)
-        else:
-            schema = dict(
-                pl.read_csv(
-                    self.input, n_rows=PREVIEW_ROWS, try_parse_dates=True, infer_schema_length=None
-                ).schema
-            )
+        try:
+            if self.input.suffix == ".parquet":
+                schema = pl.read_parquet_schema(self.input)
+            else:
+                schema = dict(
+                    pl.read_csv(
+                        self.input,
+                        n_rows=PREVIEW_ROWS,
+                        try_parse_dates=True,
+                        infer_schema_length=None,
+                    ).schema
+                )
+        except pl.exceptions.PolarsError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise errors.bad_input(f"読み込めません: {first}", f"cannot read: {first}") from None
         return [(name, _coarse(dtype)) for name, dtype in schema.items()]
 
 
@@ -192,6 +199,11 @@ class WorkStore:
             "created_at": work.created_at.isoformat(),
         }
         (work.folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        try:
+            work.columns()  # refuse a table that cannot be read now, not on every page view
+        except errors.AnonymizeError:
+            self.discard(work)
+            raise
         return work
 
     @staticmethod
