@@ -111,15 +111,16 @@ def _head(session: Session) -> _Head:
     if cached is not None:
         return cached
     chain = _take_chain(session) if _is_postgresql(session) else 0
-    prev = session.execute(
-        select(AuditRecord.hash)
+    last = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash)
         .where(AuditRecord.chain == chain)
         .order_by(AuditRecord.seq.desc())
         .limit(1)
-    ).scalar()
-    head = _Head(chain, prev or GENESIS_HASH)
+    ).first()
+    head = _Head(chain, last.hash if last else GENESIS_HASH)
     if not _is_postgresql(session):
-        head.last_seq = session.execute(select(func.max(AuditRecord.seq))).scalar() or 0
+        # SQLite writes only chain 0, so its last record is also the trail's last.
+        head.last_seq = last.seq if last else 0
     session.info[_HEAD] = head
     return head
 
