@@ -6,10 +6,14 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.anonymize.conftest import CONFIG, RESIDENT, Login, World
 from tsunagu.anonymize import workspace
+from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.config import Settings
+from tsunagu.core.db import transaction
 
 HTML = {"accept": "text/html"}
 
@@ -92,7 +96,11 @@ def test_forms_need_the_csrf_token(login: Login, world: World, csv_text: str) ->
 
 
 def test_whole_flow_through_the_forms(
-    login: Login, world: World, csv_text: str, settings: Settings
+    login: Login,
+    world: World,
+    csv_text: str,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
 ) -> None:
     publisher = login(official_id=world.officials["publisher"])
     index = publisher.get("/anonymize")
@@ -144,6 +152,11 @@ def test_whole_flow_through_the_forms(
     assert not (settings.var_dir / "anonymize" / "work" / work_id).exists()
     assert (settings.var_dir / "anonymize" / "releases" / f"{release_id}.csv").is_file()
     assert publisher.get(f"/anonymize/work/{work_id}").status_code == 404
+    with transaction(session_factory) as session:
+        trail = session.scalars(
+            select(AuditRecord.action).where(AuditRecord.object_id == work_id)
+        ).all()
+    assert trail == ["anonymize.work.upload", "anonymize.work.run"]
     page = publisher.get(release_page)
     assert page.status_code == 200 and "記録済み" in page.text
     assert "先に電子公印で署名してください" in page.text

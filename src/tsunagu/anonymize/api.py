@@ -54,6 +54,7 @@ def readable_release(
 @router.post("/runs")
 def run(
     request: Request,
+    session: DbSession,
     actor: Publisher,
     file: Annotated[UploadFile, File(description="CSV (UTF-8) or Parquet")],
     configuration: Annotated[str, Form(description="YAML configuration", max_length=200_000)],
@@ -75,15 +76,19 @@ def run(
     except BaseException:
         store.discard(work)
         raise
+    service.audit_work(
+        session, actor=actor.label, action="run", work_id=work.id, data=service.run_figures(report)
+    )
     text = work.output.read_text(encoding="utf-8") if include_output else None
     return {"run_id": work.id, "report": report, "output_csv": text}
 
 
 @router.delete("/runs/{run_id}", status_code=204)
-def discard_run(request: Request, actor: Publisher, run_id: str) -> Response:
+def discard_run(request: Request, session: DbSession, actor: Publisher, run_id: str) -> Response:
     """Delete a run and its uploaded data now (otherwise at recording or after 24 hours)."""
     store = work_store(request)
     store.discard(store.get(run_id, official_id=_official_id(actor)))
+    service.audit_work(session, actor=actor.label, action="discard", work_id=run_id)
     return Response(status_code=204)
 
 

@@ -130,6 +130,34 @@ def create_release(
     return row
 
 
+def audit_work(
+    session: Session, *, actor: str, action: str, work_id: str, data: dict[str, Any] | None = None
+) -> None:
+    """Uploads, runs and discards of raw personal data are audited too: who processed what.
+
+    Never the file name (it may hold a name or a number), only sizes, digests and figures.
+    """
+    audit.record(
+        session,
+        actor=actor,
+        action=f"anonymize.work.{action}",
+        object_type="anonymize_work",
+        object_id=work_id,
+        data=data or {},
+    )
+
+
+def run_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of a run."""
+    return {
+        "input_sha256": report["input"]["sha256"],
+        "rows": report["input"]["rows"],
+        "output_sha256": report["output"]["sha256"],
+        "k": report["achieved"]["k"],
+        "suppressed_rows": report["suppressed_rows"],
+    }
+
+
 def get_release(session: Session, release_id: str) -> AnonymizationRelease:
     row = session.get(AnonymizationRelease, release_id) if len(release_id) <= 36 else None
     if row is None:

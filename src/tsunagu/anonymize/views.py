@@ -127,13 +127,28 @@ async def upload(
         )
     except TsunaguError as exc:
         return _index(request, session, actor, _message(request, exc), exc.status_code)
+    size = work.input.stat().st_size
+    service.audit_work(
+        session, actor=actor.label, action="upload", work_id=work.id, data={"bytes": size}
+    )
     yaml_text = await _yaml_from(data.get("config_text"), data.get("config_file"))
     if yaml_text:
         try:
-            store.run(work, yaml_text)
+            _run(session, request, actor, work, yaml_text)
         except TsunaguError as exc:
             return _work_page(request, work, error=_message(request, exc), yaml_text=yaml_text)
     return _see_other(f"/anonymize/work/{work.id}")
+
+
+def _run(session: DbSession, request: Request, actor: Actor, work: Work, yaml_text: str) -> None:
+    result = _store(request).run(work, yaml_text)
+    service.audit_work(
+        session,
+        actor=actor.label,
+        action="run",
+        work_id=work.id,
+        data=service.run_figures(result),
+    )
 
 
 # --- a work area: configure, run, preview, release ------------------------------------------
@@ -190,14 +205,14 @@ def work_page(request: Request, actor: Publisher, work_id: str) -> HTMLResponse:
 
 @router.post("/anonymize/work/{work_id}/run", response_model=None)
 async def run_from_form(
-    request: Request, actor: Publisher, work_id: str
+    request: Request, session: DbSession, actor: Publisher, work_id: str
 ) -> HTMLResponse | RedirectResponse:
     """Run with the roles and hierarchies chosen in the form."""
     work = _work(request, actor, work_id)
     choices = form.choices_from_form(work.columns(), await _form(request))
     try:
         yaml_text = form.to_yaml(form.build_config(*choices))
-        _store(request).run(work, yaml_text)
+        _run(session, request, actor, work, yaml_text)
     except TsunaguError as exc:
         return _work_page(request, work, error=_message(request, exc), choices=choices)
     return _see_other(f"/anonymize/work/{work.id}#result")
@@ -205,14 +220,14 @@ async def run_from_form(
 
 @router.post("/anonymize/work/{work_id}/run-yaml", response_model=None)
 async def run_from_yaml(
-    request: Request, actor: Publisher, work_id: str
+    request: Request, session: DbSession, actor: Publisher, work_id: str
 ) -> HTMLResponse | RedirectResponse:
     """Run with a full YAML configuration, pasted or uploaded."""
     work = _work(request, actor, work_id)
     data = await _form(request)
     yaml_text = await _yaml_from(data.get("config_text"), data.get("config_file"))
     try:
-        _store(request).run(work, yaml_text)
+        _run(session, request, actor, work, yaml_text)
     except TsunaguError as exc:
         return _work_page(request, work, error=_message(request, exc), yaml_text=yaml_text)
     return _see_other(f"/anonymize/work/{work.id}#result")
@@ -259,8 +274,11 @@ def _publication(data: Any, categories: list[str]) -> PublicationIn:
 
 
 @router.post("/anonymize/work/{work_id}/discard")
-def discard(request: Request, actor: Publisher, work_id: str) -> RedirectResponse:
+def discard(
+    request: Request, session: DbSession, actor: Publisher, work_id: str
+) -> RedirectResponse:
     _store(request).discard(_work(request, actor, work_id))
+    service.audit_work(session, actor=actor.label, action="discard", work_id=work_id)
     return _see_other("/anonymize")
 
 
