@@ -4,6 +4,11 @@ Tokens are random secrets shown once; only their SHA-256 is stored, so a
 database leak reveals no usable token. Capacities follow CKAN: ``member`` may
 read the organization's private datasets, ``editor`` may also write them,
 ``admin`` may also manage members; a sysadmin may do anything.
+
+Officials who log in to the web pages act through a catalog user of their
+own (``official-<official id>``): holding the data-publisher role, they are
+editors of every catalog organization linked to their organization by
+``identity_org_id``, for as long as they hold the role.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from sqlalchemy.orm import Session
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied
-from tsunagu.opendata.models import OdApiToken, OdMember, OdUser
+from tsunagu.identity.roles import Actor as Party
+from tsunagu.identity.roles import ActorKind, Permission
+from tsunagu.opendata.models import OdApiToken, OdMember, OdOrganization, OdUser
 
 CAPACITIES = ("member", "editor", "admin")
 TOKEN_PREFIX = "tsod_"
@@ -68,6 +75,40 @@ def actor_for_user(session: Session, user: OdUser) -> Actor:
         select(OdMember.organization_id, OdMember.capacity).where(OdMember.user_id == user.id)
     ).all()
     return Actor(user.id, user.name, user.sysadmin, {org: cap for org, cap in rows})
+
+
+def official_user_name(official_id: str) -> str:
+    return f"official-{official_id}"
+
+
+def actor_for_official(session: Session, party: Party, *, create_user: bool = False) -> Actor:
+    """The catalog actor of a logged-in official (anonymous for anyone else).
+
+    ``create_user`` makes the official's catalog user on their first change;
+    reading needs none.
+    """
+    if party.kind is not ActorKind.OFFICIAL or party.official_id is None:
+        return ANONYMOUS
+    name = official_user_name(party.official_id)
+    user = session.execute(select(OdUser).where(OdUser.name == name)).scalar_one_or_none()
+    if user is None and create_user:
+        user = ensure_user(session, name, fullname=party.display_name, actor=party.label)
+    capacities: dict[str, str] = {}
+    if user is not None:
+        capacities = dict(actor_for_user(session, user).capacities)
+    if party.can(Permission.DATA_PUBLISH) and party.organization_id:
+        linked = session.execute(
+            select(OdOrganization.id).where(
+                OdOrganization.identity_org_id == party.organization_id,
+                OdOrganization.state == "active",
+            )
+        ).scalars()
+        for org_id in linked:
+            if capacities.get(org_id) != "admin":
+                capacities[org_id] = "editor"
+    if user is None:
+        return Actor(None, name, False, capacities)
+    return Actor(user.id, user.name, user.sysadmin, capacities)
 
 
 def actor_from_token(session: Session, token: str | None) -> Actor:

@@ -695,6 +695,17 @@ def _validate_package(
     return _PackageInput(values, tags, list(dict.fromkeys(group_ids)), resources)
 
 
+def package_errors(
+    session: Session, actor: Actor, data: dict[str, Any], existing: OdPackage | None = None
+) -> dict[str, list[str]]:
+    """What ``create_package``/``update_package`` would refuse in ``data``, changing nothing."""
+    try:
+        _validate_package(session, actor, dict(data), existing)
+    except CatalogValidationError as exc:
+        return exc.fields
+    return {}
+
+
 def create_package(
     session: Session, actor: Actor, data: dict[str, Any], site_url: str
 ) -> OdPackage:

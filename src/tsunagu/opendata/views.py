@@ -1,8 +1,7 @@
 """Catalog pages, file downloads and DCAT documents.
 
-Page text is bilingual in the templates themselves (``t("日本語", "English")``)
-rather than in the shared message catalog, so the catalog's pages stay in
-this module. Pages read as anonymous visitors: private datasets never appear.
+These pages read as anonymous visitors: private datasets never appear. The
+publisher's pages are in ``publish.py``, what all pages share in ``pages.py``.
 """
 
 from __future__ import annotations
@@ -14,38 +13,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from tsunagu.core.errors import NotFoundError
-from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
-from tsunagu.opendata import datastore, dcat, licenses, recommended, service
+from tsunagu.opendata import datastore, dcat, licenses, publish, recommended, service
 from tsunagu.opendata.auth import ANONYMOUS
 from tsunagu.opendata.config import storage_for
+from tsunagu.opendata.pages import field_errors, render_page
 
 router = APIRouter(include_in_schema=False)
+router.include_router(publish.router)
 FACETS = ("organization", "tags", "res_format", "license_id")
-FACET_LABELS = {
-    "organization": ("組織", "Organizations"),
-    "tags": ("タグ", "Tags"),
-    "res_format": ("形式", "Formats"),
-    "license_id": ("ライセンス", "Licences"),
-}
 PAGE_ROWS = 20
-
-
-def _page(
-    request: Request, template: str, context: dict[str, Any], status_code: int = 200
-) -> HTMLResponse:
-    lang = request_language(request)
-    return render(
-        request,
-        template,
-        {
-            **context,
-            "t": (lambda ja, en: en if lang == "en" else ja),
-            "facet_labels": FACET_LABELS,
-            "site": str(request.base_url).rstrip("/"),
-        },
-        status_code=status_code,
-    )
 
 
 # DCAT routes first: /dataset/{ref}.{ext} must win over the page /dataset/{ref}.
@@ -86,7 +63,7 @@ def catalog_home(request: Request, session: DbSession) -> HTMLResponse:
         },
         str(request.base_url),
     )
-    return _page(
+    return render_page(
         request,
         "opendata/home.html",
         {
@@ -133,7 +110,7 @@ def search_page(
             params.append(("page", str(to_page)))
         return "/opendata/search?" + urlencode(params)
 
-    return _page(
+    return render_page(
         request,
         "opendata/search.html",
         {
@@ -187,7 +164,7 @@ def dataset_page(request: Request, session: DbSession, ref: str) -> HTMLResponse
         if resource["datastore_active"]:
             data = datastore.preview(session, resource["id"], limit=10)
             previews[resource["id"]] = {"data": data, "chart": _chart(data)}
-    return _page(
+    return render_page(
         request,
         "opendata/dataset.html",
         {
@@ -202,7 +179,7 @@ def dataset_page(request: Request, session: DbSession, ref: str) -> HTMLResponse
 
 @router.get("/organization", response_class=HTMLResponse)
 def organizations_page(request: Request, session: DbSession) -> HTMLResponse:
-    return _page(
+    return render_page(
         request,
         "opendata/organizations.html",
         {"organizations": service.list_organizations(session, ANONYMOUS)},
@@ -218,12 +195,12 @@ def organization_page(request: Request, session: DbSession, name: str) -> HTMLRe
         {"fq": f'organization:"{org.name}"', "rows": 100, "sort": "title_string asc"},
         str(request.base_url),
     )
-    return _page(request, "opendata/organization.html", {"org": org, "found": found})
+    return render_page(request, "opendata/organization.html", {"org": org, "found": found})
 
 
 @router.get("/opendata/requests", response_class=HTMLResponse)
 def requests_page(request: Request, session: DbSession, sent: bool = False) -> HTMLResponse:
-    return _page(
+    return render_page(
         request,
         "opendata/requests.html",
         {
@@ -255,13 +232,13 @@ def submit_request(
         )
     except service.CatalogValidationError as exc:
         session.rollback()
-        return _page(
+        return render_page(
             request,
             "opendata/requests.html",
             {
                 "requests": service.list_data_requests(session),
                 "sent": False,
-                "errors": exc.fields,
+                "errors": field_errors(request, exc.fields),
                 "organizations": service.list_organizations(session, ANONYMOUS),
                 "form": {
                     "title": title,
