@@ -97,7 +97,8 @@ def test_record_moved_to_another_chain_is_caught(session_factory: sessionmaker[S
     _write(session_factory, 4)
     _sql(
         session_factory,
-        "UPDATE audit_records SET chain = chain + 1 WHERE seq = (SELECT max(seq) FROM audit_records)",
+        "UPDATE audit_records SET chain = chain + 1"
+        " WHERE seq = (SELECT max(seq) FROM audit_records)",
     )
     broken = _verify(session_factory)
     assert broken is not None and "moved" in broken.reason
