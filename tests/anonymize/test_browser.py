@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import polars as pl
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,12 +50,17 @@ def test_pages_pass_axe_and_work_by_keyboard(
     assert_keyboard_accessible(page, "/anonymize")
 
     # Upload by keyboard-operable controls, then configure with the form.
+    # with a date column, so the date levels are offered too
+    table = pl.read_csv(csv_text.encode()).with_columns(
+        moved_in=pl.date_range(date(2000, 1, 1), date(2005, 6, 23), eager=True)[:2000]
+    )
     source = settings.var_dir.parent / "residents.csv"
-    source.write_text(csv_text, encoding="utf-8")
+    table.write_csv(source)
     page.goto("/anonymize")
     page.set_input_files("#file", str(source))
     page.locator("form[action='/anonymize/work'] button[type=submit]").click()
     expect(page.locator("#role_1")).to_be_visible()
+    expect(page.locator("#levels_6_year")).to_be_checked()
     work_path = page.url.removeprefix(live_server)
     assert_no_axe_violations(page)
     for index, role in ((0, "identifier"), (1, "quasi_identifier"), (2, "quasi_identifier")):
