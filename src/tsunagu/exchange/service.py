@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -36,7 +36,17 @@ from tsunagu.exchange.definitions import (
     get_evidence_type,
     matrix,
 )
-from tsunagu.exchange.models import AccessLogEntry, Case, CaseSubject, Consent, Designation
+from tsunagu.exchange.models import (
+    ACCESS_LOG,
+    CASE_SUBJECTS,
+    CASES,
+    CONSENTS,
+    DESIGNATIONS,
+    Case,
+    CaseSubject,
+    Consent,
+    Designation,
+)
 from tsunagu.identity import service as identity
 from tsunagu.registry import service as registry
 from tsunagu.registry.definitions import Names, get_registry
@@ -51,14 +61,29 @@ _REF = re.compile(r"^[A-Za-z0-9._:/-]{1,100}$")
 # --- designations: which statutory functions an organization performs ------------------------
 
 
-def functions_of(session: Session, organization_id: str, kind: str | None = None) -> set[str]:
-    """Functions implied by the organization's kind plus those it was designated for."""
+_DESIGNATED = select(DESIGNATIONS.c.function_id).where(
+    DESIGNATIONS.c.organization_id == bindparam("organization")
+)
+_KINDS: dict[str, str] = {}
+_KINDS_KEPT = 10_000
+
+
+def _kind_of(session: Session, organization_id: str) -> str:
+    """An organization's kind: fixed when it is created, so remembered per process."""
+    kind = _KINDS.get(organization_id)
     if kind is None:
         kind = identity.get_organization(session, organization_id).kind.value
+        if len(_KINDS) >= _KINDS_KEPT:
+            _KINDS.clear()
+        _KINDS[organization_id] = kind
+    return kind
+
+
+def functions_of(session: Session, organization_id: str, kind: str | None = None) -> set[str]:
+    """Functions implied by the organization's kind plus those it was designated for."""
+    kind = kind or _kind_of(session, organization_id)
     implied = {f.id for f in matrix().functions.values() if f.implied and kind in f.kinds}
-    designated = session.execute(
-        select(Designation.function_id).where(Designation.organization_id == organization_id)
-    ).scalars()
+    designated = session.execute(_DESIGNATED, {"organization": organization_id}).scalars()
     return implied | set(designated)
 
 
@@ -281,8 +306,14 @@ class LogFacts:
         }
 
 
-def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) -> AccessLogEntry:
-    """Append the entry to the audit chain and to the access log, in the caller's transaction."""
+_INSERT_LOG = insert(ACCESS_LOG).returning(ACCESS_LOG.c.id)
+
+
+def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) -> int:
+    """Append the entry to the audit chain and to the access log, in the caller's transaction.
+
+    Returns the entry's id.
+    """
     moment = at or utcnow()
     audit.record(
         session,
@@ -293,26 +324,28 @@ def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) 
         data=facts.audit_data(),
         at=moment,
     )
-    entry = AccessLogEntry(
-        audit_seq=audit.last_seq(session),
-        kind=facts.kind,
-        occurred_at=moment,
-        party_id=facts.party_id,
-        requester_id=facts.requester_id,
-        requester_verified=facts.requester_verified,
-        owner_id=facts.owner_id,
-        registry_id=facts.registry_id,
-        evidence_type_id=facts.evidence_type_id,
-        procedure_id=facts.procedure_id,
-        application_ref=facts.application_ref,
-        provision_id=facts.provision_id,
-        fields=protocol.canonical_json(facts.fields).decode(),
-        outcome=facts.outcome,
-        reason=facts.reason,
-        request_id=facts.request_id,
-    )
-    session.add(entry)
-    return entry
+    row = {
+        "audit_seq": audit.last_seq(session),
+        "kind": facts.kind,
+        "occurred_at": moment,
+        "party_id": facts.party_id,
+        "requester_id": facts.requester_id,
+        "requester_verified": facts.requester_verified,
+        "owner_id": facts.owner_id,
+        "registry_id": facts.registry_id,
+        "evidence_type_id": facts.evidence_type_id,
+        "procedure_id": facts.procedure_id,
+        "application_ref": facts.application_ref,
+        "provision_id": facts.provision_id,
+        "fields": protocol.canonical_json(facts.fields).decode(),
+        "outcome": facts.outcome,
+        "reason": facts.reason,
+        "request_id": facts.request_id,
+    }
+    # The entry's audit record is written now, not at the next flush: the log
+    # row cites it, and a reader in this transaction must find both.
+    audit.flush_pending(session)
+    return int(session.connection().execute(_INSERT_LOG, row).scalar_one())
 
 
 # --- the fetch -----------------------------------------------------------------------------
@@ -422,7 +455,7 @@ class _Fetch:
     payload: dict[str, Any] = field(default_factory=dict)
     evidence: EvidenceType | None = None
     provision: Provision | None = None
-    case: Case | None = None
+    case_id: str | None = None
 
 
 def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
@@ -465,16 +498,53 @@ def _check_seal(session: Session, state: _Fetch, document: dict[str, Any]) -> No
     state.facts.requester_verified = True
 
 
+_SEEN = (
+    select(ACCESS_LOG.c.id)
+    .where(
+        ACCESS_LOG.c.request_id == bindparam("request"),
+        ACCESS_LOG.c.requester_id == bindparam("requester"),
+        ACCESS_LOG.c.requester_verified.is_(True),
+    )
+    .limit(1)
+)
+# The requester's application and whether the subject is party to it, in one query.
+_CASE = (
+    select(CASES.c.id, CASES.c.procedure_id, CASES.c.closed_at, CASE_SUBJECTS.c.party_id)
+    .select_from(
+        CASES.outerjoin(
+            CASE_SUBJECTS,
+            and_(
+                CASE_SUBJECTS.c.case_id == CASES.c.id,
+                CASE_SUBJECTS.c.party_id == bindparam("party"),
+            ),
+        )
+    )
+    .where(
+        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
+    )
+)
+_ELSEWHERE = select(CASES.c.id).where(CASES.c.application_ref == bindparam("ref")).limit(1)
+_CONSENTED = (
+    select(CONSENTS.c.id)
+    .where(
+        CONSENTS.c.case_id == bindparam("case"),
+        CONSENTS.c.party_id == bindparam("party"),
+        CONSENTS.c.revoked_at.is_(None),
+        or_(
+            CONSENTS.c.evidence_type_id.is_(None),
+            CONSENTS.c.evidence_type_id == bindparam("evidence"),
+        ),
+    )
+    .limit(1)
+)
+
+
 def _check_fresh(session: Session, state: _Fetch, now: datetime) -> None:
     sent = datetime.fromisoformat(state.payload["requested_at"])
     if sent.tzinfo is None or abs(now - sent) > FRESHNESS:
         raise FetchRefused("stale_request")
     seen = session.execute(
-        select(AccessLogEntry.id).where(
-            AccessLogEntry.request_id == state.facts.request_id,
-            AccessLogEntry.requester_id == state.facts.requester_id,
-            AccessLogEntry.requester_verified.is_(True),
-        )
+        _SEEN, {"request": state.facts.request_id, "requester": state.facts.requester_id}
     ).first()
     if seen:
         raise FetchRefused("replayed_request")
@@ -490,15 +560,11 @@ def _check_case(session: Session, state: _Fetch) -> None:
     if facts.procedure_id not in matrix().procedures:
         raise FetchRefused("unknown_procedure")
     case = session.execute(
-        select(Case).where(
-            Case.requester_id == facts.requester_id,
-            Case.application_ref == facts.application_ref,
-        )
-    ).scalar_one_or_none()
+        _CASE,
+        {"requester": facts.requester_id, "ref": facts.application_ref, "party": facts.party_id},
+    ).first()
     if case is None:
-        elsewhere = session.execute(
-            select(Case.id).where(Case.application_ref == facts.application_ref).limit(1)
-        ).first()
+        elsewhere = session.execute(_ELSEWHERE, {"ref": facts.application_ref}).first()
         raise FetchRefused(
             "application_of_another_organization" if elsewhere else "unknown_application"
         )
@@ -506,8 +572,8 @@ def _check_case(session: Session, state: _Fetch) -> None:
         raise FetchRefused("procedure_mismatch")
     if case.closed_at is not None:
         raise FetchRefused("application_closed")
-    state.case = case
-    if session.get(CaseSubject, (case.id, facts.party_id)) is None:
+    state.case_id = case.id
+    if case.party_id is None:
         raise FetchRefused("subject_not_in_application")
 
 
@@ -528,21 +594,13 @@ def _check_basis(session: Session, state: _Fetch) -> None:
 
 
 def _has_consent(session: Session, state: _Fetch) -> bool:
-    assert state.case is not None
-    return (
-        session.execute(
-            select(Consent.id).where(
-                Consent.case_id == state.case.id,
-                Consent.party_id == state.facts.party_id,
-                Consent.revoked_at.is_(None),
-                or_(
-                    Consent.evidence_type_id.is_(None),
-                    Consent.evidence_type_id == state.facts.evidence_type_id,
-                ),
-            )
-        ).first()
-        is not None
-    )
+    assert state.case_id is not None
+    facts = state.facts
+    found = session.execute(
+        _CONSENTED,
+        {"case": state.case_id, "party": facts.party_id, "evidence": facts.evidence_type_id},
+    ).first()
+    return found is not None
 
 
 def _records(session: Session, state: _Fetch) -> list[registry.Version]:
@@ -583,28 +641,21 @@ def fetch(
         versions = _records(session, state)
     except FetchRefused as refused:
         state.facts.reason = refused.reason
-        entry = write_log(session, state.facts, at=moment)
-        session.flush()
-        return FetchResult("refused", None, entry.id, refused)
+        return FetchResult("refused", None, write_log(session, state.facts, at=moment), refused)
     evidence, facts = state.evidence, state.facts
     assert evidence is not None and state.provision is not None
     keepers = {v.keeper_id for v in versions}
     if len(keepers) > 1:
         facts.reason = "ambiguous_owner"
-        entry = write_log(session, facts, at=moment)
-        session.flush()
-        return FetchResult("refused", None, entry.id, FetchRefused("ambiguous_owner"))
+        log_id = write_log(session, facts, at=moment)
+        return FetchResult("refused", None, log_id, FetchRefused("ambiguous_owner"))
     facts.fields = list(evidence.fields)
     if not versions:
         facts.outcome, facts.reason = "not_found", "no_record"
-        entry = write_log(session, facts, at=moment)
-        session.flush()
-        return FetchResult("not_found", None, entry.id)
+        return FetchResult("not_found", None, write_log(session, facts, at=moment))
     facts.outcome, facts.owner_id = "provided", versions[0].keeper_id
     response = store.seal(session, facts.owner_id, _response_payload(state, versions, moment))
-    entry = write_log(session, facts, at=moment)
-    session.flush()
-    return FetchResult("provided", response, entry.id)
+    return FetchResult("provided", response, write_log(session, facts, at=moment))
 
 
 def _response_payload(

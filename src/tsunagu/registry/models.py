@@ -10,8 +10,20 @@ knowledge can be reconstructed.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
@@ -54,3 +66,7 @@ class RegistryRecord(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+# The table itself: reads on the exchange's hot path are prebuilt Core statements.
+RECORDS = cast(Table, RegistryRecord.__table__)

@@ -22,9 +22,24 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Date,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -33,7 +48,7 @@ from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.outbox import service as outbox
 from tsunagu.identity import service as identity
 from tsunagu.registry.definitions import RegistryDefinition, get_registry
-from tsunagu.registry.models import RegistryRecord
+from tsunagu.registry.models import RECORDS, RegistryRecord
 
 CHANGED_TOPIC = "registry.changed"
 REASONS = ("change", "correction", "retraction", "initial")
@@ -80,7 +95,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _version(row: RegistryRecord) -> Version:
+def _version(row: RegistryRecord | Row[Any]) -> Version:
     return Version(
         id=row.id,
         registry_id=row.registry_id,
@@ -458,20 +473,54 @@ def _earliest(a: date | None, b: date | None) -> date | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _valid_on(day: date) -> ColumnElement[bool]:
-    return and_(
-        RegistryRecord.valid_from <= day,
-        or_(RegistryRecord.valid_to.is_(None), RegistryRecord.valid_to > day),
-    )
+def _valid_on(day: date | BindParameter[date]) -> ColumnElement[bool]:
+    c = RECORDS.c
+    return and_(c.valid_from <= day, or_(c.valid_to.is_(None), c.valid_to > day))
 
 
-def _known_at(moment: datetime | None) -> ColumnElement[bool]:
+def _known_at(moment: datetime | BindParameter[datetime] | None) -> ColumnElement[bool]:
+    c = RECORDS.c
     if moment is None:
-        return RegistryRecord.superseded_at.is_(None)
-    return and_(
-        RegistryRecord.recorded_at <= moment,
-        or_(RegistryRecord.superseded_at.is_(None), RegistryRecord.superseded_at > moment),
+        return c.superseded_at.is_(None)
+    return and_(c.recorded_at <= moment, or_(c.superseded_at.is_(None), c.superseded_at > moment))
+
+
+@lru_cache(maxsize=8)
+def _as_of_query(by_party: bool, known: bool, keyed: bool) -> Select[Any]:
+    """The statement of one shape of "as of" read, built once: a fetch makes one per call."""
+    c = RECORDS.c
+    who = c.party_id if by_party else c.subject_id
+    query = select(RECORDS).where(
+        who == bindparam("who"),
+        c.registry_id == bindparam("registry"),
+        _valid_on(bindparam("day", type_=Date)),
+        _known_at(bindparam("known", type_=DateTime(timezone=True)) if known else None),
     )
+    if keyed:
+        query = query.where(c.record_key == bindparam("key"))
+    return query.order_by(c.subject_id if by_party else c.record_key)
+
+
+def _read_as_of(
+    session: Session,
+    registry_id: str,
+    who: str,
+    *,
+    by_party: bool,
+    valid_on: date | None,
+    known_at: datetime | None,
+    record_key: str | None,
+) -> list[Version]:
+    get_registry(registry_id)
+    params = {
+        "who": who,
+        "registry": registry_id,
+        "day": valid_on or tokyo_today(),
+        "known": known_at,
+        "key": record_key,
+    }
+    query = _as_of_query(by_party, known_at is not None, record_key is not None)
+    return [_version(row) for row in session.execute(query, params)]
 
 
 def as_of(
@@ -488,17 +537,10 @@ def as_of(
     Defaults: today (Tokyo) and current knowledge. A keyed registry (課税 per
     fiscal year) may hold several records; ``record_key`` picks one.
     """
-    get_registry(registry_id)
-    query = select(RegistryRecord).where(
-        RegistryRecord.registry_id == registry_id,
-        RegistryRecord.subject_id == subject_id,
-        _valid_on(valid_on or tokyo_today()),
-        _known_at(known_at),
-    )
-    if record_key is not None:
-        query = query.where(RegistryRecord.record_key == record_key)
-    rows = session.execute(query.order_by(RegistryRecord.record_key)).scalars()
-    return [_version(r) for r in rows]
+    return _read_as_of(
+        session, registry_id, subject_id, by_party=False, valid_on=valid_on,
+        known_at=known_at, record_key=record_key,
+    )  # fmt: skip
 
 
 def as_of_party(
@@ -511,17 +553,10 @@ def as_of_party(
     record_key: str | None = None,
 ) -> list[Version]:
     """Like :func:`as_of`, for every record whose data is about ``party_id`` (a car's owner)."""
-    get_registry(registry_id)
-    query = select(RegistryRecord).where(
-        RegistryRecord.party_id == party_id,
-        RegistryRecord.registry_id == registry_id,
-        _valid_on(valid_on or tokyo_today()),
-        _known_at(known_at),
-    )
-    if record_key is not None:
-        query = query.where(RegistryRecord.record_key == record_key)
-    rows = session.execute(query.order_by(RegistryRecord.subject_id)).scalars()
-    return [_version(r) for r in rows]
+    return _read_as_of(
+        session, registry_id, party_id, by_party=True, valid_on=valid_on,
+        known_at=known_at, record_key=record_key,
+    )  # fmt: skip
 
 
 def get_version(session: Session, version_id: int) -> Version:
