@@ -174,3 +174,34 @@ def test_sorting_by_several_keys_and_private_visibility(catalog: World, call: Ca
     assert "secret" in names(call, "member", catalog, include_private=True, rows=10)
     assert "secret" not in names(call, "outsider", catalog, include_private=True, rows=10)
     assert "secret" not in names(call, "member", catalog, rows=10)  # only when asked for
+
+
+def test_snapshot_catches_up_with_changes_and_reloads_after_removals(
+    catalog: World, call: CallAction, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from tsunagu.opendata import snapshot
+
+    def live(snap: snapshot.Snapshot) -> tuple[list[str], dict[tuple[str, str], int]]:
+        counts = snap.counts(snap.alive)
+        ids = sorted(p for p, alive in zip(snap.package_ids, snap.alive, strict=True) if alive)
+        return ids, {key: int(counts[n]) for key, n in snap.values.items() if counts[n]}
+
+    with session_factory() as session:
+        before = snapshot.current(session)
+    call("package_patch", "editor", catalog, id="nursery", title="認定こども園一覧", tags=[])
+    call("package_create", "editor", catalog, **dataset(name="new-one"))
+    with session_factory() as session:
+        caught_up = snapshot.refreshed(session, before)
+        assert caught_up is not None and caught_up.size == before.size + 2
+        assert live(caught_up) == live(snapshot.load(session))
+    assert names(call, q="こども園") == ["nursery"]
+    assert (
+        "子育て"
+        not in call("package_search", **{"facet.field": '["tags"]'}).json()["result"]["facets"][
+            "tags"
+        ]
+    )
+    call("package_delete", "editor", catalog, id="nursery")
+    with session_factory() as session:
+        assert snapshot.refreshed(session, caught_up) is None  # a removal: read in full
+    assert names(call, q="こども園") == []

@@ -245,12 +245,17 @@ class OdSearchState(Base):
 
     Search processes compare it with the token of their in-memory snapshot
     (``opendata/snapshot.py``) to know whether the snapshot is still current.
+    Document ids come from ``next_id`` under the row's lock, so committed ids
+    only grow; ``generation`` changes when the row is made anew (ids may then
+    start again).
     """
 
     __tablename__ = "opendata_search_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     token: Mapped[str] = mapped_column(String(32))
+    generation: Mapped[str] = mapped_column(String(32))
+    next_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class OdDatastoreTable(Base):

@@ -149,39 +149,51 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _changed(session: Session) -> None:
-    """A new random token: every process's snapshot of the index is now out of date."""
+def _changed(session: Session, reserve: int = 0) -> int:
+    """A new random token (every process's snapshot is now out of date); ``reserve`` new ids.
+
+    Returns the first reserved document id. The row stays locked until the
+    caller commits, so ids are handed out in commit order.
+    """
     dialect_insert = pg_insert if _is_postgres(session) else sqlite_insert
-    statement = dialect_insert(OdSearchState).values(id=1, token=uuid.uuid4().hex)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["id"], set_={"token": statement.excluded.token}
-        )
+    first_ever = select(func.coalesce(func.max(OdSearchDoc.id), 0) + 1 + reserve)
+    statement = dialect_insert(OdSearchState).values(
+        id=1,
+        token=uuid.uuid4().hex,
+        generation=uuid.uuid4().hex,
+        next_id=first_ever.scalar_subquery(),
     )
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"token": statement.excluded.token, "next_id": OdSearchState.next_id + reserve},
+    )
+    next_id: int = session.execute(statement.returning(OdSearchState.next_id)).scalar_one()
+    return next_id - reserve
 
 
 def index(session: Session, docs: list[IndexDoc]) -> None:
     """(Re)index datasets in the caller's transaction."""
     if not docs:
         return
+    rows: list[dict[str, Any]] = [
+        {
+            "package_id": doc.package_id,
+            "name": doc.name,
+            "title_sort": doc.title.lower()[:500],
+            "title_tokens": " ".join(analyze(doc.title)),
+            "body_tokens": " ".join(analyze(doc.body)),
+            "owner_org": doc.owner_org,
+            "private": doc.private,
+            "metadata_created": doc.metadata_created,
+            "metadata_modified": doc.metadata_modified,
+        }
+        for doc in docs
+    ]
     remove(session, [d.package_id for d in docs])
-    _changed(session)
+    first = _changed(session, reserve=len(docs))
+    ids = list(range(first, first + len(docs)))
+    rows = [{**r, "id": i} for i, r in zip(ids, rows, strict=True)]
     postgres = _is_postgres(session)
-    rows = []
-    for doc in docs:
-        rows.append(
-            {
-                "package_id": doc.package_id,
-                "name": doc.name,
-                "title_sort": doc.title.lower()[:500],
-                "title_tokens": " ".join(analyze(doc.title)),
-                "body_tokens": " ".join(analyze(doc.body)),
-                "owner_org": doc.owner_org,
-                "private": doc.private,
-                "metadata_created": doc.metadata_created,
-                "metadata_modified": doc.metadata_modified,
-            }
-        )
     statement = insert(OdSearchDoc)
     if postgres:
         # the weighted vector is computed by the server in the same INSERT
@@ -189,11 +201,7 @@ def index(session: Session, docs: list[IndexDoc]) -> None:
             tsv=_weighted("pg_title", "A").op("||")(_weighted("pg_body", "B"))
         )
         rows = [{**r, "pg_title": r["title_tokens"], "pg_body": r["body_tokens"]} for r in rows]
-    ids = list(
-        session.execute(
-            statement.returning(OdSearchDoc.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    session.execute(statement, rows)
     facet_rows = []
     for doc_id, doc in zip(ids, docs, strict=True):
         for name, values in doc.facets.items():
@@ -333,7 +341,7 @@ def _filtered(
     session: Session, snap: snapshot.Snapshot, query: Query, filters: list[tuple[bool, str, str]]
 ) -> BoolArray:
     """Documents the caller may see that pass every ``fq`` filter."""
-    mask = np.ones(snap.size, np.bool_)
+    mask = snap.alive.copy()
     if query.private_orgs is not None:
         visible = ~snap.private
         if query.private_orgs:

@@ -15,6 +15,14 @@ A rolled-back token never comes back, so a snapshot built inside a writing
 transaction is simply never matched again. Index rows are immutable (a
 change deletes and re-inserts), so columns loaded later by document id —
 names and titles, only when a query sorts on them — always agree with it.
+
+After a change the previous snapshot is brought up to date rather than
+rebuilt: index writers hold the state row's lock from before they take new
+document ids until they commit, so committed ids only grow, and the
+documents above the snapshot's highest id are exactly the new ones; the
+documents they replace (same dataset) are marked dead. A removal without a
+replacement shows as a count that does not add up, and only then is the
+snapshot read again in full.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class Snapshot:
     """Columns of every indexed dataset, in document-id order (position = rank of the id)."""
 
     doc_ids: IntArray
+    alive: BoolArray  # False for documents replaced since the snapshot was read
     package_ids: list[str]
     owner: IntArray  # index into ``orgs``; -1 for none
     orgs: list[str]
@@ -65,12 +74,17 @@ class Snapshot:
     value_keys: list[tuple[str, str]]
     facet_doc: IntArray
     facet_value: IntArray
+    positions_of: dict[str, int]  # package id -> position of its live document
+    generation: str = ""
     _ranks: dict[str, IntArray] = field(default_factory=dict)
-    _package_positions: dict[str, int] | None = None
 
     @property
     def size(self) -> int:
         return len(self.doc_ids)
+
+    @property
+    def max_id(self) -> int:
+        return int(self.doc_ids[-1]) if self.size else 0
 
     def positions(self, doc_ids: IntArray) -> tuple[IntArray, IntArray]:
         """Positions of ``doc_ids`` in the snapshot, and which of the inputs were found."""
@@ -92,10 +106,8 @@ class Snapshot:
         return np.isin(self.owner, np.array(wanted, np.int64))
 
     def with_package(self, package_id: str) -> BoolArray:
-        if self._package_positions is None:
-            self._package_positions = {p: i for i, p in enumerate(self.package_ids)}
         mask = np.zeros(self.size, np.bool_)
-        position = self._package_positions.get(package_id)
+        position = self.positions_of.get(package_id)
         if position is not None:
             mask[position] = True
         return mask
@@ -123,22 +135,30 @@ class Snapshot:
         return [by_id.get(int(i), "") for i in self.doc_ids]
 
 
-def token(session: Session) -> str:
-    """The index's current token ('' when the state row is missing)."""
-    value = session.execute(select(OdSearchState.token).where(OdSearchState.id == 1)).scalar()
-    return value or ""
+def state(session: Session) -> tuple[str, str]:
+    """The index's current token and generation ('' when the state row is missing)."""
+    row = session.execute(
+        select(OdSearchState.token, OdSearchState.generation).where(OdSearchState.id == 1)
+    ).first()
+    return (row[0], row[1]) if row else ("", "")
 
 
 def current(session: Session) -> Snapshot:
     """The snapshot matching what ``session`` sees of the index, built if needed."""
-    engine = session.get_bind().engine
-    key = (engine.url.render_as_string(hide_password=True), token(session))
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
+    token, generation = state(session)
+    key = (url, token)
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
             return cached
-    built = load(session)
+        previous = next(
+            (s for k, s in reversed(_cache.items()) if k[0] == url and s.generation == generation),
+            None,
+        )
+    built = (refreshed(session, previous) if previous is not None else None) or load(session)
+    built.generation = generation
     if key[1]:  # without a token nothing proves the data unchanged next time
         with _lock:
             _cache[key] = built
@@ -147,25 +167,44 @@ def current(session: Session) -> Snapshot:
     return built
 
 
+def _documents(session: Session, above: int) -> list[Any]:
+    """Index documents with ids above ``above``, in id order."""
+    micro = _MICROSECONDS.get(session.get_bind().dialect.name, _MICROSECONDS["postgresql"])
+    return list(
+        session.execute(
+            text(
+                "SELECT id, package_id, owner_org, private, "
+                f"{micro.format(c='metadata_created')}, {micro.format(c='metadata_modified')} "
+                "FROM opendata_search_docs WHERE id > :above ORDER BY id"
+            ),
+            {"above": above},
+        ).all()
+    )
+
+
+def _columns(rows: list[Any], orgs: list[str]) -> dict[str, Any]:
+    """Arrays of ``rows``; organizations not yet in ``orgs`` are appended to it."""
+    org_index = {org: i for i, org in enumerate(orgs)}
+    for org in sorted({r[2] for r in rows if r[2]} - set(org_index)):
+        org_index[org] = len(orgs)
+        orgs.append(org)
+    n = len(rows)
+    return {
+        "doc_ids": np.fromiter((r[0] for r in rows), np.int64, n),
+        "package_ids": [r[1] for r in rows],
+        "owner": np.fromiter((org_index.get(r[2], -1) for r in rows), np.int64, n),
+        "private": np.fromiter((bool(r[3]) for r in rows), np.bool_, n),
+        "created": np.fromiter((r[4] or 0 for r in rows), np.int64, n),
+        "modified": np.fromiter((r[5] or 0 for r in rows), np.int64, n),
+    }
+
+
 def load(session: Session) -> Snapshot:
     """Read the whole index's columns (two queries: documents, facet values with their ids)."""
-    dialect = session.get_bind().dialect.name
-    micro = _MICROSECONDS.get(dialect, _MICROSECONDS["postgresql"])
-    rows = session.execute(
-        text(
-            "SELECT id, package_id, owner_org, private, "
-            f"{micro.format(c='metadata_created')}, {micro.format(c='metadata_modified')} "
-            "FROM opendata_search_docs ORDER BY id"
-        )
-    ).all()
-    doc_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    orgs = sorted({r[2] for r in rows if r[2]})
-    org_index = {org: i for i, org in enumerate(orgs)}
-    owner = np.fromiter((org_index.get(r[2], -1) for r in rows), np.int64, len(rows))
-    snapshot_private = np.fromiter((bool(r[3]) for r in rows), np.bool_, len(rows))
-    created = np.fromiter((r[4] or 0 for r in rows), np.int64, len(rows))
-    modified = np.fromiter((r[5] or 0 for r in rows), np.int64, len(rows))
-    aggregate = _AGGREGATE_IDS.get(dialect, _AGGREGATE_IDS["postgresql"])
+    orgs: list[str] = []
+    columns = _columns(_documents(session, 0), orgs)
+    doc_ids = columns["doc_ids"]
+    aggregate = _AGGREGATE_IDS.get(session.get_bind().dialect.name, _AGGREGATE_IDS["postgresql"])
     groups = session.execute(
         text(f"SELECT field, value, {aggregate} FROM opendata_search_facets GROUP BY field, value")
     ).all()
@@ -181,15 +220,63 @@ def load(session: Session) -> Snapshot:
         doc_parts.append(found_at[valid].astype(np.int64))
         value_parts.append(np.full(int(valid.sum()), number, np.int64))
     return Snapshot(
-        doc_ids=doc_ids,
-        package_ids=[r[1] for r in rows],
-        owner=owner,
+        **columns,
+        alive=np.ones(len(doc_ids), np.bool_),
+        positions_of={p: i for i, p in enumerate(columns["package_ids"])},
         orgs=orgs,
-        private=snapshot_private,
-        created=created,
-        modified=modified,
         values={key: n for n, key in enumerate(value_keys)},
         value_keys=value_keys,
         facet_doc=np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64),
         facet_value=np.concatenate(value_parts) if value_parts else np.zeros(0, np.int64),
+    )
+
+
+def refreshed(session: Session, old: Snapshot) -> Snapshot | None:
+    """``old`` plus the documents indexed since, or None when only a full read will do."""
+    rows = _documents(session, old.max_id)
+    positions_of = dict(old.positions_of)
+    alive = old.alive.copy()
+    for n, row in enumerate(rows):
+        replaced = positions_of.get(row[1])
+        if replaced is not None and replaced < old.size:
+            alive[replaced] = False
+        positions_of[row[1]] = old.size + n
+    still_there = session.execute(
+        text("SELECT count(*) FROM opendata_search_docs WHERE id <= :top"), {"top": old.max_id}
+    ).scalar_one()
+    if still_there != int(alive.sum()) or old.size + len(rows) > 1.25 * (still_there + len(rows)):
+        return None  # something was removed outright, or too many dead documents
+    orgs = list(old.orgs)
+    columns = _columns(rows, orgs)
+    values, value_keys = dict(old.values), list(old.value_keys)
+    new_docs: list[int] = []
+    new_values: list[int] = []
+    if rows:
+        position = {int(i): old.size + n for n, i in enumerate(columns["doc_ids"])}
+        found = session.execute(
+            text("SELECT doc_id, field, value FROM opendata_search_facets WHERE doc_id > :above"),
+            {"above": old.max_id},
+        )
+        for doc_id, name, value in found:
+            if int(doc_id) not in position:
+                continue  # committed after the documents were read: the next refresh has it
+            if (name, value) not in values:
+                values[(name, value)] = len(value_keys)
+                value_keys.append((name, value))
+            new_docs.append(position[int(doc_id)])
+            new_values.append(values[(name, value)])
+    return Snapshot(
+        doc_ids=np.concatenate([old.doc_ids, columns["doc_ids"]]),
+        alive=np.concatenate([alive, np.ones(len(rows), np.bool_)]),
+        package_ids=old.package_ids + columns["package_ids"],
+        owner=np.concatenate([old.owner, columns["owner"]]),
+        orgs=orgs,
+        private=np.concatenate([old.private, columns["private"]]),
+        created=np.concatenate([old.created, columns["created"]]),
+        modified=np.concatenate([old.modified, columns["modified"]]),
+        values=values,
+        value_keys=value_keys,
+        facet_doc=np.concatenate([old.facet_doc, np.array(new_docs, np.int64)]),
+        facet_value=np.concatenate([old.facet_value, np.array(new_values, np.int64)]),
+        positions_of=positions_of,
     )
