@@ -303,6 +303,8 @@ def test_business_page_prime_adds_and_removes_members(
     outsider = clients()
     card_login(outsider, issue_card(world.bob, outsider))
     assert outsider.get("/business").status_code == 403
+    official = form_login(clients(), world, "counter1")
+    assert official.get("/business").status_code == 403  # wrong role: not a business member
     prime = clients()
     card_login(prime, issue_card(world.alice, prime))
     page = prime.get("/business")
