@@ -1,0 +1,1 @@
+"""Procedures: catalog and inventory (棚卸), forms, applications, workflow, decisions."""

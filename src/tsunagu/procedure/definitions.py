@@ -1,0 +1,342 @@
+"""Procedure definitions read from a pack (``packs/<pack>/procedures/*.yaml``).
+
+A definition is everything the engine needs to run a procedure without
+knowing it: names, the owning organization and how to find it, the legal
+basis, the assurance levels, who may apply, the form (JSON Schema plus order,
+labels and help in ja/en), the evidence fetched through the exchange instead
+of attachments, the fee, the standard processing time, automatic decision
+rules and the register changes an approval makes. A municipality adds a
+procedure by adding a file; a broken file fails at load with its name.
+
+Values in ``effects`` are templates: a string starting with ``$`` is a path
+into the decision context (``$form.moved_on``, ``$evidence.juminhyo.address``,
+``$owner.address.town``, ``$today``); anything else is a literal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from tsunagu.core.errors import NotFoundError
+from tsunagu.exchange.definitions import evidence_types, matrix
+from tsunagu.packs import DEFAULT_PACK, PackError, load_folder
+from tsunagu.procedure import rules
+from tsunagu.registry.definitions import OWNER_KINDS, Names, registries
+from tsunagu.registry.validation import RecordValidator
+
+CATEGORIES = ("notification", "application", "certificate")
+# self: the subject applies; proxy: a person under the subject's power of attorney;
+# representative: for a corporation (its member, or under its power of attorney);
+# household: a member of the subject's household (届出義務者, e.g. 死亡届).
+APPLICANT_ROLES = ("self", "proxy", "representative", "household")
+OWNER_MODES = ("form", "keeper", "choice")
+CONTEXT_ROOTS = ("form", "evidence", "subject", "owner", "application", "today")
+
+
+def _names(raw: Any, where: str) -> Names:
+    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
+        raise PackError(f"{where}: needs text in 'ja' and 'en'")
+    return Names(str(raw["ja"]), str(raw["en"]))
+
+
+def _optional_names(raw: Any, where: str) -> Names | None:
+    return None if raw is None else _names(raw, where)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the form: a leaf of the schema, in the order it is asked."""
+
+    path: str
+    label: Names
+    help: Names | None
+    schema: dict[str, Any]
+    required: bool
+
+
+@dataclass(frozen=True)
+class FormDefinition:
+    schema: dict[str, Any]
+    fields: tuple[FormField, ...]
+    validator: RecordValidator
+
+    def field(self, path: str) -> FormField | None:
+        return next((f for f in self.fields if f.path == path), None)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """How the owning organization is found: from a form field (地方公共団体コード), as the
+    keeper of the subject's record in a register, or chosen by the applicant."""
+
+    kind: str
+    mode: str
+    path: str | None = None
+    registry: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceNeed:
+    """Evidence fetched at submission; ``replaces`` names the attachment it does away with."""
+
+    type_id: str
+    about: str  # "subject", or a path into the form holding a person id
+    replaces: Names
+    required: bool
+
+
+@dataclass(frozen=True)
+class Exemption:
+    id: str
+    name: Names
+
+
+@dataclass(frozen=True)
+class Fee:
+    """Fee in yen: at the counter/on paper and online (the online discount)."""
+
+    paper: int
+    online: int
+    exemptions: tuple[Exemption, ...]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A register change made when the application is approved (by the owner, as keeper)."""
+
+    registry: str
+    valid_from: str
+    patch: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProcedureDefinition:
+    id: str
+    name: Names
+    description: Names
+    category: str
+    owner: Owner
+    legal_basis: Names
+    exchange_procedure: str | None
+    ial: int
+    aal: int
+    applicants: tuple[str, ...]
+    subject_kind: str
+    form: FormDefinition
+    evidence: tuple[EvidenceNeed, ...]
+    fee: Fee
+    processing_days: int
+    rules: tuple[rules.Rule, ...]
+    effects: tuple[Effect, ...]
+    source: str
+
+    @property
+    def attachments_eliminated(self) -> int:
+        return len(self.evidence)
+
+    @property
+    def online(self) -> bool:
+        """Completed online end to end (every procedure here is; kept for the inventory)."""
+        return True
+
+
+def _leaves(schema: Mapping[str, Any], prefix: str = "") -> dict[str, tuple[dict[str, Any], bool]]:
+    """Dotted path → (leaf schema, required all the way down)."""
+    found: dict[str, tuple[dict[str, Any], bool]] = {}
+    required = set(schema.get("required", []))
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        if sub.get("type") == "object" and "properties" in sub:
+            for leaf, (leaf_schema, leaf_required) in _leaves(sub, path).items():
+                found[leaf] = (leaf_schema, leaf_required and name in required)
+        else:
+            found[path] = (dict(sub), name in required)
+    return found
+
+
+def _form(raw: Any, where: str) -> FormDefinition:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("schema"), Mapping):
+        raise PackError(f"{where}: form needs a schema")
+    schema = dict(raw["schema"])
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise PackError(f"{where}: invalid form schema: {exc.message}") from exc
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        raise PackError(f"{where}: the form schema must be a closed object")
+    leaves = _leaves(schema)
+    fields = []
+    for item in raw.get("fields") or []:
+        path = str(item.get("path", ""))
+        if path not in leaves:
+            raise PackError(f"{where}: form field {path!r} is not a leaf of the schema")
+        leaf_schema, required = leaves[path]
+        fields.append(
+            FormField(
+                path,
+                _names(item.get("label"), f"{where} {path} label"),
+                _optional_names(item.get("help"), f"{where} {path} help"),
+                leaf_schema,
+                required,
+            )
+        )
+    missing = sorted(set(leaves) - {f.path for f in fields})
+    if missing or len(fields) != len(leaves):
+        raise PackError(f"{where}: every schema leaf needs one form field entry; missing {missing}")
+    return FormDefinition(schema, tuple(fields), RecordValidator(schema))
+
+
+def _owner(raw: Any, where: str) -> Owner:
+    if not isinstance(raw, Mapping) or raw.get("kind") not in OWNER_KINDS:
+        raise PackError(f"{where}: owner needs a kind out of {OWNER_KINDS}")
+    mode = raw.get("from")
+    if mode not in OWNER_MODES:
+        raise PackError(f"{where}: owner.from must be one of {OWNER_MODES}")
+    owner = Owner(
+        str(raw["kind"]), str(mode), raw.get("path"), raw.get("registry"), raw.get("function")
+    )
+    if mode == "form" and not owner.path:
+        raise PackError(f"{where}: owner from the form needs the path of a 地方公共団体コード")
+    if mode == "keeper" and owner.registry not in registries():
+        raise PackError(f"{where}: owner from a keeper needs a known registry")
+    if owner.function is not None and owner.function not in matrix().functions:
+        raise PackError(f"{where}: unknown statutory function {owner.function!r}")
+    return owner
+
+
+def _evidence(raw: Any, where: str, exchange_procedure: str | None) -> tuple[EvidenceNeed, ...]:
+    needs = []
+    for item in raw or []:
+        type_id = str(item.get("type"))
+        if type_id not in evidence_types():
+            raise PackError(f"{where}: unknown evidence type {type_id!r}")
+        if exchange_procedure is None or not matrix().provisions_for(exchange_procedure, type_id):
+            raise PackError(
+                f"{where}: no provision of the legal-basis matrix lets procedure "
+                f"{exchange_procedure!r} obtain {type_id!r}"
+            )
+        about = str(item.get("about", "subject"))
+        if about != "subject" and not about.startswith("form."):
+            raise PackError(f"{where}: evidence 'about' is 'subject' or a form path")
+        needs.append(
+            EvidenceNeed(
+                type_id,
+                about,
+                _names(item.get("replaces"), f"{where} {type_id} replaces"),
+                bool(item.get("required", True)),
+            )
+        )
+    return tuple(needs)
+
+
+def _fee(raw: Any, where: str) -> Fee:
+    raw = raw or {}
+    paper, online = int(raw.get("paper", 0)), int(raw.get("online", raw.get("paper", 0)))
+    if paper < 0 or online < 0 or online > paper:
+        raise PackError(f"{where}: fees must be ≥ 0 and online ≤ paper")
+    exemptions = tuple(
+        Exemption(str(e["id"]), _names(e.get("name"), f"{where} exemption"))
+        for e in raw.get("exemptions") or []
+    )
+    return Fee(paper, online, exemptions)
+
+
+def _check_template(value: Any, where: str) -> None:
+    if isinstance(value, str) and value.startswith("$"):
+        if value[1:].split(".")[0] not in CONTEXT_ROOTS:
+            raise PackError(f"{where}: {value!r} must start with one of {CONTEXT_ROOTS}")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _check_template(item, where)
+
+
+def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
+    effects = []
+    for item in raw or []:
+        if item.get("registry") not in registries():
+            raise PackError(f"{where}: effect on unknown registry {item.get('registry')!r}")
+        patch = item.get("patch")
+        if not isinstance(patch, Mapping) or not str(item.get("valid_from", "")).startswith("$"):
+            raise PackError(f"{where}: an effect needs valid_from ($path) and a patch")
+        _check_template(patch, where)
+        _check_template(item["valid_from"], where)
+        effects.append(Effect(str(item["registry"]), str(item["valid_from"]), dict(patch)))
+    return tuple(effects)
+
+
+def _parse(raw: Any, path: Path) -> ProcedureDefinition:
+    where = str(path)
+    if not isinstance(raw, Mapping):
+        raise PackError(f"{where}: a procedure definition is a mapping")
+    try:
+        applicants = tuple(str(a) for a in raw["applicants"])
+        if not applicants or not set(applicants) <= set(APPLICANT_ROLES):
+            raise PackError(f"{where}: applicants must be among {APPLICANT_ROLES}")
+        if raw["category"] not in CATEGORIES:
+            raise PackError(f"{where}: category must be one of {CATEGORIES}")
+        assurance = raw["assurance"]
+        ial, aal = int(assurance["ial"]), int(assurance["aal"])
+        if not (1 <= ial <= 3 and 1 <= aal <= 3):
+            raise PackError(f"{where}: assurance levels run from 1 to 3")
+        exchange_procedure = raw.get("exchange_procedure")
+        if exchange_procedure is not None and exchange_procedure not in matrix().procedures:
+            raise PackError(f"{where}: {exchange_procedure!r} is not in the legal-basis matrix")
+        days = int(raw["processing_days"])
+        if days < 0:
+            raise PackError(f"{where}: processing_days must be ≥ 0")
+        subject_kind = str(raw.get("subject_kind", "person"))
+        if subject_kind not in ("person", "organization"):
+            raise PackError(f"{where}: subject_kind is person or organization")
+        return ProcedureDefinition(
+            id=str(raw["id"]),
+            name=_names(raw["name"], f"{where} name"),
+            description=_names(raw["description"], f"{where} description"),
+            category=str(raw["category"]),
+            owner=_owner(raw["owner"], where),
+            legal_basis=_names(raw["legal_basis"], f"{where} legal_basis"),
+            exchange_procedure=exchange_procedure,
+            ial=ial,
+            aal=aal,
+            applicants=applicants,
+            subject_kind=subject_kind,
+            form=_form(raw["form"], where),
+            evidence=_evidence(raw.get("evidence"), where, exchange_procedure),
+            fee=_fee(raw.get("fee"), where),
+            processing_days=days,
+            rules=rules.parse(raw.get("auto_decision"), where),
+            effects=_effects(raw.get("effects"), where),
+            source=path.name,
+        )
+    except (KeyError, TypeError) as exc:
+        raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc
+
+
+@lru_cache(maxsize=4)
+def procedures(pack: str = DEFAULT_PACK) -> dict[str, ProcedureDefinition]:
+    """Every procedure of the pack, checked, by id."""
+    found: dict[str, ProcedureDefinition] = {}
+    for path, raw in load_folder("procedures", pack):
+        definition = _parse(raw, path)
+        if definition.id in found:
+            raise PackError(f"{path}: procedure {definition.id!r} is defined twice")
+        found[definition.id] = definition
+    return found
+
+
+def get_procedure(procedure_id: str) -> ProcedureDefinition:
+    found = procedures().get(procedure_id)
+    if found is None:
+        raise NotFoundError(
+            "unknown_procedure",
+            f"手続「{procedure_id}」はありません。",
+            f"There is no procedure {procedure_id!r}.",
+        )
+    return found
