@@ -507,14 +507,15 @@ def consume_challenge(
     ]
     if binding is not None:
         conditions.append(Challenge.binding == binding)
-    expires = session.execute(select(Challenge.expires_at).where(*conditions)).scalar_one_or_none()
-    used = session.execute(
+    # one statement: the row that is marked used is the one whose expiry we return
+    expires = session.execute(
         update(Challenge)
         .where(*conditions)
         .values(used_at=now)
+        .returning(Challenge.expires_at)
         .execution_options(synchronize_session=False)
-    )
-    if expires is None or _rowcount(used) != 1:
+    ).scalar_one_or_none()
+    if expires is None:
         raise ValidationError(
             "bad_challenge",
             "チャレンジが無効です (使用済み・期限切れ・別サイト向け)。",
