@@ -44,6 +44,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ids_app, name="ids")
 app.add_typer(demo_app, name="demo")
+official_app = typer.Typer(help="職員のログイン / officials' password login", no_args_is_help=True)
+app.add_typer(official_app, name="official")
 app.add_typer(opendata_app, name="opendata")
 app.add_typer(pki_app, name="pki")
 app.add_typer(wallet_app, name="wallet")
@@ -178,6 +180,44 @@ def demo_seed(
         summary = seed_world(session, seed=seed, residents=residents)
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+
+
+@official_app.command("password")
+def official_password(
+    login: Annotated[str, typer.Argument(help="login name, e.g. 131130.counter_staff")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="new password"),
+    ],
+) -> None:
+    """パスワードと TOTP を設定 / set a password and a new TOTP secret (shown once)."""
+    from tsunagu.identity import auth
+    from tsunagu.identity.service import find_official_by_login
+
+    with transaction(_session_factory()) as session:
+        official = find_official_by_login(session, login)
+        if official is None:
+            typer.echo(f"職員が見つかりません / no official with login {login!r}", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        enrolment = auth.set_password(
+            session,
+            get_settings(),
+            password=password,
+            official_id=official.id,
+            label=login,
+            actor="cli",
+        )
+    typer.echo(f"TOTP secret: {enrolment.secret}")
+    typer.echo(f"authenticator URI: {enrolment.uri}")
+
+
+@official_app.command("totp")
+def official_totp(login: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """現在の TOTP コード (運用・デモ用) / the current TOTP code (operators and demos)."""
+    from tsunagu.identity import auth
+
+    with transaction(_session_factory()) as session:
+        typer.echo(auth.current_totp(get_settings(), session, login))
 
 
 def _describe_url(url: str) -> str:
