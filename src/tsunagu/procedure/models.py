@@ -1,0 +1,83 @@
+"""Tables of the procedure module: applications, the evidence fetched for them, comments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tsunagu.core.db import Base
+
+ID = String(36)
+TZ = DateTime(timezone=True)
+
+
+class Application(Base):
+    """One application (申請・届出) from draft to decision.
+
+    The applicant is the actor who files (``applicant``: an audit label);
+    the subject is whom it is about (a person, or a corporation for employer
+    procedures). The form is kept as canonical JSON, the signature as the
+    CMS the applicant made over the canonical application document.
+    """
+
+    __tablename__ = "procedure_applications"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    procedure_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    applicant: Mapped[str] = mapped_column(String(80), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    subject_kind: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[str] = mapped_column(ID, index=True)
+    delegation_id: Mapped[str | None] = mapped_column(ID)
+    owner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("identity_organizations.id"), index=True
+    )
+    form_data: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signer_serial: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(ID)
+    fee: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ)
+    submitted_at: Mapped[datetime | None] = mapped_column(TZ)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    days_used: Mapped[int] = mapped_column(Integer)
+    clock_from: Mapped[date | None] = mapped_column(Date)
+    assigned_to: Mapped[str | None] = mapped_column(ForeignKey("identity_officials.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(TZ)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    automatic: Mapped[bool] = mapped_column(Boolean)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ApplicationEvidence(Base):
+    """What the exchange answered at submission: the verified response and the keeper's seal."""
+
+    __tablename__ = "procedure_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("procedure_applications.id"), index=True)
+    evidence_type: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    records: Mapped[str] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    seal_serial: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class ApplicationComment(Base):
+    """A note on an application: to the applicant (補正の理由 …) or internal to the office."""
+
+    __tablename__ = "procedure_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("procedure_applications.id"), index=True)
+    author: Mapped[str] = mapped_column(String(80))
+    internal: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ)

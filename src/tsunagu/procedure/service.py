@@ -1,0 +1,719 @@
+"""Applications: draft, signed submission with evidence fetched, review, decision, effects.
+
+Every permission is checked here (not only in routes), every transition goes
+through :mod:`workflow` and is audited in the same transaction. Evidence the
+government holds is fetched through the once-only exchange at submission,
+as the owning organization, so the applicant never attaches it. An approval
+applies the definition's register changes through the registry service; the
+registry's change events then reach subscribed agencies (a death notifies
+the pension service) through the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import service as audit
+from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
+from tsunagu.exchange import sealing
+from tsunagu.exchange import service as exchange
+from tsunagu.identity import delegation, municipalities
+from tsunagu.identity import service as identity
+from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
+from tsunagu.identity.schemas import OfficialRole
+from tsunagu.procedure import calendar, rules
+from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure
+from tsunagu.procedure.models import Application, ApplicationComment, ApplicationEvidence
+from tsunagu.procedure.workflow import FINAL, Action, State, next_state
+from tsunagu.registry import service as registry
+from tsunagu.registry.validation import FieldError
+from tsunagu.trust import protocol
+from tsunagu.trust import service as trust
+from tsunagu.trust.pki import CertKind
+
+DOCUMENT_TYPE = "tsunagu.procedure.application/1"
+MAX_FORM_BYTES = 64_000
+MAX_COMMENT = 4000
+SYSTEM = "system:procedure-rules"
+
+
+@dataclass(frozen=True)
+class Party:
+    kind: str
+    id: str
+
+
+class FormInvalid(ValidationError):
+    """The form does not satisfy the procedure's schema; ``errors`` lists every field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__(
+            "invalid_form",
+            f"入力内容に誤りが {len(errors)} 件あります。",
+            f"The form has {len(errors)} error(s).",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
+
+
+def _not_found() -> NotFoundError:
+    return NotFoundError("application_not_found", "申請が見つかりません。", "No such application.")
+
+
+def _refused(code: str, ja: str, en: str) -> PermissionDenied:
+    return PermissionDenied(code, ja, en)
+
+
+def _dump(value: Any) -> str:
+    text = protocol.canonical_json(value).decode("utf-8")
+    if len(text) > MAX_FORM_BYTES:
+        raise ValidationError(
+            "form_too_large", "入力内容が大きすぎます。", "The form data is too large."
+        )
+    return text
+
+
+# --- who applies for whom --------------------------------------------------------------------
+
+
+def _same_household(session: Session, a: str, b: str) -> bool:
+    """Both persons are recorded in one household of the resident register today."""
+    households = set()
+    for person in (a, b):
+        versions = registry.as_of(session, "juki", person)
+        if not versions:
+            return False
+        households.add((versions[0].keeper_id, versions[0].data["household"]["household_id"]))
+    return len(households) == 1
+
+
+def _applicant(
+    session: Session,
+    actor: Actor,
+    definition: ProcedureDefinition,
+    on_behalf_of: Party | None,
+) -> tuple[str, Party, str | None]:
+    """(role, subject, power of attorney id) for this actor filing this procedure."""
+    roles = definition.applicants
+    if definition.subject_kind == "organization":
+        if on_behalf_of is None or on_behalf_of.kind != "organization":
+            raise ValidationError(
+                "principal_required",
+                "届出をする法人を指定してください。",
+                "Name the corporation this is filed for (on_behalf_of).",
+            )
+        if actor.kind is ActorKind.MEMBER and actor.organization_id == on_behalf_of.id:
+            return "representative", on_behalf_of, None
+        return (
+            "representative",
+            on_behalf_of,
+            _power_of_attorney(session, actor, on_behalf_of, definition),
+        )
+    if actor.kind is not ActorKind.PERSON or actor.person_id is None:
+        raise _refused(
+            "person_required", "本人としてのログインが必要です。", "You need to log in as a person."
+        )
+    if on_behalf_of is None or on_behalf_of.id == actor.person_id:
+        if "self" not in roles:
+            raise _refused(
+                "role_not_allowed",
+                "この手続は本人からは申請できません。",
+                "This procedure cannot be filed by the person themself.",
+            )
+        return "self", Party("person", actor.person_id), None
+    if on_behalf_of.kind != "person":
+        raise ValidationError(
+            "bad_principal", "対象者の指定が不正です。", "on_behalf_of must name a person."
+        )
+    if "household" in roles and _same_household(session, actor.person_id, on_behalf_of.id):
+        return "household", on_behalf_of, None
+    if "proxy" not in roles:
+        raise _refused(
+            "role_not_allowed",
+            "この手続は代理人からは申請できません。",
+            "This procedure cannot be filed by a proxy.",
+        )
+    return "proxy", on_behalf_of, _power_of_attorney(session, actor, on_behalf_of, definition)
+
+
+def _power_of_attorney(
+    session: Session, actor: Actor, principal: Party, definition: ProcedureDefinition
+) -> str:
+    found = (
+        delegation.check(
+            session,
+            agent_kind="person",
+            agent_id=actor.person_id,
+            principal_kind=principal.kind,
+            principal_id=principal.id,
+            procedure=definition.id,
+        )
+        if actor.person_id is not None and actor.kind is ActorKind.PERSON
+        else None
+    )
+    if found is None:
+        raise _refused(
+            "no_power_of_attorney",
+            "この手続について有効な委任状がありません（期限切れ・取消しを含む）。",
+            "You hold no valid power of attorney for this procedure "
+            "(it may have expired or been revoked).",
+        )
+    return found.id
+
+
+def _check_filer(session: Session, actor: Actor, app: Application) -> ProcedureDefinition:
+    """The actor filed ``app`` and may still act for its subject; returns the definition."""
+    if actor.label != app.applicant:
+        raise _not_found()
+    definition = get_procedure(app.procedure_id)
+    require_assurance(actor, ial=definition.ial, aal=definition.aal)
+    if app.delegation_id is not None:
+        _power_of_attorney(session, actor, Party(app.subject_kind, app.subject_id), definition)
+    return definition
+
+
+# --- owners ------------------------------------------------------------------------------------
+
+
+def _chosen_owner(session: Session, definition: ProcedureDefinition, organization_id: str) -> str:
+    organization = identity.get_organization(session, organization_id)
+    function = definition.owner.function
+    if organization.kind.value != definition.owner.kind or (
+        function is not None and function not in exchange.functions_of(session, organization_id)
+    ):
+        raise ValidationError(
+            "wrong_owner",
+            "この手続を取り扱わない機関です。",
+            "That organization does not handle this procedure.",
+        )
+    return organization.id
+
+
+def _owner(session: Session, definition: ProcedureDefinition, app: Application) -> str:
+    owner = definition.owner
+    if owner.mode == "choice":
+        if app.owner_id is None:
+            raise ValidationError(
+                "owner_required", "提出先の機関を指定してください。", "Name the receiving agency."
+            )
+        return app.owner_id
+    if owner.mode == "form":
+        code = rules.lookup(json.loads(app.form_data), owner.path or "")
+        found = identity.find_organization(session, lgcode=str(code)) if code else None
+        if found is None or found.kind.value != owner.kind:
+            raise ValidationError(
+                "owner_not_found",
+                "提出先の市区町村が見つかりません。",
+                "The receiving municipality is not on this platform.",
+            )
+        return found.id
+    versions = registry.as_of(session, owner.registry or "", app.subject_id)
+    if not versions:
+        raise NotFoundError(
+            "no_register_record",
+            "台帳に記録がないため提出先を特定できません。",
+            "You are not recorded in the register, so no office can receive this.",
+        )
+    return versions[0].keeper_id
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+def create(
+    session: Session,
+    actor: Actor,
+    procedure_id: str,
+    form: dict[str, Any],
+    *,
+    on_behalf_of: Party | None = None,
+    organization_id: str | None = None,
+) -> Application:
+    """A draft filed by ``actor`` (for themself, a principal, or a household member)."""
+    definition = get_procedure(procedure_id)
+    require_assurance(actor, ial=definition.ial, aal=definition.aal)
+    role, subject, delegation_id = _applicant(session, actor, definition, on_behalf_of)
+    now = utcnow()
+    app = Application(
+        id=str(uuid.uuid4()),
+        procedure_id=definition.id,
+        status=State.DRAFT.value,
+        channel="online",
+        applicant=actor.label,
+        role=role,
+        subject_kind=subject.kind,
+        subject_id=subject.id,
+        delegation_id=delegation_id,
+        owner_id=_chosen_owner(session, definition, organization_id) if organization_id else None,
+        form_data=_dump(form),
+        fee=definition.fee.online,
+        created_at=now,
+        updated_at=now,
+        days_used=0,
+        automatic=False,
+    )
+    session.add(app)
+    session.flush()
+    _audit(session, actor.label, app, "procedure.drafted", role=role)
+    return app
+
+
+def update(
+    session: Session, actor: Actor, application_id: str, form: dict[str, Any]
+) -> Application:
+    """Save the form of a draft or of an application returned for correction."""
+    app = _load(session, application_id)
+    _check_filer(session, actor, app)
+    next_state(app.status, Action.EDIT)
+    app.form_data = _dump(form)
+    app.updated_at = utcnow()
+    return app
+
+
+def form_errors(definition: ProcedureDefinition, form: dict[str, Any]) -> list[FieldError]:
+    return definition.form.validator.errors(form)
+
+
+def document(app: Application) -> dict[str, Any]:
+    """What the applicant signs: the canonical JSON of this object (see ``trust.protocol``)."""
+    return {
+        "type": DOCUMENT_TYPE,
+        "application_id": app.id,
+        "procedure_id": app.procedure_id,
+        "applicant": app.applicant,
+        "role": app.role,
+        "subject": {"kind": app.subject_kind, "id": app.subject_id},
+        "delegation_id": app.delegation_id,
+        "form": json.loads(app.form_data),
+    }
+
+
+# --- submission --------------------------------------------------------------------------------
+
+
+def _verify_signature(session: Session, actor: Actor, app: Application, cms_der: bytes) -> str:
+    verified = trust.verify_signature(session, cms_der, protocol.canonical_json(document(app)))
+    signer = verified.signer
+    personal = (
+        actor.person_id is not None
+        and signer.kind is CertKind.SIGNING
+        and signer.subject_ref == actor.person_id
+    )
+    corporate = (
+        signer.kind is CertKind.SEAL
+        and app.subject_kind == "organization"
+        and signer.subject_ref == app.subject_id
+    )
+    if not (personal or corporate):
+        raise _refused(
+            "wrong_signer",
+            "申請者本人（または届出をする法人）の電子署名ではありません。",
+            "The application is not signed by the applicant (or the filing corporation).",
+        )
+    return signer.serial
+
+
+def _fetch_evidence(
+    session: Session, store: sealing.SealStore, app: Application, definition: ProcedureDefinition
+) -> None:
+    if not definition.evidence:
+        return
+    assert app.owner_id is not None and definition.exchange_procedure is not None
+    form = json.loads(app.form_data)
+    subjects = {_about(app, form, need.about): "subject" for need in definition.evidence}
+    if app.case_id is None:
+        app.case_id = exchange.open_case(
+            session,
+            requester_id=app.owner_id,
+            procedure_id=definition.exchange_procedure,
+            application_ref=app.id,
+            subjects=subjects,
+            actor=f"procedure:{app.id}",
+        ).id
+    session.execute(delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id))
+    for need in definition.evidence:
+        row = ApplicationEvidence(
+            application_id=app.id,
+            evidence_type=need.type_id,
+            outcome="not_found",
+            records="[]",
+            fetched_at=utcnow(),
+        )
+        try:
+            evidence = exchange.fetch_evidence(
+                session,
+                store,
+                requester_id=app.owner_id,
+                procedure_id=definition.exchange_procedure,
+                application_ref=app.id,
+                evidence_type=need.type_id,
+                subject_id=_about(app, form, need.about),
+            )
+        except NotFoundError:
+            pass
+        else:
+            row.outcome, row.owner_id, row.seal_serial = (
+                "provided",
+                evidence.owner_id,
+                evidence.seal_serial,
+            )
+            row.records = _dump(evidence.records)
+            row.response = protocol.canonical_json(evidence.payload).decode("utf-8")
+        session.add(row)
+    session.flush()
+
+
+def _about(app: Application, form: dict[str, Any], about: str) -> str:
+    return app.subject_id if about == "subject" else str(rules.lookup(form, about[5:]))
+
+
+def evidence_of(session: Session, application_id: str) -> list[ApplicationEvidence]:
+    return list(
+        session.execute(
+            select(ApplicationEvidence)
+            .where(ApplicationEvidence.application_id == application_id)
+            .order_by(ApplicationEvidence.id)
+        ).scalars()
+    )
+
+
+def context(session: Session, app: Application) -> dict[str, Any]:
+    """What rules and register changes may refer to (``$form…``, ``$evidence…`` …)."""
+    evidence: dict[str, Any] = {}
+    for row in evidence_of(session, app.id):
+        records = json.loads(row.records)
+        evidence[row.evidence_type] = records[0]["data"] if records else None
+    owner = _owner_facts(session, app.owner_id) if app.owner_id else {}
+    return {
+        "form": json.loads(app.form_data),
+        "evidence": evidence,
+        "subject": {"kind": app.subject_kind, "id": app.subject_id},
+        "owner": owner,
+        "application": {"id": app.id, "procedure_id": app.procedure_id, "role": app.role},
+        "today": tokyo_today().isoformat(),
+    }
+
+
+def _owner_facts(session: Session, owner_id: str) -> dict[str, Any]:
+    """The owner's public facts, with its place names when it is a local government."""
+    facts = identity.get_organization(session, owner_id).model_dump(mode="json")
+    found = municipalities.find_municipality(facts["lgcode"]) if facts["lgcode"] else None
+    if found is not None:
+        facts["municipality"] = {"prefecture": found.prefecture.name, "name": found.name}
+    return facts
+
+
+def submit(
+    session: Session,
+    actor: Actor,
+    application_id: str,
+    cms_der: bytes,
+    *,
+    store: sealing.SealStore,
+) -> Application:
+    """Validate, verify the signature, fetch the evidence, start the clock, decide if rules can."""
+    app = _load(session, application_id)
+    definition = _check_filer(session, actor, app)
+    target = next_state(app.status, Action.SUBMIT)
+    errors = form_errors(definition, json.loads(app.form_data))
+    if errors:
+        raise FormInvalid(errors)
+    app.signer_serial = _verify_signature(session, actor, app, cms_der)
+    app.signature = cms_der
+    app.owner_id = _owner(session, definition, app)
+    _fetch_evidence(session, store, app, definition)
+    today = tokyo_today()
+    app.status = target.value
+    app.submitted_at = app.submitted_at or utcnow()
+    app.updated_at = utcnow()
+    app.clock_from = today
+    app.due_on = calendar.add_business_days(
+        today, max(definition.processing_days - app.days_used, 0)
+    )
+    _audit(session, actor.label, app, "procedure.submitted", owner_id=app.owner_id)
+    decided = rules.decide(definition.rules, context(session, app))
+    if decided is not None:
+        action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
+        _decide(
+            session, app, definition, action, SYSTEM, f"{decided.reason_ja}\n{decided.reason_en}"
+        )
+    return app
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+def _is_reviewer(actor: Actor, app: Application) -> bool:
+    return actor.can(Permission.APPLICATION_REVIEW) and actor.organization_id == app.owner_id
+
+
+def _for_reviewer(session: Session, actor: Actor, application_id: str) -> Application:
+    app = _load(session, application_id)
+    if not _is_reviewer(actor, app):
+        raise _not_found()
+    return app
+
+
+def assign(
+    session: Session, actor: Actor, application_id: str, official_id: str | None = None
+) -> Application:
+    """Give the application to a reviewer of the owning organization (oneself by default)."""
+    app = _for_reviewer(session, actor, application_id)
+    target_id = official_id or actor.official_id
+    official = identity.get_official(session, target_id or "")
+    if (
+        not official.active
+        or official.organization_id != app.owner_id
+        or OfficialRole.REVIEWER not in official.roles
+    ):
+        raise ValidationError(
+            "not_a_reviewer",
+            "この機関の審査担当の職員ではありません。",
+            "That official is not a reviewer of the owning organization.",
+        )
+    app.status = next_state(app.status, Action.ASSIGN).value
+    app.assigned_to = official.id
+    app.updated_at = utcnow()
+    _audit(session, actor.label, app, "procedure.assigned", official_id=official.id)
+    return app
+
+
+def _assigned(session: Session, actor: Actor, application_id: str) -> Application:
+    app = _for_reviewer(session, actor, application_id)
+    if app.assigned_to != actor.official_id:
+        raise _refused(
+            "not_assigned",
+            "この申請の担当者ではありません。",
+            "The application is assigned to another reviewer.",
+        )
+    return app
+
+
+def return_for_correction(
+    session: Session, actor: Actor, application_id: str, reason: str
+) -> Application:
+    """補正: back to the applicant with the reasons; the clock stops until resubmission."""
+    app = _assigned(session, actor, application_id)
+    app.status = next_state(app.status, Action.RETURN).value
+    if app.clock_from is not None:
+        app.days_used += calendar.business_days_between(app.clock_from, tokyo_today())
+    app.clock_from, app.due_on = None, None
+    app.updated_at = utcnow()
+    _add_comment(session, app, actor.label, _text(reason), internal=False)
+    _audit(session, actor.label, app, "procedure.returned")
+    return app
+
+
+def decide(
+    session: Session, actor: Actor, application_id: str, approved: bool, reason: str
+) -> Application:
+    """The assigned reviewer approves (applying the register changes) or rejects."""
+    app = _assigned(session, actor, application_id)
+    definition = get_procedure(app.procedure_id)
+    action = Action.APPROVE if approved else Action.REJECT
+    _decide(session, app, definition, action, actor.label, _text(reason))
+    return app
+
+
+def _decide(
+    session: Session,
+    app: Application,
+    definition: ProcedureDefinition,
+    action: Action,
+    by: str,
+    reason: str,
+) -> None:
+    state = next_state(app.status, action)
+    if state is State.APPROVED:
+        _apply_effects(session, app, definition, by)
+    app.status = state.value
+    app.decided_at = app.updated_at = utcnow()
+    app.decided_by = by
+    app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
+    app.decision_reason = reason
+    _close_case(session, app, by)
+    _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
+
+
+def fill(template: Any, values: dict[str, Any]) -> Any:
+    """A template with every ``$path`` replaced by its value in ``values``."""
+    if isinstance(template, str) and template.startswith("$"):
+        return rules.lookup(values, template[1:])
+    if isinstance(template, dict):
+        return {key: fill(item, values) for key, item in template.items()}
+    return template
+
+
+def _apply_effects(
+    session: Session, app: Application, definition: ProcedureDefinition, by: str
+) -> None:
+    if not definition.effects:
+        return
+    values = context(session, app)
+    for effect in definition.effects:
+        registry.change(
+            session,
+            effect.registry,
+            app.subject_id,
+            fill(effect.patch, values),
+            actor=by,
+            valid_from=date.fromisoformat(str(fill(effect.valid_from, values))),
+            keeper_id=app.owner_id,
+            note=f"procedure:{app.procedure_id}:{app.id}",
+        )
+
+
+def _close_case(session: Session, app: Application, by: str) -> None:
+    if app.case_id is not None:
+        exchange.close_case(session, app.case_id, actor=by)
+
+
+def withdraw(session: Session, actor: Actor, application_id: str) -> Application:
+    """取下げ by the applicant, at any time before a decision."""
+    app = _load(session, application_id)
+    if actor.label != app.applicant:
+        raise _not_found()
+    app.status = next_state(app.status, Action.WITHDRAW).value
+    app.updated_at = utcnow()
+    _close_case(session, app, actor.label)
+    _audit(session, actor.label, app, "procedure.withdrawn")
+    return app
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _load(session: Session, application_id: str) -> Application:
+    app = session.get(Application, application_id)
+    if app is None:
+        raise _not_found()
+    return app
+
+
+def _is_party(actor: Actor, app: Application) -> bool:
+    return actor.label == app.applicant or (
+        actor.kind is ActorKind.PERSON and actor.person_id == app.subject_id
+    )
+
+
+def get(session: Session, actor: Actor, application_id: str) -> Application:
+    """The application, for its applicant, its subject or a reviewer of the owner."""
+    app = _load(session, application_id)
+    if not (_is_party(actor, app) or _is_reviewer(actor, app)):
+        raise _not_found()
+    return app
+
+
+def mine(session: Session, actor: Actor) -> list[Application]:
+    """Applications the actor filed or that are about them (newest first)."""
+    conditions = [Application.applicant == actor.label]
+    if actor.kind is ActorKind.PERSON and actor.person_id:
+        conditions.append(Application.subject_id == actor.person_id)
+    return list(
+        session.execute(
+            select(Application).where(or_(*conditions)).order_by(Application.created_at.desc())
+        ).scalars()
+    )
+
+
+def queue(
+    session: Session, actor: Actor, *, status: str | None = None, procedure_id: str | None = None
+) -> list[Application]:
+    """The owning organization's applications past the draft stage, oldest deadline first."""
+    if not actor.can(Permission.APPLICATION_REVIEW) or actor.organization_id is None:
+        raise _refused(
+            "permission_denied",
+            "この操作を行う権限がありません。",
+            "Only reviewers see the application queue.",
+        )
+    query = select(Application).where(
+        Application.owner_id == actor.organization_id, Application.status != State.DRAFT.value
+    )
+    if status:
+        query = query.where(Application.status == State(status).value)
+    if procedure_id:
+        query = query.where(Application.procedure_id == procedure_id)
+    return list(
+        session.execute(query.order_by(Application.due_on, Application.submitted_at)).scalars()
+    )
+
+
+def sla_status(app: Application, today: date | None = None) -> str | None:
+    """on_time / due_today / overdue while the clock runs; None otherwise."""
+    if app.due_on is None or State(app.status) in FINAL:
+        return None
+    day = today or tokyo_today()
+    if day > app.due_on:
+        return "overdue"
+    return "due_today" if day == app.due_on else "on_time"
+
+
+# --- comments and audit ------------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    text = value.strip()
+    if not text or len(text) > MAX_COMMENT:
+        raise ValidationError(
+            "bad_comment",
+            f"理由・コメントは 1〜{MAX_COMMENT} 文字で入力してください。",
+            f"A reason or comment must be 1–{MAX_COMMENT} characters.",
+        )
+    return text
+
+
+def _add_comment(
+    session: Session, app: Application, author: str, body: str, *, internal: bool
+) -> ApplicationComment:
+    row = ApplicationComment(
+        application_id=app.id, author=author, internal=internal, body=body, created_at=utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def comment(
+    session: Session, actor: Actor, application_id: str, body: str, *, internal: bool = False
+) -> ApplicationComment:
+    """Applicants write to the office; reviewers to the applicant or (internal) to colleagues."""
+    app = get(session, actor, application_id)
+    if internal and not _is_reviewer(actor, app):
+        raise _refused(
+            "permission_denied",
+            "内部メモは審査担当の職員のみ書けます。",
+            "Only reviewers write internal notes.",
+        )
+    row = _add_comment(session, app, actor.label, _text(body), internal=internal)
+    _audit(session, actor.label, app, "procedure.commented", internal=internal)
+    return row
+
+
+def comments(session: Session, actor: Actor, application_id: str) -> list[ApplicationComment]:
+    app = get(session, actor, application_id)
+    query = select(ApplicationComment).where(ApplicationComment.application_id == app.id)
+    if not _is_reviewer(actor, app):
+        query = query.where(ApplicationComment.internal.is_(False))
+    return list(session.execute(query.order_by(ApplicationComment.id)).scalars())
+
+
+def _audit(session: Session, actor: str, app: Application, action: str, **data: Any) -> None:
+    """Ids, states and flags only: never form contents."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type="application",
+        object_id=app.id,
+        data={"procedure_id": app.procedure_id, "status": app.status, **data},
+    )
