@@ -143,3 +143,8 @@ def test_large_table_totals_and_paging_agree_with_the_rows(
     assert page["total"] == 12_000
     backwards = ds(call, resource_id=rid, sort="番号 desc", offset=2, limit=2)
     assert [r["番号"] for r in backwards["records"]] == [11_998, 11_997]
+    parks = ds(call, resource_id=rid, filters={"区分": "公園"}, sort="番号 desc", limit=3)
+    assert [r["番号"] for r in parks["records"]] == [12_000, 11_997, 11_994]
+    assert parks["total"] == 4_000
+    late = ds(call, resource_id=rid, filters={"区分": "病院"}, sort="値", offset=3_998)
+    assert [r["番号"] for r in late["records"]] == [11_996, 11_999]

@@ -191,7 +191,7 @@ def test_snapshot_catches_up_with_changes_and_reloads_after_removals(
     call("package_patch", "editor", catalog, id="nursery", title="認定こども園一覧", tags=[])
     call("package_create", "editor", catalog, **dataset(name="new-one"))
     with session_factory() as session:
-        caught_up = snapshot.refreshed(session, before)
+        caught_up = snapshot.refreshed(session, before, snapshot.state(session).removed)
         assert caught_up is not None and caught_up.size == before.size + 2
         assert live(caught_up) == live(snapshot.load(session))
     assert names(call, q="こども園") == ["nursery"]
@@ -203,5 +203,8 @@ def test_snapshot_catches_up_with_changes_and_reloads_after_removals(
     )
     call("package_delete", "editor", catalog, id="nursery")
     with session_factory() as session:
-        assert snapshot.refreshed(session, caught_up) is None  # a removal: read in full
+        after_removal = snapshot.refreshed(session, caught_up, snapshot.state(session).removed)
+        assert after_removal is not None and live(after_removal) == live(snapshot.load(session))
+        assert not after_removal.with_package(caught_up.package_ids[-2]).any()
     assert names(call, q="こども園") == []
+    assert names(call, fq="name:nursery") == []

@@ -247,7 +247,8 @@ class OdSearchState(Base):
     (``opendata/snapshot.py``) to know whether the snapshot is still current.
     Document ids come from ``next_id`` under the row's lock, so committed ids
     only grow; ``generation`` changes when the row is made anew (ids may then
-    start again).
+    start again); ``removed`` counts deleted documents, so a snapshot knows
+    whether documents went without a replacement.
     """
 
     __tablename__ = "opendata_search_state"
@@ -256,6 +257,7 @@ class OdSearchState(Base):
     token: Mapped[str] = mapped_column(String(32))
     generation: Mapped[str] = mapped_column(String(32))
     next_id: Mapped[int] = mapped_column(BigInteger)
+    removed: Mapped[int] = mapped_column(BigInteger)  # documents ever deleted from the index
 
 
 class OdDatastoreTable(Base):

@@ -94,8 +94,13 @@ def _page(
 
 
 def _errors(
-    request: Request, session: Session, actor: Actor, data: dict[str, Any], existing: Any = None
+    request: Request,
+    session: Session,
+    actor: Actor,
+    data: dict[str, Any],
+    existing: OdPackage | None = None,
 ) -> dict[str, list[str]]:
+    """The service's objections to ``data`` plus the form's own: a title is required."""
     errors = field_errors(request, service.package_errors(session, actor, data, existing))
     if not data["title"]:
         errors = {"title": [translate(request_language(request), TITLE_REQUIRED)], **errors}
@@ -111,9 +116,7 @@ def _form_context(actor: Actor, session: Session) -> dict[str, Any]:
 
 
 @router.get("/opendata/publish", response_class=HTMLResponse)
-def dashboard(
-    request: Request, session: DbSession, party: CurrentActor, saved: str = ""
-) -> Response:
+def dashboard(request: Request, session: DbSession, party: CurrentActor) -> Response:
     """The publisher's datasets (private ones included), organization by organization."""
     actor = _publisher(request, session, party)
     if isinstance(actor, RedirectResponse):
@@ -135,7 +138,7 @@ def dashboard(
             site,
         )
         listings.append((org, found))
-    return _page(request, "opendata/publish.html", {"listings": listings, "saved": saved})
+    return _page(request, "opendata/publish.html", {"listings": listings})
 
 
 @router.get("/opendata/publish/new", response_class=HTMLResponse)

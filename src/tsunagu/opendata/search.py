@@ -149,7 +149,7 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _changed(session: Session, reserve: int = 0) -> int:
+def _changed(session: Session, reserve: int = 0, removed: int = 0) -> int:
     """A new random token (every process's snapshot is now out of date); ``reserve`` new ids.
 
     Returns the first reserved document id. The row stays locked until the
@@ -162,10 +162,15 @@ def _changed(session: Session, reserve: int = 0) -> int:
         token=uuid.uuid4().hex,
         generation=uuid.uuid4().hex,
         next_id=first_ever.scalar_subquery(),
+        removed=0,
     )
     statement = statement.on_conflict_do_update(
         index_elements=["id"],
-        set_={"token": statement.excluded.token, "next_id": OdSearchState.next_id + reserve},
+        set_={
+            "token": statement.excluded.token,
+            "next_id": OdSearchState.next_id + reserve,
+            "removed": OdSearchState.removed + removed,
+        },
     )
     next_id: int = session.execute(statement.returning(OdSearchState.next_id)).scalar_one()
     return next_id - reserve
@@ -232,7 +237,7 @@ def remove(session: Session, package_ids: list[str]) -> None:
     )
     if not ids:
         return
-    _changed(session)
+    _changed(session, removed=len(ids))
     session.execute(delete(OdSearchFacet).where(OdSearchFacet.doc_id.in_(ids)))
     if not _is_postgres(session):
         session.execute(
@@ -242,7 +247,7 @@ def remove(session: Session, package_ids: list[str]) -> None:
 
 
 def clear(session: Session) -> None:
-    _changed(session)
+    _changed(session, removed=indexed_count(session))
     session.execute(delete(OdSearchFacet))
     if not _is_postgres(session):
         session.execute(text("DELETE FROM opendata_fts"))

@@ -21,8 +21,9 @@ rebuilt: index writers hold the state row's lock from before they take new
 document ids until they commit, so committed ids only grow, and the
 documents above the snapshot's highest id are exactly the new ones; the
 documents they replace (same dataset) are marked dead. A removal without a
-replacement shows as a count that does not add up, and only then is the
-snapshot read again in full.
+replacement shows in the index's count of removed documents, and only then
+are the remaining ids read; when a fifth of the snapshot is dead it is read
+afresh.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from tsunagu.opendata.models import OdSearchState
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 KEPT_SNAPSHOTS = 4
+DEAD_KEPT = 1_000  # replaced documents a snapshot may carry before it is read afresh
 _cache: OrderedDict[tuple[str, str], Snapshot] = OrderedDict()
 _lock = threading.Lock()
+_fill_lock = threading.Lock()  # texts are filled in place, once per snapshot
 
 _MICROSECONDS = {
     "sqlite": (
@@ -76,6 +79,9 @@ class Snapshot:
     facet_value: IntArray
     positions_of: dict[str, int]  # package id -> position of its live document
     generation: str = ""
+    removed: int = 0  # the index's count of removed documents this snapshot accounts for
+    # ``name``/``title_sort`` by position, read when a query first sorts on them
+    texts: dict[str, list[str]] = field(default_factory=dict)
     _ranks: dict[str, IntArray] = field(default_factory=dict)
 
     @property
@@ -108,7 +114,7 @@ class Snapshot:
     def with_package(self, package_id: str) -> BoolArray:
         mask = np.zeros(self.size, np.bool_)
         position = self.positions_of.get(package_id)
-        if position is not None:
+        if position is not None and self.alive[position]:
             mask[position] = True
         return mask
 
@@ -121,44 +127,70 @@ class Snapshot:
         """Dense ascending rank of every document by ``column`` (ties share a rank)."""
         if column not in self._ranks:
             if column in ("metadata_created", "metadata_modified"):
-                raw: Any = self.created if column == "metadata_created" else self.modified
+                times = self.created if column == "metadata_created" else self.modified
+                ranks = np.unique(times, return_inverse=True)[1].reshape(-1)
             else:
-                raw = np.array(self._strings(session, column), dtype=object)
-            _, inverse = np.unique(raw, return_inverse=True)
-            self._ranks[column] = inverse.astype(np.int64).reshape(-1)
+                strings = self._strings(session, column)
+                number = {v: i for i, v in enumerate(sorted(set(strings)))}
+                ranks = np.fromiter((number[v] for v in strings), np.int64, len(strings))
+            self._ranks[column] = ranks.astype(np.int64)
         return self._ranks[column]
 
     def _strings(self, session: Session, column: str) -> list[str]:
-        """``name`` or ``title_sort`` of each document, fetched by id (rows never change)."""
-        rows = session.execute(text(f"SELECT id, {column} FROM opendata_search_docs"))
-        by_id = {int(i): str(v) for i, v in rows}
-        return [by_id.get(int(i), "") for i in self.doc_ids]
+        """``name`` or ``title_sort`` by position; only documents not yet read are fetched."""
+        with _fill_lock:
+            return self._fill(session, column)
+
+    def _fill(self, session: Session, column: str) -> list[str]:
+        known = self.texts.setdefault(column, [])
+        if len(known) < self.size:
+            after = int(self.doc_ids[len(known) - 1]) if known else 0
+            rows = session.execute(
+                text(f"SELECT id, {column} FROM opendata_search_docs WHERE id > :after"),
+                {"after": after},
+            )
+            by_id = {int(i): str(v) for i, v in rows}
+            known.extend(by_id.get(int(i), "") for i in self.doc_ids[len(known) :])
+        return known
 
 
-def state(session: Session) -> tuple[str, str]:
-    """The index's current token and generation ('' when the state row is missing)."""
+@dataclass(frozen=True)
+class State:
+    token: str = ""  # '' when the state row is missing
+    generation: str = ""
+    removed: int = 0
+
+
+def state(session: Session) -> State:
+    """The index's current token, generation and count of removed documents."""
     row = session.execute(
-        select(OdSearchState.token, OdSearchState.generation).where(OdSearchState.id == 1)
+        select(OdSearchState.token, OdSearchState.generation, OdSearchState.removed).where(
+            OdSearchState.id == 1
+        )
     ).first()
-    return (row[0], row[1]) if row else ("", "")
+    return State(row[0], row[1], row[2]) if row else State()
 
 
 def current(session: Session) -> Snapshot:
     """The snapshot matching what ``session`` sees of the index, built if needed."""
     url = session.get_bind().engine.url.render_as_string(hide_password=True)
-    token, generation = state(session)
-    key = (url, token)
+    now = state(session)
+    key = (url, now.token)
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
             return cached
         previous = next(
-            (s for k, s in reversed(_cache.items()) if k[0] == url and s.generation == generation),
+            (
+                s
+                for k, s in reversed(_cache.items())
+                if k[0] == url and s.generation == now.generation
+            ),
             None,
         )
-    built = (refreshed(session, previous) if previous is not None else None) or load(session)
-    built.generation = generation
+    built = (refreshed(session, previous, now.removed) if previous else None) or load(session)
+    built.generation, built.removed = now.generation, now.removed
     if key[1]:  # without a token nothing proves the data unchanged next time
         with _lock:
             _cache[key] = built
@@ -231,21 +263,29 @@ def load(session: Session) -> Snapshot:
     )
 
 
-def refreshed(session: Session, old: Snapshot) -> Snapshot | None:
-    """``old`` plus the documents indexed since, or None when only a full read will do."""
+def refreshed(session: Session, old: Snapshot, removed: int) -> Snapshot | None:
+    """``old`` plus the documents indexed since, or None when only a full read will do.
+
+    ``removed`` is the index's count of removed documents, read before the
+    documents: when the replaced documents do not account for all removals
+    since ``old``, the ids still present are read to find the others.
+    """
     rows = _documents(session, old.max_id)
     positions_of = dict(old.positions_of)
     alive = old.alive.copy()
     for n, row in enumerate(rows):
         replaced = positions_of.get(row[1])
-        if replaced is not None and replaced < old.size:
+        if replaced is not None and replaced < old.size and alive[replaced]:
             alive[replaced] = False
         positions_of[row[1]] = old.size + n
-    still_there = session.execute(
-        text("SELECT count(*) FROM opendata_search_docs WHERE id <= :top"), {"top": old.max_id}
-    ).scalar_one()
-    if still_there != int(alive.sum()) or old.size + len(rows) > 1.25 * (still_there + len(rows)):
-        return None  # something was removed outright, or too many dead documents
+    if removed != old.removed + int(old.alive.sum() - alive.sum()):
+        present = session.execute(
+            text("SELECT id FROM opendata_search_docs WHERE id <= :top"), {"top": old.max_id}
+        ).scalars()
+        alive &= np.isin(old.doc_ids, np.fromiter(present, np.int64))
+    dead = old.size - int(alive.sum())
+    if dead > max(DEAD_KEPT, old.size // 5):
+        return None  # too many dead documents: read afresh
     orgs = list(old.orgs)
     columns = _columns(rows, orgs)
     values, value_keys = dict(old.values), list(old.value_keys)
@@ -279,4 +319,5 @@ def refreshed(session: Session, old: Snapshot) -> Snapshot | None:
         facet_doc=np.concatenate([old.facet_doc, np.array(new_docs, np.int64)]),
         facet_value=np.concatenate([old.facet_value, np.array(new_values, np.int64)]),
         positions_of=positions_of,
+        texts={column: list(known) for column, known in old.texts.items()},
     )
