@@ -25,6 +25,7 @@ from tsunagu.identity.views import router as identity_views
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
+from tsunagu.procedure.api import router as procedure_api
 from tsunagu.registry.api import router as registry_api
 from tsunagu.trust.api import router as trust_router
 from tsunagu.web import errors, views
@@ -46,6 +47,7 @@ ROUTERS = [
     identity_views,
     anonymize_router,
     anonymize_views,
+    procedure_api,
 ]
 
 

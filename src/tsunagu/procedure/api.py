@@ -1,0 +1,205 @@
+"""JSON API: the procedure catalog, and applications from draft to decision.
+
+Thin: parse, call the service (which checks every permission), shape the
+answer. External front ends and HR/accounting software file through it with
+the same signed documents as the web forms.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from tsunagu.core.web import DbSession
+from tsunagu.exchange import sealing
+from tsunagu.identity.deps import require_login, settings_of
+from tsunagu.identity.roles import Actor
+from tsunagu.procedure import service
+from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
+from tsunagu.procedure.models import Application
+from tsunagu.procedure.schemas import (
+    ApplicationDetail,
+    ApplicationIn,
+    ApplicationOut,
+    AssignIn,
+    CommentIn,
+    CommentOut,
+    DecisionIn,
+    EvidenceOut,
+    FormIn,
+    PartyIn,
+    ProcedureDetail,
+    ProcedureOut,
+    ReasonIn,
+    SubmitIn,
+)
+from tsunagu.trust import protocol
+
+router = APIRouter(tags=["procedure"])
+Caller = Annotated[Actor, Depends(require_login)]
+
+
+def _procedure(definition: ProcedureDefinition) -> ProcedureOut:
+    return ProcedureOut(
+        id=definition.id,
+        name_ja=definition.name.ja,
+        name_en=definition.name.en,
+        category=definition.category,
+        owner_kind=definition.owner.kind,
+        legal_basis_ja=definition.legal_basis.ja,
+        legal_basis_en=definition.legal_basis.en,
+        ial=definition.ial,
+        aal=definition.aal,
+        applicants=list(definition.applicants),
+        processing_days=definition.processing_days,
+        fee_paper=definition.fee.paper,
+        fee_online=definition.fee.online,
+        attachments_eliminated=definition.attachments_eliminated,
+        automatic_rules=len(definition.rules),
+    )
+
+
+@router.get("/api/procedures", response_model=list[ProcedureOut])
+def catalog() -> list[ProcedureOut]:
+    return [_procedure(d) for d in procedures().values()]
+
+
+@router.get("/api/procedures/{procedure_id}", response_model=ProcedureDetail)
+def procedure(procedure_id: str) -> ProcedureDetail:
+    definition = get_procedure(procedure_id)
+    return ProcedureDetail(
+        **_procedure(definition).model_dump(),
+        description_ja=definition.description.ja,
+        description_en=definition.description.en,
+        form_schema=definition.form.schema,
+        fields=[
+            {
+                "path": f.path,
+                "label": {"ja": f.label.ja, "en": f.label.en},
+                "help": {"ja": f.help.ja, "en": f.help.en} if f.help else None,
+                "required": f.required,
+            }
+            for f in definition.form.fields
+        ],
+        evidence=[
+            {"type": e.type_id, "replaces": {"ja": e.replaces.ja, "en": e.replaces.en}}
+            for e in definition.evidence
+        ],
+    )
+
+
+def _out(app: Application) -> ApplicationOut:
+    return ApplicationOut(
+        id=app.id,
+        procedure_id=app.procedure_id,
+        status=app.status,
+        role=app.role,
+        applicant=app.applicant,
+        subject=PartyIn(kind="person" if app.subject_kind == "person" else "organization",
+                        id=app.subject_id),
+        owner_id=app.owner_id,
+        fee=app.fee,
+        submitted_at=app.submitted_at,
+        due_on=app.due_on,
+        sla=service.sla_status(app),
+        assigned_to=app.assigned_to,
+        decided_at=app.decided_at,
+        automatic=app.automatic,
+        decision_reason=app.decision_reason,
+        attachments_requested=0,
+        document=service.document(app),
+    )  # fmt: skip
+
+
+def _detail(db: DbSession, app: Application) -> ApplicationDetail:
+    evidence = [
+        EvidenceOut(
+            evidence_type=row.evidence_type,
+            outcome=row.outcome,
+            owner_id=row.owner_id,
+            seal_serial=row.seal_serial,
+            records=json.loads(row.records),
+            fetched_at=row.fetched_at,
+        )
+        for row in service.evidence_of(db, app.id)
+    ]
+    return ApplicationDetail(**_out(app).model_dump(), evidence=evidence)
+
+
+@router.post("/api/procedures/{procedure_id}/applications", response_model=ApplicationOut)
+def create(procedure_id: str, body: ApplicationIn, db: DbSession, actor: Caller) -> ApplicationOut:
+    party = (
+        service.Party(body.on_behalf_of.kind, body.on_behalf_of.id) if body.on_behalf_of else None
+    )
+    app = service.create(
+        db, actor, procedure_id, body.form, on_behalf_of=party,
+        organization_id=body.organization_id,
+    )  # fmt: skip
+    return _out(app)
+
+
+@router.get("/api/applications", response_model=list[ApplicationOut])
+def mine(db: DbSession, actor: Caller) -> list[ApplicationOut]:
+    return [_out(app) for app in service.mine(db, actor)]
+
+
+@router.get("/api/applications/queue", response_model=list[ApplicationOut])
+def queue(
+    db: DbSession, actor: Caller, status: str | None = None, procedure_id: str | None = None
+) -> list[ApplicationOut]:
+    return [_out(app) for app in service.queue(db, actor, status=status, procedure_id=procedure_id)]
+
+
+@router.get("/api/applications/{application_id}", response_model=ApplicationDetail)
+def detail(application_id: str, db: DbSession, actor: Caller) -> ApplicationDetail:
+    return _detail(db, service.get(db, actor, application_id))
+
+
+@router.put("/api/applications/{application_id}/form", response_model=ApplicationOut)
+def update(application_id: str, body: FormIn, db: DbSession, actor: Caller) -> ApplicationOut:
+    return _out(service.update(db, actor, application_id, body.form))
+
+
+@router.post("/api/applications/{application_id}/submit", response_model=ApplicationDetail)
+def submit(
+    application_id: str, body: SubmitIn, request: Request, db: DbSession, actor: Caller
+) -> ApplicationDetail:
+    store = sealing.store_for(settings_of(request))
+    cms_der = protocol.unb64(body.cms, what="cms")
+    return _detail(db, service.submit(db, actor, application_id, cms_der, store=store))
+
+
+@router.post("/api/applications/{application_id}/withdraw", response_model=ApplicationOut)
+def withdraw(application_id: str, db: DbSession, actor: Caller) -> ApplicationOut:
+    return _out(service.withdraw(db, actor, application_id))
+
+
+@router.post("/api/applications/{application_id}/assign", response_model=ApplicationOut)
+def assign(application_id: str, body: AssignIn, db: DbSession, actor: Caller) -> ApplicationOut:
+    return _out(service.assign(db, actor, application_id, body.official_id))
+
+
+@router.post("/api/applications/{application_id}/return", response_model=ApplicationOut)
+def return_(application_id: str, body: ReasonIn, db: DbSession, actor: Caller) -> ApplicationOut:
+    return _out(service.return_for_correction(db, actor, application_id, body.reason))
+
+
+@router.post("/api/applications/{application_id}/decision", response_model=ApplicationOut)
+def decide(application_id: str, body: DecisionIn, db: DbSession, actor: Caller) -> ApplicationOut:
+    return _out(service.decide(db, actor, application_id, body.approved, body.reason))
+
+
+def _comment(row: object) -> CommentOut:
+    return CommentOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/api/applications/{application_id}/comments", response_model=list[CommentOut])
+def comments(application_id: str, db: DbSession, actor: Caller) -> list[CommentOut]:
+    return [_comment(row) for row in service.comments(db, actor, application_id)]
+
+
+@router.post("/api/applications/{application_id}/comments", response_model=CommentOut)
+def comment(application_id: str, body: CommentIn, db: DbSession, actor: Caller) -> CommentOut:
+    return _comment(service.comment(db, actor, application_id, body.body, internal=body.internal))

@@ -1,0 +1,112 @@
+"""JSON shapes of the procedure API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class PartyIn(BaseModel):
+    kind: Literal["person", "organization"]
+    id: str = Field(max_length=36)
+
+
+class ApplicationIn(BaseModel):
+    form: dict[str, Any] = Field(default_factory=dict)
+    on_behalf_of: PartyIn | None = None
+    organization_id: str | None = Field(default=None, max_length=36)
+
+
+class FormIn(BaseModel):
+    form: dict[str, Any]
+
+
+class SubmitIn(BaseModel):
+    cms: str = Field(description="base64 detached CMS over the canonical JSON of `document`")
+
+
+class AssignIn(BaseModel):
+    official_id: str | None = Field(default=None, max_length=36)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(max_length=4000)
+
+
+class DecisionIn(BaseModel):
+    approved: bool
+    reason: str = Field(max_length=4000)
+
+
+class CommentIn(BaseModel):
+    body: str = Field(max_length=4000)
+    internal: bool = False
+
+
+class CommentOut(BaseModel):
+    id: int
+    author: str
+    internal: bool
+    body: str
+    created_at: datetime
+
+
+class EvidenceOut(BaseModel):
+    evidence_type: str
+    outcome: str
+    owner_id: str | None
+    seal_serial: str | None
+    records: list[dict[str, Any]]
+    fetched_at: datetime
+
+
+class ApplicationOut(BaseModel):
+    id: str
+    procedure_id: str
+    status: str
+    role: str
+    applicant: str
+    subject: PartyIn
+    owner_id: str | None
+    fee: int
+    submitted_at: datetime | None
+    due_on: date | None
+    sla: str | None
+    assigned_to: str | None
+    decided_at: datetime | None
+    automatic: bool
+    decision_reason: str | None
+    attachments_requested: int
+    document: dict[str, Any]
+
+
+class ApplicationDetail(ApplicationOut):
+    evidence: list[EvidenceOut]
+
+
+class ProcedureOut(BaseModel):
+    id: str
+    name_ja: str
+    name_en: str
+    category: str
+    owner_kind: str
+    legal_basis_ja: str
+    legal_basis_en: str
+    ial: int
+    aal: int
+    applicants: list[str]
+    processing_days: int
+    fee_paper: int
+    fee_online: int
+    attachments_eliminated: int
+    automatic_rules: int
+
+
+class ProcedureDetail(ProcedureOut):
+    description_ja: str
+    description_en: str
+    form_schema: dict[str, Any]
+    fields: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]

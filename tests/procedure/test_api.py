@@ -1,0 +1,142 @@
+"""The JSON API end to end, and who may call each endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tsunagu.core.clock import tokyo_today
+from tsunagu.core.db import transaction
+from tsunagu.identity import sessions
+from tsunagu.trust import protocol
+
+from .conftest import World, tennyu_form
+
+Login = Callable[..., TestClient]
+
+
+@pytest.fixture
+def login(app: FastAPI, world: World) -> Iterator[Login]:
+    """A fresh browser logged in as a person or an official (CSRF header set)."""
+    opened: list[TestClient] = []
+
+    def run(*, person: str | None = None, official: str | None = None, ial: int = 3) -> TestClient:
+        with transaction(world.factory) as session:
+            started = sessions.start(
+                session, method="card", ial=ial, aal=2, person_id=person, official_id=official
+            )
+        client = TestClient(app, base_url="http://testserver")
+        client.__enter__()
+        opened.append(client)
+        client.cookies.set(sessions.COOKIE, started.token)
+        client.headers["x-csrf-token"] = sessions.csrf_token(
+            world.settings.secret_key, started.token
+        )
+        return client
+
+    yield run
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def _submit(world: World, client: TestClient, person: str, created: dict) -> dict:
+    cms = protocol.b64(world.sign(person, created["document"]))
+    response = client.post(f"/api/applications/{created['id']}/submit", json={"cms": cms})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_catalog_is_public(client: TestClient) -> None:
+    listed = client.get("/api/procedures").json()
+    assert len(listed) == 13
+    tennyu = client.get("/api/procedures/tennyu").json()
+    assert tennyu["evidence"][0]["replaces"]["ja"] == "転出証明書"
+    assert client.get("/api/procedures/nothing").status_code == 404
+
+
+def test_tennyu_through_the_api(world: World, client: TestClient, login: Login) -> None:
+    assert client.post("/api/procedures/tennyu/applications", json={}).status_code == 401
+    hanako = login(person=world.hanako)
+    created = hanako.post("/api/procedures/tennyu/applications", json={"form": tennyu_form()})
+    assert created.status_code == 200, created.text
+    submitted = _submit(world, hanako, world.hanako, created.json())
+    assert submitted["status"] == "approved" and submitted["automatic"]
+    assert submitted["attachments_requested"] == 0
+    assert [e["outcome"] for e in submitted["evidence"]] == ["provided"]
+    assert [a["id"] for a in hanako.get("/api/applications").json()] == [submitted["id"]]
+
+
+def test_form_errors_reach_the_client(world: World, login: Login) -> None:
+    hanako = login(person=world.hanako)
+    created = hanako.post(
+        "/api/procedures/tennyu/applications", json={"form": {"moved_in_on": "x"}}
+    ).json()
+    cms = protocol.b64(world.sign(world.hanako, created["document"]))
+    response = hanako.post(f"/api/applications/{created['id']}/submit", json={"cms": cms})
+    assert response.status_code == 422
+    errors = response.json()["error"]["errors"]
+    assert {"moved_in_on", "new_address"} <= {e["path"] for e in errors}
+
+
+def test_who_may_call_what(world: World, login: Login) -> None:
+    hanako = login(person=world.hanako)
+    late = tennyu_form()
+    late["moved_in_on"] = (tokyo_today() - timedelta(days=30)).isoformat()
+    created = hanako.post("/api/procedures/tennyu/applications", json={"form": late}).json()
+    app_id = _submit(world, hanako, world.hanako, created)["id"]
+    path = f"/api/applications/{app_id}"
+    other_resident = login(person=world.taro)
+    other_office = login(official=world.chiyoda_reviewer)
+    counter = login(official=world.osaka_counter)
+    reviewer = login(official=world.osaka_reviewer)
+    outsiders = (other_resident, other_office, counter)
+    calls: list[tuple[str, str, dict | None]] = [
+        ("get", path, None),
+        ("get", f"{path}/comments", None),
+        ("post", f"{path}/comments", {"body": "x"}),
+        ("post", f"{path}/assign", {}),
+        ("post", f"{path}/return", {"reason": "x"}),
+        ("post", f"{path}/decision", {"approved": True, "reason": "x"}),
+        ("post", f"{path}/withdraw", None),
+        ("put", f"{path}/form", {"form": late}),
+    ]
+    for outsider in outsiders:
+        for method, url, body in calls:
+            response = outsider.request(method, url, json=body)
+            assert response.status_code == 404, (method, url, response.text)
+    for outsider in (other_resident, counter):
+        assert outsider.get("/api/applications/queue").status_code == 403
+    assert other_office.get("/api/applications/queue").json() == []
+    # the applicant cannot review their own application
+    assert hanako.post(f"{path}/assign", json={}).status_code == 404
+    assert (
+        hanako.post(f"{path}/decision", json={"approved": True, "reason": "x"}).status_code == 404
+    )
+    # a state-changing call without the CSRF token is refused
+    token = reviewer.headers.pop("x-csrf-token")
+    assert reviewer.post(f"{path}/assign", json={}).status_code == 403
+    reviewer.headers["x-csrf-token"] = token
+    assert [a["id"] for a in reviewer.get("/api/applications/queue").json()] == [app_id]
+    assert reviewer.get(path).json()["evidence"][0]["evidence_type"] == "juminhyo"
+    assert reviewer.post(f"{path}/assign", json={}).json()["status"] == "in_review"
+    returned = reviewer.post(f"{path}/return", json={"reason": "日付を確認してください"})
+    assert returned.json()["status"] == "returned"
+    assert [c["body"] for c in hanako.get(f"{path}/comments").json()] == ["日付を確認してください"]
+    assert hanako.post(f"{path}/withdraw").json()["status"] == "withdrawn"
+
+
+def test_lower_assurance_session_is_refused(world: World, login: Login) -> None:
+    weak = login(person=world.hanako, ial=2)
+    response = weak.post("/api/procedures/tennyu/applications", json={"form": tennyu_form()})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "assurance_too_low"
+    # a procedure at IAL2 accepts the same session
+    ok = weak.post(
+        "/api/procedures/juminhyo_kofu/applications",
+        json={"form": {"copies": 1, "purpose": "就職"}},
+    )
+    assert ok.status_code == 200, ok.text
