@@ -4,13 +4,15 @@ register, reviewers, and signing keys whose certificates the platform issued."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.registry.conftest import resident
@@ -18,7 +20,7 @@ from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
 from tsunagu.exchange import sealing
-from tsunagu.identity import delegation
+from tsunagu.identity import delegation, sessions
 from tsunagu.identity import service as parties
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.identity.roles import Actor, ActorKind
@@ -213,3 +215,30 @@ def tennyu_form(**overrides: Any) -> dict[str, Any]:
     }
     form.update(copy.deepcopy(overrides))
     return form
+
+
+Login = Callable[..., TestClient]
+
+
+@pytest.fixture
+def login(app: FastAPI, world: World) -> Iterator[Login]:
+    """A fresh browser logged in as a person or an official (CSRF header set)."""
+    opened: list[TestClient] = []
+
+    def run(*, person: str | None = None, official: str | None = None, ial: int = 3) -> TestClient:
+        with transaction(world.factory) as session:
+            started = sessions.start(
+                session, method="card", ial=ial, aal=2, person_id=person, official_id=official
+            )
+        client = TestClient(app, base_url="http://testserver")
+        client.__enter__()
+        opened.append(client)
+        client.cookies.set(sessions.COOKIE, started.token)
+        client.headers["x-csrf-token"] = sessions.csrf_token(
+            world.settings.secret_key, started.token
+        )
+        return client
+
+    yield run
+    for client in opened:
+        client.__exit__(None, None, None)

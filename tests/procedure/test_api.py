@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tsunagu.core.clock import tokyo_today
-from tsunagu.core.db import transaction
-from tsunagu.identity import sessions
 from tsunagu.trust import protocol
 
-from .conftest import World, tennyu_form
-
-Login = Callable[..., TestClient]
-
-
-@pytest.fixture
-def login(app: FastAPI, world: World) -> Iterator[Login]:
-    """A fresh browser logged in as a person or an official (CSRF header set)."""
-    opened: list[TestClient] = []
-
-    def run(*, person: str | None = None, official: str | None = None, ial: int = 3) -> TestClient:
-        with transaction(world.factory) as session:
-            started = sessions.start(
-                session, method="card", ial=ial, aal=2, person_id=person, official_id=official
-            )
-        client = TestClient(app, base_url="http://testserver")
-        client.__enter__()
-        opened.append(client)
-        client.cookies.set(sessions.COOKIE, started.token)
-        client.headers["x-csrf-token"] = sessions.csrf_token(
-            world.settings.secret_key, started.token
-        )
-        return client
-
-    yield run
-    for client in opened:
-        client.__exit__(None, None, None)
+from .conftest import Login, World, tennyu_form
 
 
 def _submit(world: World, client: TestClient, person: str, created: dict) -> dict:

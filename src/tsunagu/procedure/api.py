@@ -8,15 +8,15 @@ the same signed documents as the web forms.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import require_login, settings_of
 from tsunagu.identity.roles import Actor
-from tsunagu.procedure import service
+from tsunagu.procedure import decisions, service
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
 from tsunagu.procedure.models import Application
 from tsunagu.procedure.schemas import (
@@ -187,8 +187,32 @@ def return_(application_id: str, body: ReasonIn, db: DbSession, actor: Caller) -
 
 
 @router.post("/api/applications/{application_id}/decision", response_model=ApplicationOut)
-def decide(application_id: str, body: DecisionIn, db: DbSession, actor: Caller) -> ApplicationOut:
-    return _out(service.decide(db, actor, application_id, body.approved, body.reason))
+def decide(
+    application_id: str, body: DecisionIn, request: Request, db: DbSession, actor: Caller
+) -> ApplicationOut:
+    store = sealing.store_for(settings_of(request))
+    return _out(service.decide(db, actor, application_id, body.approved, body.reason, store=store))
+
+
+@router.get(
+    "/api/applications/{application_id}/decision.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def decision_pdf(application_id: str, db: DbSession, actor: Caller) -> Response:
+    """The decision notice as issued: PDF signed with the owner's seal (PAdES, time-stamped)."""
+    row = service.decision(db, actor, application_id)
+    return Response(
+        bytes(row.pdf),
+        media_type="application/pdf",
+        headers={"content-disposition": f'attachment; filename="decision-{row.id}.pdf"'},
+    )
+
+
+@router.get("/api/applications/{application_id}/decision.json")
+def decision_json(application_id: str, db: DbSession, actor: Caller) -> dict[str, Any]:
+    """The machine-readable copy: a sealed JSON envelope (POST /api/trust/signatures/verify)."""
+    return decisions.envelope(service.decision(db, actor, application_id))
 
 
 def _comment(row: object) -> CommentOut:

@@ -81,3 +81,26 @@ class ApplicationComment(Base):
     internal: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class Decision(Base):
+    """The decision notice (決定通知書) of an application, as issued.
+
+    ``pdf`` is the PAdES notice signed with the owner's seal and time-stamped;
+    ``document`` is the machine-readable copy as a sealed JSON envelope. Both
+    are kept exactly as issued so they can be handed out again and verified.
+    """
+
+    __tablename__ = "procedure_decisions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("procedure_applications.id"), unique=True
+    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
+    outcome: Mapped[str] = mapped_column(String(20))
+    document: Mapped[str] = mapped_column(Text)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    seal_serial: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(TZ)

@@ -29,9 +29,14 @@ from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRole
-from tsunagu.procedure import calendar, rules
+from tsunagu.procedure import calendar, decisions, rules
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure
-from tsunagu.procedure.models import Application, ApplicationComment, ApplicationEvidence
+from tsunagu.procedure.models import (
+    Application,
+    ApplicationComment,
+    ApplicationEvidence,
+    Decision,
+)
 from tsunagu.procedure.workflow import FINAL, Action, State, next_state
 from tsunagu.registry import service as registry
 from tsunagu.registry.validation import FieldError
@@ -444,9 +449,8 @@ def submit(
     decided = rules.decide(definition.rules, context(session, app))
     if decided is not None:
         action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
-        _decide(
-            session, app, definition, action, SYSTEM, f"{decided.reason_ja}\n{decided.reason_en}"
-        )
+        reason = f"{decided.reason_ja}\n{decided.reason_en}"
+        _decide(session, store, app, definition, action, SYSTEM, reason)
     return app
 
 
@@ -515,18 +519,25 @@ def return_for_correction(
 
 
 def decide(
-    session: Session, actor: Actor, application_id: str, approved: bool, reason: str
+    session: Session,
+    actor: Actor,
+    application_id: str,
+    approved: bool,
+    reason: str,
+    *,
+    store: sealing.SealStore,
 ) -> Application:
     """The assigned reviewer approves (applying the register changes) or rejects."""
     app = _assigned(session, actor, application_id)
     definition = get_procedure(app.procedure_id)
     action = Action.APPROVE if approved else Action.REJECT
-    _decide(session, app, definition, action, actor.label, _text(reason))
+    _decide(session, store, app, definition, action, actor.label, _text(reason))
     return app
 
 
 def _decide(
     session: Session,
+    store: sealing.SealStore,
     app: Application,
     definition: ProcedureDefinition,
     action: Action,
@@ -542,7 +553,11 @@ def _decide(
     app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
     app.decision_reason = reason
     _close_case(session, app, by)
-    _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
+    notice = decisions.issue(session, store, app, definition)
+    _audit(
+        session, by, app, f"procedure.{state.value}", automatic=app.automatic,
+        decision=notice.id, pdf_sha256=notice.pdf_sha256,
+    )  # fmt: skip
 
 
 def fill(template: Any, values: dict[str, Any]) -> Any:
@@ -612,6 +627,11 @@ def get(session: Session, actor: Actor, application_id: str) -> Application:
     if not (_is_party(actor, app) or _is_reviewer(actor, app)):
         raise _not_found()
     return app
+
+
+def decision(session: Session, actor: Actor, application_id: str) -> Decision:
+    """The decision notice, for whoever may read the application."""
+    return decisions.of_application(session, get(session, actor, application_id).id)
 
 
 def mine(session: Session, actor: Actor) -> list[Application]:
