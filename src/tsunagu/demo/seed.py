@@ -46,6 +46,7 @@ from tsunagu.identity.schemas import (
     UnitIn,
 )
 from tsunagu.opendata.demo import seed_catalog
+from tsunagu.registry.demo import seed_registers
 
 ACTOR = "demo-seed"
 DEMO_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tsunagu:demo")
@@ -465,6 +466,14 @@ def seed_world(
         service.create_official(session, official, actor=ACTOR, id=official_id)
         created += 1
     session.flush()
+    registers = seed_registers(
+        session,
+        seed=seed,
+        reference=REFERENCE_DATE,
+        world=world,
+        municipalities=organizations,
+        actor=ACTOR,
+    )
     demo_wallets = enroll_demo_wallets(session, settings or get_settings())
     return {
         "seed": seed,
@@ -480,5 +489,6 @@ def seed_world(
         "created": created,
         "digest": service.content_digest(session),
         "demo_wallets": demo_wallets,
+        "registers": registers,
         "opendata": seed_catalog(session, seed=seed, settings=settings or get_settings()),
     }

@@ -640,6 +640,23 @@ def count_kept_by(session: Session, keeper_id: str, registry_id: str) -> int:
     )
 
 
+def subjects_with_records(
+    session: Session, registry_id: str, subject_ids: Sequence[str], *, batch: int = 500
+) -> set[str]:
+    """Which of ``subject_ids`` have any version in the registry (what a load may skip)."""
+    found: set[str] = set()
+    for start in range(0, len(subject_ids), batch):
+        chunk = list(subject_ids[start : start + batch])
+        found.update(
+            session.execute(
+                select(RECORDS.c.subject_id)
+                .where(RECORDS.c.registry_id == registry_id, RECORDS.c.subject_id.in_(chunk))
+                .distinct()
+            ).scalars()
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class InitialRecord:
     """One record of an initial load (migration of an existing register)."""

@@ -21,6 +21,7 @@ from tsunagu.core.ids import is_valid_corporate, is_valid_lgcode, is_valid_mynum
 FORMAT_CHECKER = FormatChecker(["date", "email", "uuid"])
 _KATAKANA = re.compile(r"^[\u30A0-\u30FF\u3000 ー・]+$")
 _POSTAL = re.compile(r"^\d{7}$")
+_REGISTRATION = re.compile(r"^\d{12}$")
 
 
 @FORMAT_CHECKER.checks("lgcode")
@@ -31,6 +32,16 @@ def _lgcode(value: object) -> bool:
 @FORMAT_CHECKER.checks("corporate-number")
 def _corporate(value: object) -> bool:
     return not isinstance(value, str) or is_valid_corporate(value)
+
+
+@FORMAT_CHECKER.checks("company-registration-number")
+def _registration(value: object) -> bool:
+    """会社法人等番号: registry office (4), legal form (2), serial (6); no check digit."""
+    return not isinstance(value, str) or bool(_REGISTRATION.match(value))
+
+
+# Twelve-digit identifiers that are not 個人番号 even when the My Number check digit fits.
+NOT_PERSONAL_FORMATS = frozenset({"company-registration-number"})
 
 
 @FORMAT_CHECKER.checks("postal-code")
@@ -53,6 +64,10 @@ FORMAT_NAMES: dict[str, tuple[str, str]] = {
     ),
     "corporate-number": ("検査数字の正しい法人番号 (13 桁)", "a valid 13-digit corporate number"),
     "postal-code": ("郵便番号 (ハイフンなし 7 桁)", "a 7-digit postal code without hyphen"),
+    "company-registration-number": (
+        "会社法人等番号 (12 桁)",
+        "a 12-digit company registration number",
+    ),
     "katakana": ("全角カタカナ", "full-width katakana"),
 }
 TYPE_NAMES: dict[str, tuple[str, str]] = {
@@ -161,6 +176,7 @@ class RecordValidator:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
         self._validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+        self._not_personal = frozenset(_paths_with_format(schema, NOT_PERSONAL_FORMATS))
 
     def errors(self, record: Any) -> list[FieldError]:
         found: dict[tuple[str, str], FieldError] = {}
@@ -168,7 +184,7 @@ class RecordValidator:
             # ``required`` yields one error per missing field, each describing all of them.
             for described in self._describe(error):
                 found.setdefault((described.path, described.rule), described)
-        return [*found.values(), *_personal_numbers(record, "")]
+        return [*found.values(), *_personal_numbers(record, "", self._not_personal)]
 
     def _describe(self, error: SchemaViolation) -> list[FieldError]:
         if error.validator == "required":
@@ -199,16 +215,32 @@ class RecordValidator:
             raise RecordInvalid(registry_id, errors)
 
 
-def _personal_numbers(value: Any, path: str) -> list[FieldError]:
-    """Registers never hold a 個人番号 in clear; a stray one is refused like a schema error."""
+def _paths_with_format(
+    node: dict[str, Any], formats: frozenset[str], prefix: str = ""
+) -> list[str]:
+    """Dotted paths of object properties whose schema declares one of ``formats``."""
+    found = [prefix] if prefix and node.get("format") in formats else []
+    for name, child in node.get("properties", {}).items():
+        found += _paths_with_format(child, formats, f"{prefix}.{name}" if prefix else name)
+    return found
+
+
+def _personal_numbers(value: Any, path: str, exempt: frozenset[str]) -> list[FieldError]:
+    """Registers never hold a 個人番号 in clear; a stray one is refused like a schema error.
+
+    Fields whose schema declares another twelve-digit identifier (会社法人等番号)
+    are exempt: their numbers fit the My Number check digit one time in eleven.
+    """
+    if path in exempt:
+        return []
     if isinstance(value, dict):
         return [
             e
             for k, v in value.items()
-            for e in _personal_numbers(v, f"{path}.{k}" if path else str(k))
+            for e in _personal_numbers(v, f"{path}.{k}" if path else str(k), exempt)
         ]
     if isinstance(value, list):
-        return [e for i, v in enumerate(value) for e in _personal_numbers(v, f"{path}.{i}")]
+        return [e for i, v in enumerate(value) for e in _personal_numbers(v, f"{path}.{i}", exempt)]
     # Only text: a 12-digit amount (資本金) is a number, never an identifier.
     if isinstance(value, str) and len(value) == 12 and value.isdigit() and is_valid_mynumber(value):
         return [
