@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -180,6 +181,34 @@ def demo_seed(
         summary = seed_world(session, seed=seed, residents=residents)
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+
+
+@demo_app.command("scenario")
+def demo_scenario(
+    name: Annotated[str, typer.Argument(help="scenario: tennyu (転入届)")],
+    url: Annotated[
+        str | None, typer.Option(help="running server on the same database (default: start one)")
+    ] = None,
+    wallet: Annotated[
+        Path | None, typer.Option(help="demo wallet (default var/demo/wallets/resident-1.wallet)")
+    ] = None,
+    pin: Annotated[str, typer.Option(help="wallet PIN")] = "123456",
+) -> None:
+    """デモのシナリオを API 経由で実行し JSON を出力 / run a demo scenario through the API."""
+    import json
+
+    from tsunagu.demo.seed import MUNICIPALITIES
+    from tsunagu.procedure import scenario
+    from tsunagu.web.app import create_app
+
+    if name != "tennyu":
+        typer.echo(f"未知のシナリオです / unknown scenario {name!r} (tennyu)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    result = scenario.run(
+        get_settings(), _session_factory(), make_app=create_app,
+        lgcodes=[code for code, _ in MUNICIPALITIES], wallet_path=wallet, pin=pin, url=url,
+    )  # fmt: skip
+    typer.echo(json.dumps(result, ensure_ascii=False))
 
 
 @official_app.command("password")
