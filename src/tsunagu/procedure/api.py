@@ -16,8 +16,9 @@ from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import require_login, settings_of
 from tsunagu.identity.roles import Actor
-from tsunagu.procedure import decisions, service
+from tsunagu.procedure import decisions, inventory, service
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
+from tsunagu.procedure.inventory import InventoryRow
 from tsunagu.procedure.models import Application
 from tsunagu.procedure.schemas import (
     ApplicationDetail,
@@ -64,6 +65,26 @@ def _procedure(definition: ProcedureDefinition) -> ProcedureOut:
 @router.get("/api/procedures", response_model=list[ProcedureOut])
 def catalog() -> list[ProcedureOut]:
     return [_procedure(d) for d in procedures().values()]
+
+
+@router.get("/api/procedures/inventory", response_model=list[InventoryRow])
+def inventory_json(db: DbSession) -> list[InventoryRow]:
+    """行政手続の棚卸 (public): every procedure, its owner and basis, and live figures."""
+    return inventory.inventory(db)
+
+
+@router.get(
+    "/api/procedures/inventory.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def inventory_csv(db: DbSession) -> Response:
+    """The same inventory as CSV (UTF-8; an empty cell means no figure yet)."""
+    return Response(
+        inventory.to_csv(inventory.inventory(db)),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="procedure-inventory.csv"'},
+    )
 
 
 @router.get("/api/procedures/{procedure_id}", response_model=ProcedureDetail)
