@@ -27,6 +27,7 @@ from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.procedure.api import router as procedure_api
 from tsunagu.registry.api import router as registry_api
+from tsunagu.registry.views import router as registry_views
 from tsunagu.trust.api import router as trust_router
 from tsunagu.web import errors, views
 
@@ -35,6 +36,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ROUTERS = [
     views.router,
     registry_api,
+    registry_views,
     exchange_api,
     exchange_views,
     audit_router,
