@@ -140,6 +140,12 @@ def end_subscription(
     return _out(row)
 
 
+def bases_for(session: Session, subscriber_id: str) -> list[NotificationBasis]:
+    """The notification bases of the matrix under which the organization may subscribe."""
+    performed = functions_of(session, subscriber_id)
+    return [b for b in matrix().notifications.values() if performed & set(b.subscribers)]
+
+
 def subscriptions_of(session: Session, subscriber_id: str) -> list[SubscriptionOut]:
     rows = session.execute(
         select(Subscription)
