@@ -25,6 +25,7 @@ from tsunagu.core.config import get_settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.core.errors import TsunaguError
 from tsunagu.opendata.cli import app as opendata_app
+from tsunagu.registry.cli import app as registry_app
 from tsunagu.trust.cli import pki_app, wallet_app
 
 EXIT_INVALID = 1
@@ -51,6 +52,7 @@ app.add_typer(opendata_app, name="opendata")
 app.add_typer(pki_app, name="pki")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(anonymize_app, name="anonymize")
+app.add_typer(registry_app, name="registry")
 
 
 def _session_factory() -> sessionmaker[Session]:

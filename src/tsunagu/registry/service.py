@@ -657,6 +657,17 @@ def subjects_with_records(
     return found
 
 
+def current_counts(session: Session, *, valid_on: date | None = None) -> dict[str, int]:
+    """Records each registry holds valid on a day (today), as currently known."""
+    c = RECORDS.c
+    rows = session.execute(
+        select(c.registry_id, func.count())
+        .where(c.superseded_at.is_(None), _valid_on(valid_on or tokyo_today()))
+        .group_by(c.registry_id)
+    ).all()
+    return {str(registry_id): int(count) for registry_id, count in rows}
+
+
 @dataclass(frozen=True)
 class InitialRecord:
     """One record of an initial load (migration of an existing register)."""
