@@ -263,6 +263,8 @@ def load_file(session: Session, resource_id: str, path: Path, fmt: str) -> OdDat
         session.execute(text(f'CREATE INDEX "ix_{table}_c{i}" ON "{table}" (c{i})'))
     # statistics now, not when autovacuum gets round to it: the planner needs them to
     # choose an index for a filter over a scan in _id order
+    if not postgres:
+        session.execute(text("PRAGMA analysis_limit = 1000"))  # a sample is enough
     session.execute(text(f'ANALYZE "{table}"'))
     if count and session.execute(text(f'SELECT max(_id) FROM "{table}"')).scalar() != count:
         raise DatastoreError(

@@ -207,7 +207,8 @@ class OdRevision(Base):
 
 
 class OdSearchDoc(Base):
-    """The search index row of a dataset: pre-tokenised text plus sort and visibility keys."""
+    """The search index row of a dataset: sort, filter and visibility keys (and on PostgreSQL
+    the weighted full-text vector; SQLite's FTS5 table ``opendata_fts`` shares its ids)."""
 
     __tablename__ = "opendata_search_docs"
 
@@ -215,8 +216,6 @@ class OdSearchDoc(Base):
     package_id: Mapped[str] = mapped_column(String(36), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     title_sort: Mapped[str] = mapped_column(String(500))
-    title_tokens: Mapped[str] = mapped_column(Text)
-    body_tokens: Mapped[str] = mapped_column(Text)
     tsv: Mapped[str | None] = mapped_column(SEARCH_VECTOR, nullable=True)
     owner_org: Mapped[str | None] = mapped_column(String(36), nullable=True)
     private: Mapped[bool] = mapped_column(Boolean)

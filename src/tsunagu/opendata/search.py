@@ -49,6 +49,7 @@ FACET_FIELDS = ("organization", "tags", "res_format", "license_id", "groups")
 SKIPPED_POS = {"助詞", "助動詞", "補助記号", "空白"}
 OPTIONAL_POS = {"接尾辞", "接頭辞"}
 TITLE_WEIGHT = 10.0
+FEW_CANDIDATES = 5_000  # filtered documents few enough to hand to the full-text query
 _local = threading.local()
 
 
@@ -177,27 +178,30 @@ def _changed(session: Session, reserve: int = 0, removed: int = 0) -> int:
 
 
 def index(session: Session, docs: list[IndexDoc]) -> None:
-    """(Re)index datasets in the caller's transaction."""
+    """(Re)index datasets in the caller's transaction.
+
+    The analysed text goes only into the full-text index (FTS5 keeps its own
+    copy, PostgreSQL the weighted ``tsv``), so index rows stay narrow.
+    """
     if not docs:
         return
+    texts = [(" ".join(analyze(d.title)), " ".join(analyze(d.body))) for d in docs]
+    remove(session, [d.package_id for d in docs])
+    first = _changed(session, reserve=len(docs))
+    ids = list(range(first, first + len(docs)))
     rows: list[dict[str, Any]] = [
         {
+            "id": doc_id,
             "package_id": doc.package_id,
             "name": doc.name,
             "title_sort": doc.title.lower()[:500],
-            "title_tokens": " ".join(analyze(doc.title)),
-            "body_tokens": " ".join(analyze(doc.body)),
             "owner_org": doc.owner_org,
             "private": doc.private,
             "metadata_created": doc.metadata_created,
             "metadata_modified": doc.metadata_modified,
         }
-        for doc in docs
+        for doc_id, doc in zip(ids, docs, strict=True)
     ]
-    remove(session, [d.package_id for d in docs])
-    first = _changed(session, reserve=len(docs))
-    ids = list(range(first, first + len(docs)))
-    rows = [{**r, "id": i} for i, r in zip(ids, rows, strict=True)]
     postgres = _is_postgres(session)
     statement = insert(OdSearchDoc)
     if postgres:
@@ -205,7 +209,10 @@ def index(session: Session, docs: list[IndexDoc]) -> None:
         statement = statement.values(
             tsv=_weighted("pg_title", "A").op("||")(_weighted("pg_body", "B"))
         )
-        rows = [{**r, "pg_title": r["title_tokens"], "pg_body": r["body_tokens"]} for r in rows]
+        rows = [
+            {**r, "pg_title": title, "pg_body": body}
+            for r, (title, body) in zip(rows, texts, strict=True)
+        ]
     session.execute(statement, rows)
     facet_rows = []
     for doc_id, doc in zip(ids, docs, strict=True):
@@ -218,8 +225,8 @@ def index(session: Session, docs: list[IndexDoc]) -> None:
         session.execute(
             text("INSERT INTO opendata_fts(rowid, title, body) VALUES (:id, :t, :b)"),
             [
-                {"id": i, "t": r["title_tokens"], "b": r["body_tokens"]}
-                for i, r in zip(ids, rows, strict=True)
+                {"id": doc_id, "t": title, "b": body}
+                for doc_id, (title, body) in zip(ids, texts, strict=True)
             ],
         )
 
@@ -312,19 +319,29 @@ def _sort_keys(sort: str, has_text: bool) -> list[tuple[str, bool]]:
     return keys
 
 
-def _text_matches(session: Session, terms: list[str]) -> tuple[IntArray, FloatArray]:
+def _text_matches(
+    session: Session, terms: list[str], within: IntArray | None = None
+) -> tuple[IntArray, FloatArray]:
     """Ids and scores (higher is better) of every indexed document matching all ``terms``.
 
     Read through the driver's cursor: thousands of (id, score) pairs are
     turned into arrays directly, without building a result row for each.
+    PostgreSQL's ``ts_rank`` is higher for better matches, SQLite's ``bm25``
+    lower; scores come back with higher meaning better. ``within`` (a few
+    document ids that pass the filters) lets PostgreSQL rank only those.
     """
     if _is_postgres(session):
         sql = (
             "SELECT id, ts_rank(tsv, q) FROM opendata_search_docs,"
             " plainto_tsquery('simple', %(terms)s) AS q WHERE tsv @@ q"
         )
-        params: dict[str, str] = {"terms": " ".join(terms)}
+        params: dict[str, Any] = {"terms": " ".join(terms)}
+        if within is not None:
+            sql += " AND id = ANY(%(within)s)"
+            params["within"] = within.tolist()
         sign = 1.0
+        # binary results spare psycopg parsing thousands of numbers from text
+        options: dict[str, Any] = {"binary": True}
     else:
         sql = (
             f"SELECT rowid, bm25(opendata_fts, {TITLE_WEIGHT}, 1.0) FROM opendata_fts"
@@ -332,9 +349,10 @@ def _text_matches(session: Session, terms: list[str]) -> tuple[IntArray, FloatAr
         )
         params = {"terms": " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)}
         sign = -1.0  # bm25: lower is better
+        options = {}
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params, **options)
         rows = cursor.fetchall()
     finally:
         cursor.close()
@@ -419,7 +437,9 @@ def search(session: Session, query: Query) -> Result:
     selected = _filtered(session, snap, query, filters)
     scores: FloatArray | None = None
     if terms:
-        ids, raw_scores = _text_matches(session, terms)
+        few = bool(filters) and int(selected.sum()) <= FEW_CANDIDATES
+        within = snap.doc_ids[selected] if few else None
+        ids, raw_scores = _text_matches(session, terms, within)
         found, which = snap.positions(ids)
         keep = selected[found]
         positions, scores = found[keep], raw_scores[which][keep]
