@@ -26,86 +26,6 @@ from tsunagu.registry.definitions import get_registry
 
 router = APIRouter(include_in_schema=False)
 
-# Page wording in both languages (kept with the page, like the anonymization report).
-TEXT: dict[str, dict[str, str]] = {
-    "ja": {
-        "title": "わたしの情報の利用記録",
-        "lead": "行政機関があなたの情報を取得した記録（拒否されたものを含む）と、"
-        "あなたに関する変更の通知の記録です。各記録は改ざん検知できる監査証跡に含まれ、"
-        "日ごとに公開されるルートに対する包含証明が付いています。",
-        "filters": "絞り込み",
-        "agency": "機関",
-        "all": "すべて",
-        "since": "期間（から）",
-        "until": "期間（まで）",
-        "apply": "絞り込む",
-        "date_hint": "日付は 2025-04-01 のように入力してください。",
-        "download": "ダウンロード",
-        "csv": "CSV 形式でダウンロード",
-        "json": "JSON 形式（検証用）でダウンロード",
-        "verify": "JSON をダウンロードし、リポジトリの tools/verify_access_log.py で"
-        "オフラインで検証できます（標準ライブラリのみ・サーバを信頼する必要はありません）。",
-        "caption": "利用記録",
-        "when": "日時",
-        "what": "種類",
-        "by": "取得・受領した機関",
-        "purpose": "目的（手続）",
-        "data": "情報",
-        "basis": "法令上の根拠",
-        "fields": "項目",
-        "outcome": "結果",
-        "proof": "監査記録",
-        "fetch": "情報の取得",
-        "notification": "変更の通知",
-        "provided": "提供",
-        "refused": "拒否",
-        "not_found": "該当なし",
-        "delivered": "通知済み",
-        "rejected": "受領拒否（署名不正）",
-        "unverified": "（未検証）",
-        "empty": "該当する記録はありません。",
-        "count": "件",
-    },
-    "en": {
-        "title": "Who used my data",
-        "lead": "Every time an agency fetched your data (including refused attempts) and every "
-        "change notification about you. Each entry is part of the tamper-evident audit trail "
-        "and comes with an inclusion proof against the published daily root.",
-        "filters": "Filter",
-        "agency": "Agency",
-        "all": "All",
-        "since": "From",
-        "until": "To",
-        "apply": "Apply",
-        "date_hint": "Enter dates as 2025-04-01.",
-        "download": "Download",
-        "csv": "Download as CSV",
-        "json": "Download as JSON (verifiable)",
-        "verify": "Download the JSON and check it offline with tools/verify_access_log.py from "
-        "the repository (standard library only; no need to trust the server).",
-        "caption": "Access log",
-        "when": "When",
-        "what": "Kind",
-        "by": "Agency",
-        "purpose": "Purpose (procedure)",
-        "data": "Data",
-        "basis": "Legal basis",
-        "fields": "Fields",
-        "outcome": "Outcome",
-        "proof": "Audit record",
-        "fetch": "Fetch",
-        "notification": "Change notification",
-        "provided": "provided",
-        "refused": "refused",
-        "not_found": "no record",
-        "delivered": "delivered",
-        "rejected": "rejected (bad seal)",
-        "unverified": "(unverified)",
-        "empty": "No entries.",
-        "count": "entries",
-    },
-}
-
 
 @router.get("/me/access-log", response_class=HTMLResponse)
 def access_log_page(
@@ -129,7 +49,6 @@ def access_log_page(
         request,
         "exchange/access_log.html",
         {
-            "t": TEXT[language],
             "entries": entries,
             "agencies": agencies,
             "filters": filters,
