@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from tsunagu.core import ids
 from tsunagu.core.config import Settings
 from tsunagu.core.errors import NotFoundError
+from tsunagu.identity import service as identity
 from tsunagu.opendata import datastore, recommended, service
 from tsunagu.opendata.config import storage_for
 from tsunagu.opendata.quality import SYSTEM
@@ -161,8 +162,15 @@ def seed_catalog(session: Session, *, seed: int, settings: Settings) -> str:
     created = 0
     definitions = sorted(recommended.definitions().values(), key=lambda r: r.number)
     for index, town in enumerate(MUNICIPALITIES):
+        # the municipality's officials with the data-publisher role publish for it
+        municipality = identity.find_organization(session, lgcode=town.code)
+        linked = municipality.id if municipality else None
         try:
             org = service.get_organization(session, town.slug)
+            if linked and org.identity_org_id != linked:
+                service.update_organization(
+                    session, SYSTEM, {"id": org.id, "identity_org_id": linked}, patch=True
+                )
         except NotFoundError:
             org = service.create_organization(
                 session,
@@ -173,6 +181,7 @@ def seed_catalog(session: Session, *, seed: int, settings: Settings) -> str:
                     "title_en": town.name_en,
                     "lg_code": town.code,
                     "description": f"{town.prefecture}{town.name}のオープンデータ",
+                    "identity_org_id": linked,
                 },
             )
         common = {
