@@ -9,7 +9,7 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
@@ -38,7 +38,7 @@ def _validate(world: World, pdf: bytes) -> PdfSignatureStatus:
         root = trust.trust_store(session).ders[AuthorityRole.ROOT]
     context = ValidationContext(trust_roots=[asn1_x509.Certificate.load(root)])
     [signature] = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
-    return validate_pdf_signature(signature, context)
+    return decisions.run_sync(async_validate_pdf_signature(signature, context))
 
 
 def test_automatic_decision_issues_a_signed_time_stamped_notice(world: World) -> None:

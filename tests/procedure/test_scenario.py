@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from typer.testing import CliRunner
 
@@ -20,7 +20,7 @@ from tsunagu.core.db import transaction
 from tsunagu.core.errors import ConflictError
 from tsunagu.identity.card import enroll_demo_wallets
 from tsunagu.identity.models import Person
-from tsunagu.procedure import scenario
+from tsunagu.procedure import decisions, scenario
 from tsunagu.registry import service as registry
 from tsunagu.trust import service as trust
 from tsunagu.trust.pki import AuthorityRole
@@ -61,7 +61,7 @@ def test_tennyu_scenario_through_the_http_api(world: World, demo_wallet: Path) -
         [now] = registry.as_of(session, "juki", world.taro)
     context = ValidationContext(trust_roots=[asn1_x509.Certificate.load(root)])
     [signature] = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
-    assert validate_pdf_signature(signature, context).bottom_line
+    assert decisions.run_sync(async_validate_pdf_signature(signature, context)).bottom_line
     assert now.keeper_id == world.osaka and now.data["address"]["municipality"] == "大阪市"
     assert now.data["status"] == "住民"
 

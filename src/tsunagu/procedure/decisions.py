@@ -16,12 +16,15 @@ time-stamper calls the trust module's TSA in process rather than over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
 from asn1crypto import keys, tsp
@@ -52,6 +55,7 @@ from tsunagu.trust import tsa
 from tsunagu.trust.pki import AuthorityRole
 
 DOCUMENT_TYPE = "tsunagu.procedure.decision/1"
+T = TypeVar("T")
 BODY_FONT = "HeiseiMin-W3"
 HEADING_FONT = "HeiseiKakuGo-W5"
 OUTCOMES = {
@@ -199,12 +203,29 @@ def sign_pdf(
         reason="決定通知 / Notice of decision",
     )
     out = io.BytesIO()
-    signers.PdfSigner(
+    signer = signers.PdfSigner(
         meta,
         signer=_signer(session, seal),
         timestamper=PlatformTimeStamper(session, store.settings),
-    ).sign_pdf(writer, output=out)
+    )
+    run_sync(signer.async_sign_pdf(writer, output=out))
     return out.getvalue(), seal.serial
+
+
+def run_sync(work: Coroutine[Any, Any, T]) -> T:
+    """Run one of pyHanko's coroutines to the end from synchronous code.
+
+    Services are synchronous, but the calling thread may already run an event
+    loop (async code, a browser-test harness), where pyHanko's own sync
+    wrappers fail; the coroutine then gets a loop of its own in a helper
+    thread while this thread waits.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def issue(

@@ -26,6 +26,7 @@ from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.procedure.api import router as procedure_api
+from tsunagu.procedure.views import router as procedure_views
 from tsunagu.registry.api import router as registry_api
 from tsunagu.registry.views import router as registry_views
 from tsunagu.trust.api import router as trust_router
@@ -50,6 +51,7 @@ ROUTERS = [
     anonymize_router,
     anonymize_views,
     procedure_api,
+    procedure_views,
 ]
 
 
