@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +88,7 @@ def _classify(value: str, current: str) -> str:
     return "text" if value.lower() in ("nan", "inf", "-inf", "infinity") else "numeric"
 
 
-def _convert(value: str, kind: str) -> Any:
-    if value == "":
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "numeric":
-        return float(value)
-    return value
+CONVERTERS: dict[str, Callable[[str], Any]] = {"int": int, "numeric": float, "text": str}
 
 
 class _Source:
@@ -158,27 +151,47 @@ def _headers(raw: list[str]) -> list[str]:
 
 
 def _infer(source: _Source) -> tuple[list[str], list[str], int, list[dict[str, int] | None]]:
-    """Headers, column types, row count and, per column, counts of its values when few."""
+    """Headers, column types, row count and, per column, counts of its values when few.
+
+    Columns leave the typing loop once they are text and the counting loop
+    once they have too many values, so a million rows cost little beyond
+    reading them.
+    """
     rows = source.rows()
     try:
         headers = _headers(next(rows))
     except StopIteration as exc:
         raise DatastoreError("ファイルが空です。", "The file is empty.") from exc
-    kinds = [""] * len(headers)
+    width = len(headers)
+    kinds = [""] * width
     tallies: list[dict[str, int] | None] = [{} for _ in headers]
+    typing, counting = list(range(width)), list(range(width))
     count = 0
     for row in rows:
         if not any(row):
             continue
         count += 1
-        for i, value in enumerate(row[: len(headers)]):
-            if kinds[i] != "text":
-                kinds[i] = _classify(value, kinds[i])
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        changed = False
+        for i in typing:
+            kinds[i] = _classify(row[i], kinds[i])
+            changed = changed or kinds[i] == "text"
+        for i in counting:
+            value = row[i]
             tally = tallies[i]
-            if tally is not None and value:
-                tally[value] = tally.get(value, 0) + 1
-                if len(tally) > COUNTED_VALUES or len(value) > COUNTED_LENGTH:
-                    tallies[i] = None
+            if not value or tally is None:
+                continue
+            seen = tally.get(value)
+            if seen is not None:
+                tally[value] = seen + 1
+            elif len(tally) < COUNTED_VALUES and len(value) <= COUNTED_LENGTH:
+                tally[value] = 1
+            else:
+                tallies[i], changed = None, True
+        if changed:
+            typing = [i for i in typing if kinds[i] != "text"]
+            counting = [i for i in counting if tallies[i] is not None]
     kinds = [k or "text" for k in kinds]
     counts = [_counts(t, k, count) for t, k in zip(tallies, kinds, strict=True)]
     return headers, kinds, count, counts
@@ -200,13 +213,14 @@ def _counts(tally: dict[str, int] | None, kind: str, rows: int) -> dict[str, int
 
 def _records(source: _Source, kinds: list[str]) -> Iterator[list[Any]]:
     width = len(kinds)
+    converters = [CONVERTERS[k] for k in kinds]
     rows = source.rows()
     next(rows)
     for row in rows:
         if not any(row):
             continue
-        cells = (row + [""] * width)[:width]
-        values = [_convert(v, k) for v, k in zip(cells, kinds, strict=True)]
+        cells = row[:width] if len(row) >= width else row + [""] * (width - len(row))
+        values = [convert(v) if v else None for convert, v in zip(converters, cells, strict=True)]
         values.append(" ".join(v for v in cells if v).lower())
         yield values
 
