@@ -88,6 +88,13 @@ def _empty_all_tables(engine: Engine) -> None:
         t for t in inspect(engine).get_table_names()
         if t != "alembic_version" and not t.startswith("opendata_fts_")
     ]
+    # Datastore tables (ds_*) are made at run time, one per resource: dropped, never
+    # truncated by the hundred (which exhausts PostgreSQL's shared lock table).
+    made_at_run_time = [t for t in tables if t.startswith("ds_")]
+    tables = [t for t in tables if t not in made_at_run_time]
+    with engine.begin() as connection:
+        for table in made_at_run_time:
+            connection.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
     if not tables:
         return
     with engine.begin() as connection:
