@@ -164,6 +164,8 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
     token, _ = _official_token(factory, chiyoda)
     csrf = sessions.csrf_token(settings.secret_key, token)
     store = sealing.store_for(settings)
+    # The same fetch without HTTP, one thread: what one core does per fetch on PostgreSQL.
+    in_process = _in_process(factory, store, chiyoda, cases)
     with factory() as session:
         envelopes = [
             exchange.request_envelope(
@@ -222,12 +224,15 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
         "ok": sum(c == 200 for c in codes),
         "fetches_per_second": round(len(codes) / seconds, 1),
         "client": f"{threads} threads, keep-alive, requests sealed beforehand",
+        "in_process_one_thread": in_process,
     }
 
 
 def run(workdir: Path) -> dict[str, Any]:
     sizes = [int(s) for s in os.environ.get("TSUNAGU_BENCH_EXCHANGE_SIZES", "100000").split(",")]
     result: dict[str, Any] = {
+        # The machine's size and how busy it was: HTTP throughput depends on both.
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "targets": {
             "sqlite_in_process_100k": {"p50_ms": 2.0, "p99_ms": 10.0},
             "postgres_http_two_workers": {"fetches_per_second": 1000},

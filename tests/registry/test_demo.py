@@ -147,3 +147,5 @@ def test_registers_are_a_pure_function_of_the_world() -> None:
     assert first == plan()
     for registry_id, record in first:
         registries()[registry_id].validator.validate(registry_id, record.data)
+        if registry_id in ("juki", "koseki", "shuro", "kenpo", "kokuho", "houjin"):
+            assert record.valid_from <= seed.REFERENCE_DATE  # in force on the world's day

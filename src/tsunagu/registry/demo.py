@@ -205,10 +205,12 @@ def _zokugara(person: PersonIn, head: PersonIn, older_than_head: bool) -> str:
 
 
 def household_since(seed: int, resident: Resident, reference: date) -> date:
-    """When the household came to its address: after the head turned 20, within 25 years."""
+    """When the household came to its address: after the head turned 18, within 25 years,
+    at least a month before the reference day."""
     rng = _rng(seed, "household-since", resident.household_id)
-    earliest = max(_years_after(resident.head.birth_date, 20), reference - timedelta(days=25 * 365))
-    return _day(rng, earliest, reference - timedelta(days=30))
+    latest = reference - timedelta(days=30)
+    earliest = max(_years_after(resident.head.birth_date, 18), reference - timedelta(days=25 * 365))
+    return _day(rng, min(earliest, latest), latest)
 
 
 def juki(seed: int, resident: Resident, reference: date) -> tuple[date, dict[str, Any]]:
