@@ -43,6 +43,9 @@ run: install
 	@$(TSUNAGU) worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(TSUNAGU) serve --host $(HOST) --port $(PORT)
 
+# Tests run in parallel, one process per core (each has its own databases and servers).
+PYTEST_ARGS ?= -n auto
+
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
