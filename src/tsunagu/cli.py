@@ -48,6 +48,8 @@ app.add_typer(ids_app, name="ids")
 app.add_typer(demo_app, name="demo")
 official_app = typer.Typer(help="職員のログイン / officials' password login", no_args_is_help=True)
 app.add_typer(official_app, name="official")
+procedure_app = typer.Typer(help="行政手続 / procedures", no_args_is_help=True)
+app.add_typer(procedure_app, name="procedure")
 app.add_typer(opendata_app, name="opendata")
 app.add_typer(pki_app, name="pki")
 app.add_typer(wallet_app, name="wallet")
@@ -249,6 +251,21 @@ def official_totp(login: Annotated[str, typer.Argument(help="login name")]) -> N
 
     with transaction(_session_factory()) as session:
         typer.echo(auth.current_totp(get_settings(), session, login))
+
+
+@procedure_app.command("publish-inventory")
+def procedure_publish_inventory() -> None:
+    """手続の棚卸をオープンデータとして公開 / publish the procedure inventory as open data.
+
+    Run it from a schedule (cron, a systemd timer), like ``opendata publish-stats``.
+    """
+    from tsunagu.opendata.config import storage_for
+    from tsunagu.procedure.inventory import publish_inventory
+
+    settings = get_settings()
+    with transaction(_session_factory()) as session:
+        package = publish_inventory(session, settings.base_url, storage_for(settings))
+    typer.echo(f"published {package.name}")
 
 
 def _describe_url(url: str) -> str:

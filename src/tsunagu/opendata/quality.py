@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -141,26 +142,38 @@ def statistics_rows(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def publish_statistics(session: Session, site_url: str, storage: Storage) -> OdPackage:
-    """Create or refresh the statistics dataset with a new CSV (UTF-8) and load it."""
+@dataclass(frozen=True)
+class GeneratedDataset:
+    """A dataset the platform writes about itself (open data by design, No.2-3)."""
+
+    name: str
+    title: str
+    notes: str
+    resource_name: str
+    file_name: str
+    tags: tuple[str, ...] = ("統計", "オープンデータ・バイ・デザイン")
+
+
+def publish_generated_csv(
+    session: Session, site_url: str, storage: Storage, dataset: GeneratedDataset, csv_text: str
+) -> OdPackage:
+    """Create or refresh ``dataset`` under the platform organization with a new CSV, and load it.
+
+    Modules above the catalog (e.g. procedures) call this to publish their own
+    figures; the catalog never imports them.
+    """
     org = _platform_org(session)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=["集計日", "区分", "項目", "名称", "値"], lineterminator="\r\n"
-    )
-    writer.writeheader()
-    writer.writerows(statistics_rows(session))
     data = {
-        "name": STATS_DATASET,
-        "title": "オープンデータカタログ利用統計",
-        "notes": "組織別の公開データセット数・ダウンロード数、API 呼出し数（自動公開）。",
+        "name": dataset.name,
+        "title": dataset.title,
+        "notes": dataset.notes,
         "owner_org": org.id,
         "license_id": "cc-by-4.0",
         "frequency": "daily",
-        "tags": [{"name": "統計"}, {"name": "オープンデータ・バイ・デザイン"}],
+        "tags": [{"name": tag} for tag in dataset.tags],
     }
     try:
-        package = service.get_package(session, STATS_DATASET)
+        package = service.get_package(session, dataset.name)
         package = service.update_package(session, SYSTEM, {**data, "id": package.id}, site_url)
     except NotFoundError:
         package = service.create_package(session, SYSTEM, data, site_url)
@@ -173,13 +186,31 @@ def publish_statistics(session: Session, site_url: str, storage: Storage) -> OdP
         .scalars()
         .first()
     )
-    upload = service.Upload(
-        "catalog-statistics.csv", io.BytesIO(buffer.getvalue().encode()), "text/csv"
-    )
-    fields = {"name": "カタログ利用統計", "format": "CSV", "package_id": package.id}
+    upload = service.Upload(dataset.file_name, io.BytesIO(csv_text.encode()), "text/csv")
+    fields = {"name": dataset.resource_name, "format": "CSV", "package_id": package.id}
     mode = "create" if resource is None else "update"
     if resource is not None:
         fields["id"] = resource.id
     saved = service.save_resource(session, SYSTEM, fields, site_url, storage, upload, mode=mode)
     datastore.load_resource(session, saved, storage)
     return package
+
+
+STATISTICS = GeneratedDataset(
+    name=STATS_DATASET,
+    title="オープンデータカタログ利用統計",
+    notes="組織別の公開データセット数・ダウンロード数、API 呼出し数（自動公開）。",
+    resource_name="カタログ利用統計",
+    file_name="catalog-statistics.csv",
+)
+
+
+def publish_statistics(session: Session, site_url: str, storage: Storage) -> OdPackage:
+    """Create or refresh the catalog's own usage statistics dataset."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=["集計日", "区分", "項目", "名称", "値"], lineterminator="\r\n"
+    )
+    writer.writeheader()
+    writer.writerows(statistics_rows(session))
+    return publish_generated_csv(session, site_url, storage, STATISTICS, buffer.getvalue())

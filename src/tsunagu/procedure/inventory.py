@@ -24,6 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.clock import to_tokyo
+from tsunagu.opendata.models import OdPackage
+from tsunagu.opendata.quality import GeneratedDataset, publish_generated_csv
+from tsunagu.opendata.storage import Storage
 from tsunagu.procedure import calendar
 from tsunagu.procedure.definitions import procedures
 from tsunagu.procedure.models import Application
@@ -143,3 +146,23 @@ def to_csv(rows: list[InventoryRow]) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
     return out.getvalue()
+
+
+INVENTORY_DATASET = GeneratedDataset(
+    name="tsunagu-procedure-inventory",
+    title="行政手続の棚卸（オンライン化・添付書類削減・処理状況）",
+    notes=(
+        "手続ごとの所管、根拠法令、オンライン化の有無、削減した添付書類数と、"
+        "オンライン申請率・自動処理率・標準処理期間に対する処理日数の実績（自動公開）。"
+    ),
+    resource_name="行政手続の棚卸",
+    file_name="procedure-inventory.csv",
+    tags=("行政手続", "棚卸", "オープンデータ・バイ・デザイン"),
+)
+
+
+def publish_inventory(session: Session, site_url: str, storage: Storage) -> OdPackage:
+    """Publish (or refresh) the inventory with its live figures as an open dataset."""
+    return publish_generated_csv(
+        session, site_url, storage, INVENTORY_DATASET, to_csv(inventory(session))
+    )
