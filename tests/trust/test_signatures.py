@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.openssl import cms_verify, openssl
 from tsunagu.core.clock import utcnow
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
@@ -22,10 +23,6 @@ from tsunagu.trust import cms, protocol, service, tsa
 from tsunagu.trust.models import Certificate
 
 from .conftest import HANAKO, PIN, Enrolled
-
-
-def openssl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], capture_output=True, text=True)
 
 
 def _write_pki(session_factory: sessionmaker[Session], folder: Path) -> Path:
@@ -49,48 +46,11 @@ def test_openssl_verifies_a_wallet_signature_and_shows_the_basic_attributes(
     p7s = tmp_path / "申請書.txt.p7s"
     p7s.write_bytes(card.wallet.unlock(PIN).sign(document.read_bytes()))
     root = _write_pki(session_factory, tmp_path)
-    result = openssl(
-        "cms",
-        "-verify",
-        "-binary",
-        "-inform",
-        "DER",
-        "-in",
-        str(p7s),
-        "-content",
-        str(document),
-        "-CAfile",
-        str(root),
-        "-purpose",
-        "any",
-        "-out",
-        "/dev/null",
-    )
+    result = cms_verify(p7s, document, root)
     assert result.returncode == 0, result.stderr
     assert "Verification successful" in result.stderr
     signer = tmp_path / "signer.pem"
-    assert (
-        openssl(
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(p7s),
-            "-content",
-            str(document),
-            "-CAfile",
-            str(root),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-            "-signer",
-            str(signer),
-        ).returncode
-        == 0
-    )
+    assert cms_verify(p7s, document, root, "-signer", str(signer)).returncode == 0
     subject = openssl(
         "x509", "-in", str(signer), "-noout", "-subject", "-nameopt", "utf8,sep_multiline"
     ).stdout
@@ -98,26 +58,7 @@ def test_openssl_verifies_a_wallet_signature_and_shows_the_basic_attributes(
         assert value in subject
     # a changed document fails with OpenSSL too
     document.write_bytes(b"tampered")
-    assert (
-        openssl(
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(p7s),
-            "-content",
-            str(document),
-            "-CAfile",
-            str(root),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ).returncode
-        != 0
-    )
+    assert cms_verify(p7s, document, root).returncode != 0
 
 
 def test_platform_verification_checks_content_chain_and_status(

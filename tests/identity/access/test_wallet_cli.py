@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from tests.openssl import cms_verify
 from tsunagu.core.db import transaction
 from tsunagu.identity import card
 
@@ -90,30 +91,7 @@ def test_wallet_cli_enroll_sign_login(
     ca = run("pki", "ca-cert", env=env)
     assert ca.returncode == 0, ca.stderr
     root.write_text(ca.stdout)
-    verified = subprocess.run(
-        [
-            "openssl",
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(p7s),
-            "-content",
-            str(document),
-            "-CAfile",
-            str(root),
-            "-purpose",
-            "any",
-            "-out",
-            os.devnull,
-            "-signer",
-            str(tmp_path / "signer.pem"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    verified = cms_verify(p7s, document, root, "-signer", str(tmp_path / "signer.pem"))
     assert verified.returncode == 0, verified.stderr
     subject = subprocess.run(
         [
