@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import merkle
@@ -105,18 +105,23 @@ def _take_chain(session: Session) -> int:
     return start
 
 
+# Built once: this runs at the start of every auditing transaction (a Core statement
+# on the session's connection skips the ORM's per-call execution set-up).
+_LAST_OF_CHAIN = (
+    select(AuditRecord.seq, AuditRecord.hash)
+    .where(AuditRecord.chain == bindparam("chain"))
+    .order_by(AuditRecord.seq.desc())
+    .limit(1)
+)
+
+
 def _head(session: Session) -> _Head:
     """Chain and link for this transaction's appends, fixed at its first record."""
     cached: _Head | None = session.info.get(_HEAD)
     if cached is not None:
         return cached
     chain = _take_chain(session) if _is_postgresql(session) else 0
-    last = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash)
-        .where(AuditRecord.chain == chain)
-        .order_by(AuditRecord.seq.desc())
-        .limit(1)
-    ).first()
+    last = session.connection().execute(_LAST_OF_CHAIN, {"chain": chain}).first()
     head = _Head(chain, last.hash if last else GENESIS_HASH)
     if not _is_postgresql(session):
         # SQLite writes only chain 0, so its last record is also the trail's last.
