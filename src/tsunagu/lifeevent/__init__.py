@@ -1,0 +1,1 @@
+"""Life events: one-stop bundles, proactive (push) services, private-sector subscribers."""
