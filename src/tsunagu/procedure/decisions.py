@@ -7,77 +7,42 @@ time-stamped by the platform's time-stamping unit, so any PDF reader that
 trusts the platform root can validate it, also after the seal certificate
 expires.
 
-The PDF is drawn with reportlab using its built-in Adobe-Japan1 CID fonts
-(``HeiseiMin-W3`` for the text, ``HeiseiKakuGo-W5`` for headings): they need
-no font files, readers substitute a local Japanese font. It is signed with
-pyHanko (PAdES B-T: ``ETSI.CAdES.detached`` plus a signature time-stamp). The
-time-stamper calls the trust module's TSA in process rather than over HTTP.
+The PDF is drawn with reportlab's built-in Japanese CID fonts and signed
+with pyHanko (PAdES B-T); both are shared with certificates, see
+:mod:`tsunagu.procedure.pades`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
 import uuid
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from xml.sax.saxutils import escape
 
-from asn1crypto import keys, tsp
-from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers
-from pyhanko.sign.timestamps.api import TimeStamper
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tsunagu.core.clock import to_tokyo, utcnow
-from tsunagu.core.config import Settings
+from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import NotFoundError
 from tsunagu.exchange import sealing
 from tsunagu.identity import service as identity
 from tsunagu.procedure.definitions import ProcedureDefinition
 from tsunagu.procedure.models import Application, Decision
-from tsunagu.trust import service as trust
-from tsunagu.trust import tsa
-from tsunagu.trust.pki import AuthorityRole
+from tsunagu.procedure.pades import BODY, SMALL, TITLE, date_ja, run_sync, sign_pdf
+
+__all__ = ["content", "envelope", "issue", "of_application", "render_pdf", "run_sync", "sign_pdf"]
 
 DOCUMENT_TYPE = "tsunagu.procedure.decision/1"
-T = TypeVar("T")
-BODY_FONT = "HeiseiMin-W3"
-HEADING_FONT = "HeiseiKakuGo-W5"
 OUTCOMES = {
     "approved": ("承認", "Approved"),
     "rejected": ("却下", "Rejected"),
 }
-
-for _font in (BODY_FONT, HEADING_FONT):
-    pdfmetrics.registerFont(UnicodeCIDFont(_font))
-
-
-class PlatformTimeStamper(TimeStamper):
-    """pyHanko time-stamper answered by the platform TSA inside this process."""
-
-    def __init__(self, session: Session, settings: Settings) -> None:
-        super().__init__()
-        self.session = session
-        self.settings = settings
-
-    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        token = trust.timestamp_token(self.session, self.settings, bytes(req.dump()))
-        return tsp.TimeStampResp.load(tsa.response(token))
 
 
 def content(
@@ -111,16 +76,9 @@ def content(
     }
 
 
-def _date_ja(moment: datetime) -> str:
-    local = to_tokyo(moment)
-    return f"{local.year}年{local.month}月{local.day}日"
-
-
 def render_pdf(data: dict[str, Any]) -> bytes:
     """The unsigned notice (A4, Japanese with English subtitles)."""
-    body = ParagraphStyle("body", fontName=BODY_FONT, fontSize=10.5, leading=16, wordWrap="CJK")
-    small = ParagraphStyle("small", parent=body, fontSize=8.5, leading=12)
-    title = ParagraphStyle("title", parent=body, fontName=HEADING_FONT, fontSize=18, leading=26)
+    body, small, title = BODY, SMALL, TITLE
     decided = datetime.fromisoformat(data["decided_at"])
     outcome_ja, outcome_en = OUTCOMES.get(data["outcome"], (data["outcome"], data["outcome"]))
     name = data["procedure"]["name"]
@@ -130,7 +88,7 @@ def render_pdf(data: dict[str, Any]) -> bytes:
         ("申請番号 / Application No.", data["application_id"]),
         ("手続 / Procedure", f"{name['ja']} / {name['en']}"),
         ("根拠法令 / Legal basis", data["procedure"]["legal_basis"]["ja"]),
-        ("決定日 / Date of decision", f"{_date_ja(decided)} / {decided.date().isoformat()}"),
+        ("決定日 / Date of decision", f"{date_ja(decided)} / {decided.date().isoformat()}"),
         ("決定 / Decision", f"{outcome_ja} / {outcome_en}"),
         ("決定の方法 / Decided by", by),
     ]
@@ -172,60 +130,6 @@ def render_pdf(data: dict[str, Any]) -> bytes:
         rightMargin=22 * mm,
     ).build(story)
     return out.getvalue()
-
-
-def _signer(session: Session, seal: sealing.Seal) -> signers.SimpleSigner:
-    key_der = seal.key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    root = trust.trust_store(session).ders[AuthorityRole.ROOT]
-    return signers.SimpleSigner(
-        signing_cert=asn1_x509.Certificate.load(seal.cert_der),
-        signing_key=keys.PrivateKeyInfo.load(key_der),
-        cert_registry=SimpleCertificateStore.from_certs(
-            [asn1_x509.Certificate.load(der) for der in (*seal.chain, root)]
-        ),
-    )
-
-
-def sign_pdf(
-    session: Session, store: sealing.SealStore, organization_id: str, pdf: bytes
-) -> tuple[bytes, str]:
-    """``pdf`` signed (PAdES B-T) with the organization's seal; returns it and the seal serial."""
-    seal = store.seal_for(session, organization_id)
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    meta = signers.PdfSignatureMetadata(
-        field_name="OrganizationSeal",
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        reason="決定通知 / Notice of decision",
-    )
-    out = io.BytesIO()
-    signer = signers.PdfSigner(
-        meta,
-        signer=_signer(session, seal),
-        timestamper=PlatformTimeStamper(session, store.settings),
-    )
-    run_sync(signer.async_sign_pdf(writer, output=out))
-    return out.getvalue(), seal.serial
-
-
-def run_sync(work: Coroutine[Any, Any, T]) -> T:
-    """Run one of pyHanko's coroutines to the end from synchronous code.
-
-    Services are synchronous, but the calling thread may already run an event
-    loop (async code, a browser-test harness), where pyHanko's own sync
-    wrappers fail; the coroutine then gets a loop of its own in a helper
-    thread while this thread waits.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(work)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, work).result()
 
 
 def issue(
