@@ -10,6 +10,9 @@ mapping naming an operator::
     {present: "evidence.juminhyo"}  the path holds something other than None, "" or []
     {today: null}                   today's date in Japan, ISO 8601
     {date_offset: [e, days]}        the ISO date ``days`` days after the date ``e``
+    {add_months: [e, months]}       the same day ``months`` months later (clamped to the month's
+                                    end), e.g. a third birthday is ``add_months: [birth, 36]``
+    {date: [year, month, day]}      the ISO date of those numbers (a yearly deadline)
 
 Definitions are checked when the pack loads (:func:`check`), so a typo in a
 rule is a pack error, not a surprise during a submission. A missing value
@@ -36,7 +39,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b,
 }
-_ARITY = {**dict.fromkeys(_COMPARE, 2), "in": 2, "date_offset": 2}
+_ARITY = {**dict.fromkeys(_COMPARE, 2), "in": 2, "date_offset": 2, "add_months": 2, "date": 3}
 OPERATORS = frozenset({*_ARITY, "all", "any", "not", "var", "present", "today"})
 
 
@@ -106,7 +109,11 @@ def evaluate(expression: Any, context: Mapping[str, Any]) -> Any:
         return any(bool(evaluate(item, context)) for item in argument)
     if name == "not":
         return not bool(evaluate(argument, context))
+    if name == "date":
+        return _date(*(evaluate(item, context) for item in argument))
     left, right = (evaluate(item, context) for item in argument)
+    if name == "add_months":
+        return _add_months(left, right)
     if name == "date_offset":
         return _date_offset(left, right)
     if name == "in":
@@ -118,6 +125,29 @@ def _date_offset(value: Any, days: Any) -> str | None:
     try:
         return (date.fromisoformat(str(value)) + timedelta(days=int(days))).isoformat()
     except (TypeError, ValueError):
+        return None
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months; the 31st becomes the last day of a shorter month."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - timedelta(days=1)).day))
+
+
+def _add_months(value: Any, months: Any) -> str | None:
+    try:
+        return add_months(date.fromisoformat(str(value)), int(months)).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _date(year: Any, month: Any, day: Any) -> str | None:
+    try:
+        return date(int(year), int(month), int(day)).isoformat()
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
