@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -623,6 +623,63 @@ def kept_by(
         .offset(offset)
     ).scalars()
     return [_version(r) for r in rows]
+
+
+def valid_on_day(
+    session: Session, registry_id: str, day: date, *, keeper_id: str | None = None
+) -> Iterator[Version]:
+    """Every current version of a register valid on ``day`` (optionally one keeper's), streamed
+    in subject order: what batch work over a whole register reads (e.g. proactive scans)."""
+    get_registry(registry_id)
+    query = select(RECORDS).where(
+        RECORDS.c.registry_id == registry_id,
+        RECORDS.c.superseded_at.is_(None),
+        _valid_on(day),
+    )
+    if keeper_id is not None:
+        query = query.where(RECORDS.c.keeper_id == keeper_id)
+    rows = session.execute(
+        query.order_by(RECORDS.c.subject_id, RECORDS.c.record_key),
+        execution_options={"yield_per": BULK_BATCH},
+    )
+    for row in rows:
+        yield _version(row)
+
+
+def kept_with(
+    session: Session,
+    keeper_id: str,
+    registry_id: str,
+    field_path: str,
+    value: str,
+    *,
+    valid_on: date | None = None,
+) -> list[Version]:
+    """Current versions a keeper holds whose ``field_path`` equals ``value`` (e.g. the members
+    of one household). The JSON text narrows the rows; each candidate is then checked."""
+    get_registry(registry_id)
+    needle = _dump({field_path.rsplit(".", 1)[-1]: value})[1:-1]
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = session.execute(
+        select(RECORDS)
+        .where(
+            RECORDS.c.keeper_id == keeper_id,
+            RECORDS.c.registry_id == registry_id,
+            RECORDS.c.superseded_at.is_(None),
+            _valid_on(valid_on or tokyo_today()),
+            RECORDS.c.data.like(f"%{escaped}%", escape="\\"),
+        )
+        .order_by(RECORDS.c.subject_id)
+    )
+    found = [_version(row) for row in rows]
+    return [v for v in found if _lookup(v.data, field_path) == value]
+
+
+def _lookup(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def count_kept_by(session: Session, keeper_id: str, registry_id: str) -> int:
