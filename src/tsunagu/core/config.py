@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     outbox_backoff_base: float = 1.0
     outbox_lease_seconds: float = 60.0
+    platform_corporate_number: str = Field(
+        default="",
+        description="法人番号 of the organization operating the platform; its seal certificate "
+        "signs what the platform itself sends out (e.g. life-event webhooks to companies).",
+    )
 
     @property
     def effective_database_url(self) -> str:
