@@ -30,6 +30,8 @@ class AuditRecord(Base):
     __table_args__ = (
         UniqueConstraint("chain", "prev_hash", name="uq_audit_records_chain_prev_hash"),
         Index("ix_audit_records_chain_seq", "chain", "seq"),
+        # An object's history (records_of) without scanning the whole trail.
+        Index("ix_audit_records_object", "object_type", "object_id"),
     )
 
     seq: Mapped[int] = mapped_column(

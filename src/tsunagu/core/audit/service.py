@@ -179,6 +179,17 @@ def record(
     return str(row["hash"])
 
 
+def records_of(session: Session, object_type: str, object_id: str) -> list[AuditRecord]:
+    """Every record about one object in the order written: its history, e.g. for a case worker."""
+    return list(
+        session.execute(
+            select(AuditRecord)
+            .where(AuditRecord.object_type == object_type, AuditRecord.object_id == object_id)
+            .order_by(AuditRecord.seq)
+        ).scalars()
+    )
+
+
 def last_seq(session: Session) -> int:
     """Chain position of the record this transaction appended last (rows that cite it keep it)."""
     return _head(session).last_seq
