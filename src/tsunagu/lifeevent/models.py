@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
@@ -49,3 +49,96 @@ class ProactiveNotice(Base):
     found_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+# --- private-sector notices: companies told of a resident's life event under consent -------
+
+
+class NoticeSubscriber(Base):
+    """A company (電力・ガス・水道・銀行・携帯電話・郵便転送 …) that receives life-event notices.
+
+    ``declared`` is canonical JSON ``{event: [field, …]}``: the events the company
+    wants and, per event, the minimal fields it needs. ``secret_ciphertext`` is
+    the webhook's HMAC key as a Fernet token, so a copy of the database does not
+    let anyone forge notices.
+    """
+
+    __tablename__ = "lifeevent_subscribers"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_organizations.id"), index=True
+    )
+    corporate_number: Mapped[str] = mapped_column(String(13))
+    name: Mapped[str] = mapped_column(String(200))
+    sector: Mapped[str] = mapped_column(String(30))
+    webhook_url: Mapped[str] = mapped_column(String(2000))
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    declared: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    created_by: Mapped[str] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None] = mapped_column(TZ)
+    ended_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class NoticeConsent(Base):
+    """A resident's consent that one company be told of one event, with the fields agreed.
+
+    Rows are never deleted: withdrawing sets ``withdrawn_at``, so the history of
+    what was agreed when stays answerable. At most one consent per person,
+    company and event is in force.
+    """
+
+    __tablename__ = "lifeevent_consents"
+    __table_args__ = (
+        Index(
+            "uq_lifeevent_consents_in_force",
+            "person_id",
+            "subscriber_id",
+            "event",
+            unique=True,
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
+    subscriber_id: Mapped[str] = mapped_column(ForeignKey("lifeevent_subscribers.id"), index=True)
+    event: Mapped[str] = mapped_column(String(30))
+    fields: Mapped[str] = mapped_column(Text)
+    given_at: Mapped[datetime] = mapped_column(TZ)
+    given_by: Mapped[str] = mapped_column(String(100))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TZ)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class NoticeDelivery(Base):
+    """One notice to one company by webhook, with its own retry clock.
+
+    ``body`` is the exact JSON posted (only declared and consented fields); it is
+    cleared once delivered or cancelled so personal data is not kept longer than
+    the delivery needs. The id derives from the source event, the company and
+    the event, so a source processed twice yields one delivery.
+    """
+
+    __tablename__ = "lifeevent_deliveries"
+    __table_args__ = (Index("ix_lifeevent_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subscriber_id: Mapped[str] = mapped_column(ForeignKey("lifeevent_subscribers.id"), index=True)
+    person_id: Mapped[str] = mapped_column(ID, index=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("lifeevent_consents.id"), index=True)
+    event: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZ)
+    replayed_by: Mapped[str | None] = mapped_column(String(100))
