@@ -40,6 +40,7 @@ class Application(Base):
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     signer_serial: Mapped[str | None] = mapped_column(String(64))
     case_id: Mapped[str | None] = mapped_column(ID)
+    batch_id: Mapped[str | None] = mapped_column(ID, index=True)
     fee: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ)

@@ -306,8 +306,39 @@ def document(app: Application) -> dict[str, Any]:
 # --- submission --------------------------------------------------------------------------------
 
 
-def _verify_signature(session: Session, actor: Actor, app: Application, cms_der: bytes) -> str:
-    verified = trust.verify_signature(session, cms_der, protocol.canonical_json(document(app)))
+@dataclass(frozen=True)
+class SignedBatch:
+    """Several applications signed with one signature (a life event's one-stop form).
+
+    ``document`` is what was signed; its ``applications`` list holds each
+    application's :func:`document`, so each one is covered exactly as if it
+    had been signed alone.
+    """
+
+    id: str
+    document: dict[str, Any]
+
+
+def _signed_content(app: Application, batch: SignedBatch | None) -> bytes:
+    if batch is None:
+        return protocol.canonical_json(document(app))
+    if document(app) not in batch.document.get("applications", []):
+        raise _refused(
+            "not_in_signed_batch",
+            "この申請は署名された一括申請に含まれていません。",
+            "This application is not part of the signed batch.",
+        )
+    return protocol.canonical_json(batch.document)
+
+
+def _verify_signature(
+    session: Session,
+    actor: Actor,
+    app: Application,
+    cms_der: bytes,
+    batch: SignedBatch | None = None,
+) -> str:
+    verified = trust.verify_signature(session, cms_der, _signed_content(app, batch))
     signer = verified.signer
     personal = (
         actor.person_id is not None
@@ -404,7 +435,13 @@ def context(session: Session, app: Application) -> dict[str, Any]:
         "evidence": evidence,
         "subject": {"kind": app.subject_kind, "id": app.subject_id},
         "owner": owner,
-        "application": {"id": app.id, "procedure_id": app.procedure_id, "role": app.role},
+        "application": {
+            "id": app.id,
+            "procedure_id": app.procedure_id,
+            "role": app.role,
+            # what was filed together shares one id (a household moving in together)
+            "group_id": app.batch_id or app.id,
+        },
         "today": tokyo_today().isoformat(),
     }
 
@@ -425,16 +462,22 @@ def submit(
     cms_der: bytes,
     *,
     store: sealing.SealStore,
+    batch: SignedBatch | None = None,
 ) -> Application:
-    """Validate, verify the signature, fetch the evidence, start the clock, decide if rules can."""
+    """Validate, verify the signature, fetch the evidence, start the clock, decide if rules can.
+
+    With ``batch`` the signature covers several applications at once (see
+    :class:`SignedBatch`); the application remembers its batch.
+    """
     app = _load(session, application_id)
     definition = _check_filer(session, actor, app)
     target = next_state(app.status, Action.SUBMIT)
     errors = form_errors(definition, json.loads(app.form_data))
     if errors:
         raise FormInvalid(errors)
-    app.signer_serial = _verify_signature(session, actor, app, cms_der)
+    app.signer_serial = _verify_signature(session, actor, app, cms_der, batch)
     app.signature = cms_der
+    app.batch_id = batch.id if batch is not None else None
     app.owner_id = _owner(session, definition, app)
     _fetch_evidence(session, store, app, definition)
     today = tokyo_today()
