@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     outbox_backoff_base: float = 1.0
     outbox_lease_seconds: float = 60.0
+    # E-mail hints ("a notice is in your inbox"); off while smtp_host is empty.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "noreply@tsunagu.invalid"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout: float = 10.0
     platform_corporate_number: str = Field(
         default="",
         description="法人番号 of the organization operating the platform; its seal certificate "
