@@ -3,4 +3,5 @@
 HANDLER_MODULES: list[str] = [
     "tsunagu.opendata.jobs",
     "tsunagu.exchange.notifications",
+    "tsunagu.procedure.notices",
 ]

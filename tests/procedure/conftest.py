@@ -19,6 +19,7 @@ from tests.registry.conftest import resident
 from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
+from tsunagu.core.outbox.service import Dispatcher
 from tsunagu.exchange import sealing
 from tsunagu.identity import delegation, sessions
 from tsunagu.identity import service as parties
@@ -75,6 +76,16 @@ class World:
             organization_id=record.organization_id,
             roles=frozenset(record.roles),
         )
+
+    def drain(self) -> None:
+        """Run the outbox handlers (notices, change notifications …) as the worker would."""
+        dispatcher = Dispatcher(self.factory, backoff_base=0.0, max_attempts=1)
+        for _ in range(50):
+            stats = dispatcher.run_once()
+            assert stats.dead == stats.retried == 0, "an outbox handler failed"
+            if stats.claimed == 0:
+                return
+        raise AssertionError("outbox did not drain")
 
     def sign(self, person_id: str, document: Any) -> bytes:
         return self.signers[person_id](protocol.canonical_json(document))

@@ -58,7 +58,7 @@ def test_figures_follow_the_applications(world: World, client: TestClient) -> No
     reviewer = world.official(world.osaka_reviewer)
     with transaction(world.factory) as session:
         service.assign(session, reviewer, manual)
-        service.decide(session, reviewer, manual, False, "期間外です。", store=world.store)
+        service.decide(session, reviewer, manual, False, "期間外です。")
     row = _tennyu(client)
     assert (row["applications"], row["decided"]) == (2, 2)
     assert row["online_share"] == 1.0 and row["automatic_share"] == 0.5

@@ -77,10 +77,7 @@ def test_late_tennyu_goes_to_a_person_returned_corrected_and_approved(world: Wor
             service.assign(session, world.official(world.chiyoda_reviewer), app.id)
         service.assign(session, reviewer, app.id)
         with pytest.raises(PermissionDenied):  # only the assigned reviewer decides
-            service.decide(
-                session, world.official(world.osaka_reviewer2), app.id, True, "ok",
-                store=world.store,
-            )  # fmt: skip
+            service.decide(session, world.official(world.osaka_reviewer2), app.id, True, "ok")
         service.comment(session, reviewer, app.id, "転出日を確認中", internal=True)
         returned = service.return_for_correction(
             session, reviewer, app.id, "引っ越した日と続柄を確認してください。"
@@ -115,9 +112,7 @@ def test_rejected_and_withdrawn(world: World) -> None:
         with pytest.raises(ValidationError):  # counter staff are not reviewers
             service.assign(session, reviewer, app.id, world.osaka_counter)
         other = world.official(world.osaka_reviewer2)
-        rejected = service.decide(
-            session, other, app.id, False, "届出期間を過ぎています。", store=world.store
-        )
+        rejected = service.decide(session, other, app.id, False, "届出期間を過ぎています。")
         assert rejected.status == "rejected" and not rejected.automatic
         with pytest.raises(ConflictError):
             service.withdraw(session, hanako, app.id)
@@ -229,9 +224,7 @@ def test_death_notification_by_household_member_notifies_through_the_register(
         assert [a.id for a in service.queue(session, reviewer)] == [app.id]
         assert service.queue(session, world.official(world.osaka_reviewer)) == []
         service.assign(session, reviewer, app.id)
-        service.decide(
-            session, reviewer, app.id, True, "死亡診断書を確認しました。", store=world.store
-        )
+        service.decide(session, reviewer, app.id, True, "死亡診断書を確認しました。")
         [record] = registry.as_of(session, "juki", world.jiro, valid_on=tokyo_today())
         assert record.data["status"] == "死亡"
         assert record.data["moved_out"] == {"date": form["death_date"], "reason": "死亡"}

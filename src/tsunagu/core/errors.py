@@ -13,6 +13,8 @@ class TsunaguError(Exception):
     """Base error with a stable code and bilingual message."""
 
     status_code = 400
+    # HTTP headers the web layer adds to the answer (e.g. Retry-After of "not ready yet").
+    headers: dict[str, str] | None = None
 
     def __init__(self, code: str, message_ja: str, message_en: str) -> None:
         super().__init__(message_en)

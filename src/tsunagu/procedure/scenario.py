@@ -3,9 +3,10 @@
 What a front end does, step by step, with a demo wallet: log in with the
 card key, file a signed 転出届 at the current municipality, then a signed
 転入届 at the new one; the rules decide both without a person where they
-allow it, and the decision notice (signed PDF) is downloaded. Only the API
-is used, so the same run works against any server (``--url``) or against one
-started in this process (:func:`serving`).
+allow it, and the decision notice (signed PDF) is downloaded once the worker
+has issued it. Only the API is used, so the same run works against any server
+(``--url``, whose worker issues the notices) or against one started in this
+process (:func:`serving`, with an outbox worker beside it, :func:`working`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from tsunagu.core.clock import tokyo_today
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import ConflictError
+from tsunagu.core.outbox import worker
 from tsunagu.exchange import sealing
+from tsunagu.handlers import HANDLER_MODULES
 from tsunagu.identity import service as identity
 from tsunagu.trust import protocol
 from tsunagu.trust import wallet as wallets
@@ -67,6 +70,25 @@ def serving(settings: Settings, make_app: Callable[[Settings], Any]) -> Iterator
         thread.join(timeout=10)
 
 
+@contextmanager
+def working(settings: Settings, factory: sessionmaker[Session]) -> Iterator[None]:
+    """An outbox worker in a thread (what ``tsunagu worker`` does), polling briskly."""
+    stop = threading.Event()
+    brisk = settings.model_copy(update={"worker_poll_interval": 0.05})
+    thread = threading.Thread(
+        target=worker.run,
+        args=(factory, brisk, stop),
+        kwargs={"handler_modules": HANDLER_MODULES},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 class _Filer:
     """A logged-in resident filing signed applications over HTTP."""
 
@@ -75,7 +97,10 @@ class _Filer:
         self.unlocked = unlocked
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self.http.request(method, path, **kwargs)
+        return self._checked(self.http.request(method, path, **kwargs))
+
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.is_success:
             return response
         try:
@@ -99,6 +124,20 @@ class _Filer:
             json={"cms": protocol.b64(signature)},
         ).json()
         return submitted
+
+    def notice(self, application_id: str, *, wait_seconds: float = 60.0) -> bytes:
+        """The signed notice, asking again while the server says it is not issued yet (409).
+
+        Polls at most every quarter second, or as Retry-After says when that is sooner.
+        """
+        deadline = time.monotonic() + wait_seconds
+        path = f"/api/applications/{application_id}/decision.pdf"
+        while True:
+            response = self.http.get(path)
+            retry_after = response.headers.get("retry-after")
+            if response.status_code != 409 or retry_after is None or time.monotonic() > deadline:
+                return self._checked(response).content
+            time.sleep(min(float(retry_after), 0.25))
 
 
 def _current_municipality(detail: dict[str, Any]) -> str | None:
@@ -157,7 +196,7 @@ def run_tennyu(
         pdf_path: str | None = None
         digest: str | None = None
         if moved_in["status"] in DECIDED:
-            pdf = filer.call("GET", f"/api/applications/{moved_in['id']}/decision.pdf").content
+            pdf = filer.notice(moved_in["id"])
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{moved_in['id']}.pdf"
             path.write_bytes(pdf)
@@ -220,5 +259,5 @@ def run(
     out_dir = demo / "decisions"
     if url is not None:
         return run_tennyu(url, wallet, pin, destinations=destinations, out_dir=out_dir)
-    with serving(settings, make_app) as local:
+    with serving(settings, make_app) as local, working(settings, factory):
         return run_tennyu(local, wallet, pin, destinations=destinations, out_dir=out_dir)

@@ -29,7 +29,7 @@ from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRole
-from tsunagu.procedure import calendar, decisions, rules
+from tsunagu.procedure import calendar, notices, rules
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure
 from tsunagu.procedure.models import (
     Application,
@@ -493,7 +493,7 @@ def submit(
     if decided is not None:
         action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
         reason = f"{decided.reason_ja}\n{decided.reason_en}"
-        _decide(session, store, app, definition, action, SYSTEM, reason)
+        _decide(session, app, definition, action, SYSTEM, reason)
     return app
 
 
@@ -567,20 +567,17 @@ def decide(
     application_id: str,
     approved: bool,
     reason: str,
-    *,
-    store: sealing.SealStore,
 ) -> Application:
     """The assigned reviewer approves (applying the register changes) or rejects."""
     app = _assigned(session, actor, application_id)
     definition = get_procedure(app.procedure_id)
     action = Action.APPROVE if approved else Action.REJECT
-    _decide(session, store, app, definition, action, actor.label, _text(reason))
+    _decide(session, app, definition, action, actor.label, _text(reason))
     return app
 
 
 def _decide(
     session: Session,
-    store: sealing.SealStore,
     app: Application,
     definition: ProcedureDefinition,
     action: Action,
@@ -596,11 +593,8 @@ def _decide(
     app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
     app.decision_reason = reason
     _close_case(session, app, by)
-    notice = decisions.issue(session, store, app, definition)
-    _audit(
-        session, by, app, f"procedure.{state.value}", automatic=app.automatic,
-        decision=notice.id, pdf_sha256=notice.pdf_sha256,
-    )  # fmt: skip
+    notices.announce(session, app)  # the signed notice is issued after commit
+    _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
 
 
 def fill(template: Any, values: dict[str, Any]) -> Any:
@@ -673,8 +667,8 @@ def get(session: Session, actor: Actor, application_id: str) -> Application:
 
 
 def decision(session: Session, actor: Actor, application_id: str) -> Decision:
-    """The decision notice, for whoever may read the application."""
-    return decisions.of_application(session, get(session, actor, application_id).id)
+    """The decision notice, for whoever may read the application (see :mod:`notices`)."""
+    return notices.notice_of(session, get(session, actor, application_id))
 
 
 def mine(session: Session, actor: Actor) -> list[Application]:

@@ -137,7 +137,7 @@ def install(app: FastAPI) -> None:
         report = ErrorReport(
             exc.status_code, exc.code, exc.message_ja, exc.message_en, None, details
         )
-        return _respond(request, report, None)
+        return _respond(request, report, exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
