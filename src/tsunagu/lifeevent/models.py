@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
@@ -142,3 +142,54 @@ class NoticeDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(TZ)
     delivered_at: Mapped[datetime | None] = mapped_column(TZ)
     replayed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class BundleFiling(Base):
+    """One life event filed as a bundle: the answers, one signature, the parts it fanned out to.
+
+    ``answers`` holds the choices and the few typed facts (canonical JSON);
+    ``document`` is exactly what the resident signed (every part's application
+    document and the companies to tell), kept so the one signature can be
+    verified again later. The figures (typed, prefilled, unnecessary) are
+    counted when the bundle is prepared, for the plan office's indicators.
+    """
+
+    __tablename__ = "lifeevent_bundles"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    bundle_id: Mapped[str] = mapped_column(String(64), index=True)
+    applicant: Mapped[str] = mapped_column(String(80), index=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    answers: Mapped[str] = mapped_column(Text)
+    members: Mapped[str] = mapped_column(Text)
+    notify: Mapped[str] = mapped_column(Text)
+    document: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fields_typed: Mapped[int] = mapped_column(Integer)
+    fields_prefilled: Mapped[int] = mapped_column(Integer)
+    choices: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    submitted_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class BundlePart(Base):
+    """One procedure of a bundle for one person (or vehicle), and how its submission went.
+
+    The application's own state is the procedure module's; ``outcome`` only
+    records whether the part could be submitted (a refusal is kept with its
+    reason in both languages, so the resident sees exactly what is pending).
+    """
+
+    __tablename__ = "lifeevent_bundle_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filing_id: Mapped[str] = mapped_column(ForeignKey("lifeevent_bundles.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    procedure_id: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str] = mapped_column(ID)
+    application_id: Mapped[str] = mapped_column(ID, index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_ja: Mapped[str | None] = mapped_column(Text)
+    error_en: Mapped[str | None] = mapped_column(Text)

@@ -115,6 +115,8 @@ class Effect:
     registry: str
     valid_from: str
     patch: dict[str, Any]
+    # whose record changes: the application's subject, or e.g. ``$form.vehicle_id`` for a car
+    subject: str = "$subject.id"
 
 
 @dataclass(frozen=True)
@@ -266,9 +268,12 @@ def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
         patch = item.get("patch")
         if not isinstance(patch, Mapping) or not str(item.get("valid_from", "")).startswith("$"):
             raise PackError(f"{where}: an effect needs valid_from ($path) and a patch")
-        _check_template(patch, where)
-        _check_template(item["valid_from"], where)
-        effects.append(Effect(str(item["registry"]), str(item["valid_from"]), dict(patch)))
+        subject = str(item.get("subject", "$subject.id"))
+        for template in (patch, item["valid_from"], subject):
+            _check_template(template, where)
+        effects.append(
+            Effect(str(item["registry"]), str(item["valid_from"]), dict(patch), subject)
+        )
     return tuple(effects)
 
 

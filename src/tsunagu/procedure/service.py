@@ -616,7 +616,7 @@ def _apply_effects(
         registry.change(
             session,
             effect.registry,
-            app.subject_id,
+            str(fill(effect.subject, values)),
             fill(effect.patch, values),
             actor=by,
             valid_from=date.fromisoformat(str(fill(effect.valid_from, values))),

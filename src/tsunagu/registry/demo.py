@@ -65,6 +65,8 @@ AGENCIES: dict[str, OrganizationIn] = {
                       "Ministry of Justice", "000012999998"),
     "jidosha": _agency(OrganizationKind.MINISTRY, "国土交通省", "コクドコウツウショウ",
                        "Ministry of Land, Infrastructure, Transport and Tourism", "000012999997"),
+    "koukin_kouza": _agency(OrganizationKind.MINISTRY, "デジタル庁", "デジタルチョウ",
+                            "Digital Agency", "000012999999"),
     "kenpo": _agency(OrganizationKind.OTHER_AGENCY, "全国健康保険協会",
                      "ゼンコクケンコウホケンキョウカイ", "Japan Health Insurance Association",
                      "701999999999"),
@@ -736,6 +738,29 @@ def vehicle(seed: int, resident: Resident, reference: date) -> tuple[str, dict[s
     return str(uuid.uuid5(NAMESPACE, f"{seed}:vehicle:{resident.id}")), record
 
 
+# 全銀協 codes of banks with branches everywhere (ゆうちょ銀行 uses another numbering, left out).
+BANK_CODES = ("0001", "0005", "0009", "0010", "0017")
+
+
+def koukin_kouza(seed: int, resident: Resident, reference: date) -> dict[str, Any] | None:
+    """The account for public benefits: every head receiving child allowance, most adults."""
+    if resident.age(reference) < 18:
+        return None
+    rng = _rng(seed, "koukin-kouza", resident.id)
+    if jidou_teate(seed, resident, reference) is None and rng.random() >= 0.6:
+        return None
+    person = resident.person
+    registered = _day(rng, date(2022, 3, 28), reference - timedelta(days=30))
+    return {
+        "bank_code": rng.choice(BANK_CODES),
+        "branch_code": f"{rng.randrange(1, 1000):03d}",
+        "type": "普通",
+        "number": f"{rng.randrange(10**6, 10**7):07d}",
+        "holder_kana": f"{person.family_name_kana} {person.given_name_kana}",
+        "registered_on": registered.isoformat(),
+    }
+
+
 PURPOSES = {
     "水産": "水産物の漁獲、養殖、加工及び販売",
     "農林": "農産物の生産、加工及び販売",
@@ -847,6 +872,10 @@ def plan_registers(
         if allowance is not None:
             start = _dated(allowance["certified_on"])
             yield "jidou_teate", InitialRecord(resident.id, municipality, allowance, start)
+        account = koukin_kouza(seed, resident, reference)
+        if account is not None:
+            start = _dated(account["registered_on"])
+            yield "koukin_kouza", InitialRecord(resident.id, keepers["koukin_kouza"], account, start)
         damage = risai(seed, resident)
         if damage is not None:
             start = _dated(damage["issued_on"])

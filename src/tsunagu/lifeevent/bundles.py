@@ -1,0 +1,187 @@
+"""Life-event bundles read from a pack (``packs/<pack>/lifeevents/bundles/*.yaml``).
+
+A bundle turns one life event into the procedures it needs: a few choices
+(``questions``), the few facts only the resident knows (``fields``, typed
+once however many procedures use them) and ``parts``, each naming a
+procedure, whom it is filed for (``each``: the applicant, every moving
+household member, every child, every vehicle), when it applies (a rule of
+:mod:`tsunagu.procedure.rules`) and how its form is filled from the
+answers and the registers (templates as in procedure effects). A bundle
+holds no code: a municipality adds a life event by adding a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from tsunagu.core.errors import NotFoundError
+from tsunagu.packs import DEFAULT_PACK, PackError, load_folder
+from tsunagu.procedure import rules
+from tsunagu.procedure.definitions import procedures
+from tsunagu.registry.definitions import Names
+
+FOLDER = "lifeevents/bundles"
+# Whom a part is filed for: once for the applicant, or once per item of the household facts.
+EACH = ("applicant", "member", "child", "vehicle")
+CONTEXT_ROOTS = ("answers", "derived", "applicant", "head", "member", "child", "vehicle")
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Names
+
+
+@dataclass(frozen=True)
+class Question:
+    """A choice the resident makes (counted apart from typed fields)."""
+
+    id: str
+    label: Names
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A fact only the resident knows, asked once for every part that needs it."""
+
+    id: str
+    schema: dict[str, Any]
+    required: bool
+    label: Names
+    help: Names | None
+    when: Any
+
+
+@dataclass(frozen=True)
+class Part:
+    procedure_id: str
+    each: str
+    when: Any
+    form: dict[str, Any]
+    organization: str | None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    id: str
+    name: Names
+    description: Names
+    event: str
+    questions: tuple[Question, ...]
+    fields: tuple[Field, ...]
+    parts: tuple[Part, ...]
+    # what the resident no longer has to do at all (told by the registers, fetched, not attached)
+    unnecessary: tuple[Names, ...]
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+def _names(raw: Any, where: str) -> Names:
+    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
+        raise PackError(f"{where}: needs text in 'ja' and 'en'")
+    return Names(str(raw["ja"]), str(raw["en"]))
+
+
+def _check_template(value: Any, where: str) -> None:
+    if isinstance(value, str) and value.startswith("$"):
+        if value[1:].split(".")[0] not in CONTEXT_ROOTS:
+            raise PackError(f"{where}: {value!r} must start with one of {CONTEXT_ROOTS}")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _check_template(item, where)
+
+
+def _question(raw: Any, where: str) -> Question:
+    options = tuple(
+        Option(str(o["value"]), _names(o["label"], f"{where} option")) for o in raw["options"]
+    )
+    if len(options) < 2:
+        raise PackError(f"{where}: a question offers at least two options")
+    return Question(str(raw["id"]), _names(raw["label"], where), options)
+
+
+def _field(raw: Any, where: str) -> Field:
+    schema = dict(raw["schema"])
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise PackError(f"{where}: {exc.message}") from exc
+    rules.check(raw.get("when"), where)
+    return Field(
+        id=str(raw["id"]),
+        schema=schema,
+        required=bool(raw.get("required", False)),
+        label=_names(raw["label"], where),
+        help=_names(raw["help"], where) if raw.get("help") else None,
+        when=raw.get("when", True),
+    )
+
+
+def _part(raw: Any, where: str) -> Part:
+    procedure_id = str(raw["procedure"])
+    if procedure_id not in procedures():
+        raise PackError(f"{where}: unknown procedure {procedure_id!r}")
+    each = str(raw.get("each", "applicant"))
+    if each not in EACH:
+        raise PackError(f"{where}: each must be one of {EACH}")
+    form = raw.get("form")
+    if not isinstance(form, Mapping):
+        raise PackError(f"{where}: a part needs a form template")
+    _check_template(form, where)
+    organization = raw.get("organization")
+    _check_template(organization, where)
+    rules.check(raw.get("when"), where)
+    return Part(procedure_id, each, raw.get("when", True), dict(form), organization)
+
+
+def _parse(raw: Any, path: Path) -> Bundle:
+    where = str(path)
+    if not isinstance(raw, Mapping):
+        raise PackError(f"{where}: a bundle definition is a mapping")
+    try:
+        return Bundle(
+            id=str(raw["id"]),
+            name=_names(raw["name"], f"{where} name"),
+            description=_names(raw["description"], f"{where} description"),
+            event=str(raw["event"]),
+            questions=tuple(_question(q, f"{where} question") for q in raw.get("questions", [])),
+            fields=tuple(_field(f, f"{where} field") for f in raw["fields"]),
+            parts=tuple(_part(p, f"{where} part") for p in raw["parts"]),
+            unnecessary=tuple(
+                _names(u, f"{where} unnecessary") for u in raw.get("unnecessary", [])
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc
+
+
+@lru_cache(maxsize=4)
+def bundles(pack: str = DEFAULT_PACK) -> dict[str, Bundle]:
+    """Every bundle of the pack, checked, by id."""
+    found: dict[str, Bundle] = {}
+    for path, raw in load_folder(FOLDER, pack):
+        bundle = _parse(raw, path)
+        if bundle.id in found:
+            raise PackError(f"{path}: bundle {bundle.id!r} is defined twice")
+        found[bundle.id] = bundle
+    return found
+
+
+def get_bundle(bundle_id: str) -> Bundle:
+    found = bundles().get(bundle_id)
+    if found is None:
+        raise NotFoundError(
+            "unknown_life_event",
+            f"ライフイベント「{bundle_id}」はありません。",
+            f"There is no life event {bundle_id!r}.",
+        )
+    return found

@@ -1,0 +1,586 @@
+"""One-stop life events: one form, one signature, every agency's application.
+
+A resident starts a bundle (引越し …) with a few choices; the registers say
+who lives in the household, who is insured where, which children receive
+the allowance and which cars are registered to whom, so the parts that
+apply are chosen by the bundle's rules and every part's form is filled from
+those facts plus the few values the resident typed once. Each part becomes
+an ordinary draft application of the owning organization; one signature
+over all of them (a :class:`~tsunagu.procedure.service.SignedBatch`) submits
+them together. Each part is submitted in its own savepoint: a refused part
+is recorded with its reason and the others go on, which is how a bundle
+fails — partly, visibly, never silently.
+
+Reading the household's records to prefill is recorded in the audit trail
+(which registers, about whom), never their contents.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tsunagu.core.audit import service as audit
+from tsunagu.core.clock import aware, tokyo_today, utcnow
+from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
+from tsunagu.exchange import sealing
+from tsunagu.identity import municipalities
+from tsunagu.identity import service as identity
+from tsunagu.identity.roles import Actor, ActorKind
+from tsunagu.lifeevent import notices
+from tsunagu.lifeevent.bundles import Bundle, Field, Part, get_bundle
+from tsunagu.lifeevent.models import BundleFiling, BundlePart
+from tsunagu.procedure import rules
+from tsunagu.procedure import service as procedures
+from tsunagu.procedure.models import Application
+from tsunagu.registry import service as registry
+from tsunagu.registry.validation import FieldError, RecordValidator
+from tsunagu.trust import protocol
+from tsunagu.trust import service as trust
+from tsunagu.trust.pki import CertKind
+
+DOCUMENT_TYPE = "tsunagu.lifeevent.bundle/1"
+ADULT_AGE = 18
+# Registers read to prefill, per person: what the bundle rules may refer to.
+PERSON_REGISTERS = ("kokuho", "jidou_teate", "koukin_kouza")
+ACCOUNT_FIELDS = ("bank_code", "branch_code", "type", "number")
+
+
+class AnswersInvalid(ValidationError):
+    """The typed values do not satisfy the bundle's fields; ``errors`` lists every field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__(
+            "invalid_answers",
+            f"入力内容に誤りが {len(errors)} 件あります。",
+            f"The form has {len(errors)} error(s).",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "errors": [e.as_dict() for e in self.errors]}
+
+
+def _not_found() -> NotFoundError:
+    return NotFoundError(
+        "bundle_not_found", "ライフイベントの申請が見つかりません。", "No such life-event filing."
+    )
+
+
+# --- what the registers say about the household ------------------------------------------------
+
+
+def _age(birth: str, today: date) -> int:
+    born = date.fromisoformat(birth)
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _current(session: Session, registry_id: str, subject_id: str) -> dict[str, Any] | None:
+    versions = registry.as_of(session, registry_id, subject_id)
+    return versions[0].data if versions else None
+
+
+def _person(session: Session, person_id: str, today: date) -> dict[str, Any] | None:
+    juki = registry.as_of(session, "juki", person_id)
+    if not juki or juki[0].data["status"] != "住民":
+        return None
+    data = juki[0].data
+    facts: dict[str, Any] = {
+        "id": person_id,
+        "name": f"{data['name']['family']} {data['name']['given']}",
+        "family_name": data["name"]["family"],
+        "given_name": data["name"]["given"],
+        "birth_date": data["birth_date"],
+        "age": _age(data["birth_date"], today),
+        "relationship": data["household"]["relationship"],
+        "household": (juki[0].keeper_id, data["household"]["household_id"]),
+        "address": data["address"],
+        "head_name": data["household"]["head_name"],
+    }
+    for registry_id in PERSON_REGISTERS:
+        facts[registry_id] = _current(session, registry_id, person_id)
+    account = facts.pop("koukin_kouza")
+    facts["account"] = {k: account[k] for k in ACCOUNT_FIELDS} if account else None
+    facts["vehicles"] = [
+        {"id": v.subject_id, "keeper_id": v.keeper_id, "owner_id": person_id, **v.data}
+        for v in registry.as_of_party(session, "jidosha", person_id)
+    ]
+    return facts
+
+
+def household(session: Session, person_id: str) -> list[dict[str, Any]]:
+    """The person first, then everyone recorded in the same household of the resident register."""
+    today = tokyo_today()
+    me = _person(session, person_id, today)
+    if me is None:
+        raise NotFoundError(
+            "not_a_resident",
+            "住民基本台帳に住民として記録されていないため、この手続はまとめて行えません。",
+            "You are not recorded as a resident, so this life event cannot be filed here.",
+        )
+    record = identity.get_person(session, person_id)
+    others = (
+        identity.get_household(session, record.household_id).member_ids
+        if record.household_id
+        else []
+    )
+    members = [me]
+    for other_id in others:
+        if other_id == person_id:
+            continue
+        facts = _person(session, other_id, today)
+        if facts is not None and facts["household"] == me["household"]:
+            members.append(facts)
+    return members
+
+
+# --- planning the parts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedPart:
+    part: Part
+    subject_id: str
+    on_behalf_of: str | None
+    organization_id: str | None
+    form: dict[str, Any]
+    prefilled: int
+
+
+def _strip(value: Any) -> Any:
+    """Drop empty values so optional fields the resident left blank are simply absent."""
+    if isinstance(value, dict):
+        cleaned = {k: _strip(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", {})}
+    return value
+
+
+def _leaf_sources(template: Any) -> list[str]:
+    """Every leaf of a form template: a ``$path`` or a literal (``=``)."""
+    if isinstance(template, dict):
+        return [leaf for item in template.values() for leaf in _leaf_sources(item)]
+    return [template if isinstance(template, str) and template.startswith("$") else "="]
+
+
+def _address_text(answers: dict[str, Any], current: dict[str, Any]) -> str:
+    new = answers.get("new_address") or {}
+    code = new.get("municipality_code") or current.get("municipality_code")
+    found = municipalities.find_municipality(str(code)) if code else None
+    place = f"{found.prefecture.name}{found.name}" if found else ""
+    parts = [place, new.get("town", ""), new.get("block", ""), new.get("building") or ""]
+    return " ".join(p for p in parts if p).strip()
+
+
+def _items(part: Part, members: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(context name, item) pairs a part is filed for."""
+    if part.each == "member":
+        return [("member", m) for m in members]
+    if part.each == "child":
+        return [("child", m) for m in members if m["age"] < ADULT_AGE and m["relationship"] == "子"]
+    if part.each == "vehicle":
+        return [("vehicle", v) for m in members for v in m["vehicles"]]
+    return [("applicant", members[0])]
+
+
+def _subject(name: str, item: dict[str, Any], applicant: str) -> str:
+    if name == "member":
+        return str(item["id"])
+    if name == "vehicle":
+        return str(item["owner_id"])
+    return applicant
+
+
+def plan(
+    bundle: Bundle, answers: dict[str, Any], members: list[dict[str, Any]]
+) -> list[PlannedPart]:
+    """The parts that apply, in filing order, each with its filled form."""
+    applicant = members[0]
+    base = {
+        "answers": answers,
+        "applicant": applicant,
+        "head": {"name": applicant["head_name"]},
+        "derived": {"new_address_text": _address_text(answers, applicant["address"])},
+    }
+    planned = []
+    for part in bundle.parts:
+        for name, item in _items(part, members):
+            context = {**base, name: item}
+            if rules.evaluate(part.when, context) is not True:
+                continue
+            subject = _subject(name, item, applicant["id"])
+            organization = (
+                str(procedures.fill(part.organization, context)) if part.organization else None
+            )
+            sources = _leaf_sources(part.form)
+            prefilled = sum(1 for source in sources if not source.startswith("$answers"))
+            form = _strip(procedures.fill(part.form, context))
+            planned.append(
+                PlannedPart(
+                    part=part,
+                    subject_id=subject,
+                    on_behalf_of=subject if subject != applicant["id"] else None,
+                    organization_id=organization,
+                    form=form,
+                    prefilled=prefilled,
+                )
+            )
+    return planned
+
+
+# --- the combined form --------------------------------------------------------------------------
+
+
+def asked_fields(bundle: Bundle, answers: dict[str, Any]) -> list[Field]:
+    """The fields this resident is asked, given their choices."""
+    return [f for f in bundle.fields if rules.evaluate(f.when, {"answers": answers}) is True]
+
+
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"new_address.town": "x"}`` → ``{"new_address": {"town": "x"}}``; blanks dropped."""
+    nested: dict[str, Any] = {}
+    for path, value in values.items():
+        if value in (None, ""):
+            continue
+        node = nested
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return nested
+
+
+def _schema(fields: list[Field]) -> dict[str, Any]:
+    """A JSON Schema of the typed values, flat by field id, to report errors per field."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [f.id for f in fields if f.required],
+        "properties": {f.id: f.schema for f in fields},
+    }
+
+
+def check_answers(bundle: Bundle, choices: dict[str, str], values: dict[str, Any]) -> None:
+    """Choices are among the options; typed values satisfy the fields (all errors at once)."""
+    errors: list[FieldError] = []
+    for question in bundle.questions:
+        chosen = choices.get(question.id)
+        if chosen not in {o.value for o in question.options}:
+            errors.append(
+                FieldError(question.id, "enum", "選択肢から選んでください。", "Choose an option.")
+            )
+    if not errors:
+        fields = asked_fields(bundle, dict(choices))
+        typed = {k: v for k, v in values.items() if v not in (None, "")}
+        errors = RecordValidator(_schema(fields)).errors(typed)
+    if errors:
+        raise AnswersInvalid(errors)
+
+
+# --- filing -------------------------------------------------------------------------------------
+
+
+def _require_person(actor: Actor) -> str:
+    if actor.kind is not ActorKind.PERSON or actor.person_id is None:
+        raise PermissionDenied(
+            "person_required", "本人としてのログインが必要です。", "You need to log in as a person."
+        )
+    return actor.person_id
+
+
+def _members_chosen(
+    household_facts: list[dict[str, Any]], member_ids: list[str] | None
+) -> list[dict[str, Any]]:
+    if member_ids is None:
+        return household_facts
+    known = {m["id"] for m in household_facts}
+    unknown = set(member_ids) - known
+    if unknown:
+        raise ValidationError(
+            "not_in_household",
+            "同じ世帯に記録されていない人が含まれています。",
+            "Someone chosen is not recorded in your household.",
+        )
+    return [household_facts[0]] + [m for m in household_facts[1:] if m["id"] in member_ids]
+
+
+def prepare(
+    session: Session,
+    actor: Actor,
+    bundle_id: str,
+    *,
+    choices: dict[str, str],
+    values: dict[str, Any],
+    member_ids: list[str] | None = None,
+    notify: list[str] | None = None,
+) -> BundleFiling:
+    """Check the answers, plan the parts and create each one's draft; returns what to sign."""
+    person_id = _require_person(actor)
+    bundle = get_bundle(bundle_id)
+    check_answers(bundle, choices, values)
+    members = _members_chosen(household(session, person_id), member_ids)
+    answers = {**choices, **_nested(values)}
+    planned = plan(bundle, answers, members)
+    if not planned:
+        raise ValidationError(
+            "nothing_to_file",
+            "この内容で必要な手続はありません。",
+            "No procedure is needed for these answers.",
+        )
+    filing = BundleFiling(
+        id=str(uuid.uuid4()),
+        bundle_id=bundle.id,
+        applicant=actor.label,
+        person_id=person_id,
+        status="prepared",
+        answers=protocol.canonical_json(answers).decode("utf-8"),
+        members=json.dumps([m["id"] for m in members]),
+        notify=json.dumps(sorted(set(notify or []))),
+        fields_typed=sum(1 for v in values.values() if v not in (None, "")),
+        fields_prefilled=sum(p.prefilled for p in planned),
+        choices=len(choices),
+        created_at=utcnow(),
+    )
+    session.add(filing)
+    session.flush()
+    applications = [
+        _draft(session, actor, filing, index, item) for index, item in enumerate(planned)
+    ]
+    filing.document = protocol.canonical_json(
+        document(filing, applications, json.loads(filing.notify))
+    ).decode("utf-8")
+    audit.record(
+        session,
+        actor=actor.label,
+        action="lifeevent.prepared",
+        object_type="lifeevent_bundle",
+        object_id=filing.id,
+        data={
+            "bundle": bundle.id,
+            "parts": [p.part.procedure_id for p in planned],
+            "prefilled_from": ["juki", "jidosha", *PERSON_REGISTERS],
+            "persons": [m["id"] for m in members],
+        },
+    )
+    return filing
+
+
+def _draft(
+    session: Session, actor: Actor, filing: BundleFiling, index: int, item: PlannedPart
+) -> Application:
+    on_behalf_of = procedures.Party("person", item.on_behalf_of) if item.on_behalf_of else None
+    app = procedures.create(
+        session,
+        actor,
+        item.part.procedure_id,
+        item.form,
+        on_behalf_of=on_behalf_of,
+        organization_id=item.organization_id,
+    )
+    session.add(
+        BundlePart(
+            filing_id=filing.id,
+            position=index,
+            procedure_id=item.part.procedure_id,
+            subject_id=item.subject_id,
+            application_id=app.id,
+            outcome="drafted",
+        )
+    )
+    return app
+
+
+def document(
+    filing: BundleFiling, applications: list[Application], notify: list[str]
+) -> dict[str, Any]:
+    """What the resident signs once: every part's application document and whom to tell."""
+    return {
+        "type": DOCUMENT_TYPE,
+        "bundle_id": filing.id,
+        "life_event": filing.bundle_id,
+        "applications": [procedures.document(app) for app in applications],
+        "notify": notify,
+    }
+
+
+def _mine(session: Session, actor: Actor, filing_id: str) -> BundleFiling:
+    filing = session.get(BundleFiling, filing_id)
+    if filing is None or filing.applicant != actor.label:
+        raise _not_found()
+    return filing
+
+
+def parts_of(session: Session, filing_id: str) -> list[BundlePart]:
+    return list(
+        session.execute(
+            select(BundlePart)
+            .where(BundlePart.filing_id == filing_id)
+            .order_by(BundlePart.position)
+        ).scalars()
+    )
+
+
+def _check_signer(session: Session, actor: Actor, cms_der: bytes, signed: str) -> None:
+    """The one signature is the applicant's own, over exactly the prepared document.
+
+    Checked once before any part, so a wrong or revoked signature refuses the
+    whole filing instead of every part one by one.
+    """
+    verified = trust.verify_signature(
+        session, cms_der, signed.encode("utf-8"), kinds=(CertKind.SIGNING,)
+    )
+    if verified.signer.subject_ref != actor.person_id:
+        raise PermissionDenied(
+            "wrong_signer",
+            "申請者本人の電子署名ではありません。",
+            "The filing is not signed by the applicant.",
+        )
+
+
+def submit(
+    session: Session,
+    actor: Actor,
+    filing_id: str,
+    cms_der: bytes,
+    *,
+    store: sealing.SealStore,
+) -> BundleFiling:
+    """Submit every part under the one signature; a refused part does not stop the others."""
+    filing = _mine(session, actor, filing_id)
+    if filing.status != "prepared" or filing.document is None:
+        raise ValidationError(
+            "bundle_not_prepared",
+            "この申請はすでに提出済みか、準備ができていません。",
+            "This filing was already submitted or is not prepared.",
+        )
+    _check_signer(session, actor, cms_der, filing.document)
+    batch = procedures.SignedBatch(filing.id, json.loads(filing.document))
+    bundle = get_bundle(filing.bundle_id)
+    for subscriber_id in json.loads(filing.notify):
+        notices.give_consent(session, actor, subscriber_id=subscriber_id, event=bundle.event)
+    for part in parts_of(session, filing.id):
+        try:
+            with session.begin_nested():
+                procedures.submit(
+                    session, actor, part.application_id, cms_der, store=store, batch=batch
+                )
+        except TsunaguError as error:
+            part.outcome = "refused"
+            part.error_code, part.error_ja, part.error_en = (
+                error.code,
+                error.message_ja,
+                error.message_en,
+            )
+        else:
+            part.outcome = "submitted"
+    filing.status = "submitted"
+    filing.signature = cms_der
+    filing.submitted_at = utcnow()
+    audit.record(
+        session,
+        actor=actor.label,
+        action="lifeevent.submitted",
+        object_type="lifeevent_bundle",
+        object_id=filing.id,
+        data={"bundle": filing.bundle_id, "notify": json.loads(filing.notify)},
+    )
+    return filing
+
+
+# --- the tracker --------------------------------------------------------------------------------
+
+FINAL = ("approved", "rejected", "withdrawn")
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    procedure_id: str
+    subject_id: str
+    application_id: str
+    outcome: str
+    status: str
+    error_code: str | None
+    error_ja: str | None
+    error_en: str | None
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """Every part of one filing as it stands now, and the filing's figures."""
+
+    filing: BundleFiling
+    parts: list[PartStatus]
+    notices: list[notices.DeliveryOut]
+    unnecessary: int
+    completed_at: datetime | None
+
+    @property
+    def all_completed(self) -> bool:
+        return all(p.status == "approved" for p in self.parts)
+
+    @property
+    def pending(self) -> list[PartStatus]:
+        return [p for p in self.parts if p.status not in FINAL]
+
+
+def _states(session: Session, application_ids: list[str]) -> dict[str, tuple[str, datetime | None]]:
+    rows = session.execute(
+        select(Application.id, Application.status, Application.decided_at).where(
+            Application.id.in_(application_ids)
+        )
+    )
+    return {row.id: (row.status, row.decided_at) for row in rows}
+
+
+def _latest(moments: list[datetime | None]) -> datetime | None:
+    """When the last part was decided, once every part is."""
+    known = [m for m in moments if m is not None]
+    return max(known) if known and len(known) == len(moments) else None
+
+
+def tracker(session: Session, actor: Actor, filing_id: str) -> Tracker:
+    """The one page of a life event: each part's live state, the notices, the figures."""
+    filing = _mine(session, actor, filing_id)
+    parts = parts_of(session, filing.id)
+    states = _states(session, [p.application_id for p in parts])
+    found = [
+        PartStatus(
+            p.procedure_id, p.subject_id, p.application_id, p.outcome,
+            states[p.application_id][0], p.error_code, p.error_ja, p.error_en,
+        )
+        for p in parts
+    ]  # fmt: skip
+    since = aware(filing.submitted_at)
+    sent = (
+        [
+            d
+            for d in notices.deliveries_of_person(session, filing.person_id)
+            if aware(d.created_at) >= since
+        ]
+        if since is not None
+        else []
+    )
+    decided = [aware(states[p.application_id][1]) for p in parts]
+    return Tracker(
+        filing,
+        found,
+        sent,
+        len(get_bundle(filing.bundle_id).unnecessary),
+        completed_at=_latest(decided),
+    )
+
+
+def filings(session: Session, actor: Actor) -> list[BundleFiling]:
+    """The actor's life-event filings, newest first."""
+    return list(
+        session.execute(
+            select(BundleFiling)
+            .where(BundleFiling.applicant == actor.label)
+            .order_by(BundleFiling.created_at.desc())
+        ).scalars()
+    )
