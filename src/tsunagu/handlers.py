@@ -3,5 +3,6 @@
 HANDLER_MODULES: list[str] = [
     "tsunagu.opendata.jobs",
     "tsunagu.exchange.notifications",
+    "tsunagu.lifeevent.notices",
     "tsunagu.procedure.notices",
 ]

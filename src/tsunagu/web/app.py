@@ -22,6 +22,8 @@ from tsunagu.exchange.views import router as exchange_views
 from tsunagu.identity.access_api import router as access_router
 from tsunagu.identity.api import router as identity_router
 from tsunagu.identity.views import router as identity_views
+from tsunagu.lifeevent.notices_api import router as lifeevent_notices_api
+from tsunagu.lifeevent.notices_views import router as lifeevent_notices_views
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
@@ -52,6 +54,8 @@ ROUTERS = [
     anonymize_views,
     procedure_api,
     procedure_views,
+    lifeevent_notices_api,
+    lifeevent_notices_views,
 ]
 
 
