@@ -8,7 +8,7 @@ TOKENS    := src/tsunagu/web/static/vendor/tokens.css
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: install assets browser run test bench lint format messages clean
+.PHONY: install assets browser wrk run test bench lint format messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
 
+# wrk drives the HTTP benchmarks: a C client, so the client's CPU does not eat the server's cores.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk missing (sudo apt-get install wrk): HTTP benchmarks use the slower Python client" >&2; fi; }
+
 run: install
 	$(TSUNAGU) db upgrade
 	$(TSUNAGU) demo seed
@@ -49,7 +55,7 @@ PYTEST_ARGS ?= -n auto
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install wrk
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install
