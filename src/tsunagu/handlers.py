@@ -4,5 +4,6 @@ HANDLER_MODULES: list[str] = [
     "tsunagu.opendata.jobs",
     "tsunagu.exchange.notifications",
     "tsunagu.lifeevent.notices",
+    "tsunagu.lifeevent.proactive",
     "tsunagu.procedure.notices",
 ]
