@@ -59,6 +59,9 @@ class FormField:
     help: Names | None
     schema: dict[str, Any]
     required: bool
+    # "<registry>.<field path>": the value a register already holds about the subject,
+    # filled in and never asked again (e.g. juki.address.municipality_code).
+    prefill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,15 @@ def _leaves(schema: Mapping[str, Any], prefix: str = "") -> dict[str, tuple[dict
     return found
 
 
+def _prefill(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    registry_id, _, path = str(raw).partition(".")
+    if registry_id not in registries() or path not in registries()[registry_id].field_paths():
+        raise PackError(f"{where}: prefill {raw!r} is not <registry>.<field> of a known registry")
+    return str(raw)
+
+
 def _form(raw: Any, where: str) -> FormDefinition:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("schema"), Mapping):
         raise PackError(f"{where}: form needs a schema")
@@ -188,6 +200,7 @@ def _form(raw: Any, where: str) -> FormDefinition:
                 _optional_names(item.get("help"), f"{where} {path} help"),
                 leaf_schema,
                 required,
+                _prefill(item.get("prefill"), f"{where} {path}"),
             )
         )
     missing = sorted(set(leaves) - {f.path for f in fields})

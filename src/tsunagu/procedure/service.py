@@ -273,13 +273,21 @@ def create(
     return app
 
 
+def editable(
+    session: Session, actor: Actor, application_id: str
+) -> tuple[Application, ProcedureDefinition]:
+    """A draft (or an application returned for correction) its filer may still change and sign."""
+    app = _load(session, application_id)
+    definition = _check_filer(session, actor, app)
+    next_state(app.status, Action.EDIT)
+    return app, definition
+
+
 def update(
     session: Session, actor: Actor, application_id: str, form: dict[str, Any]
 ) -> Application:
     """Save the form of a draft or of an application returned for correction."""
-    app = _load(session, application_id)
-    _check_filer(session, actor, app)
-    next_state(app.status, Action.EDIT)
+    app, _definition = editable(session, actor, application_id)
     app.form_data = _dump(form)
     app.updated_at = utcnow()
     return app

@@ -1,18 +1,368 @@
-"""Public pages of the procedure module: the inventory of procedures (行政手続の棚卸)."""
+"""Pages of the procedure module: the public catalog and inventory, and the resident's way
+from "apply online" to the decision.
+
+Thin, like the API: every permission is checked by the service function a
+page calls (``create``, ``editable``, ``get``, ``submit``, ``withdraw``), so
+another resident's application is "not found" here exactly as in the API.
+Pages work without JavaScript, except that this browser's card signs the
+application (``/static/wallet.js``); a signature made with the Python wallet
+can be uploaded instead. Every form carries the CSRF token that
+``current_session`` checks.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import json
+from typing import Any
+from urllib.parse import urlencode
 
-from tsunagu.core.rendering import render
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from tsunagu.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    TsunaguError,
+    ValidationError,
+)
+from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
-from tsunagu.procedure import inventory
+from tsunagu.exchange import sealing
+from tsunagu.exchange.definitions import evidence_types
+from tsunagu.identity.deps import CurrentActor, csrf_for, settings_of
+from tsunagu.identity.roles import Actor
+from tsunagu.procedure import forms, inventory, service
+from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
+from tsunagu.procedure.models import Application
+from tsunagu.procedure.workflow import OPEN, State
+from tsunagu.registry.validation import FieldError
+from tsunagu.trust import protocol
 
 router = APIRouter(include_in_schema=False)
+
+NO_STORE = {"Cache-Control": "no-store"}
+MAX_SIGNATURE = 256 * 1024
+EDITABLE = (State.DRAFT.value, State.RETURNED.value)
+
+
+def _page(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """A page about a person's application: with the CSRF token, never cached."""
+    response = render(request, template, {"csrf_token": csrf_for(request), **context}, status_code)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+
+
+def _see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _message(request: Request, error: TsunaguError) -> str:
+    return error.message(request_language(request))
+
+
+# --- public: catalog, inventory, one procedure ------------------------------------------------
+
+
+@router.get("/procedures", response_class=HTMLResponse)
+def catalog_page(request: Request) -> HTMLResponse:
+    """Anyone: every procedure that can be completed online, by category."""
+    return render(request, "procedure/catalog.html", {"procedures": list(procedures().values())})
 
 
 @router.get("/procedures/inventory", response_class=HTMLResponse)
 def inventory_page(request: Request, db: DbSession) -> HTMLResponse:
     """Anyone: every procedure with its owner, legal basis and live figures."""
     return render(request, "procedure/inventory.html", {"rows": inventory.inventory(db)})
+
+
+@router.get("/procedures/{procedure_id}", response_class=HTMLResponse)
+def procedure_page(request: Request, procedure_id: str, actor: CurrentActor) -> HTMLResponse:
+    """Anyone: what the procedure is, what is not needed any more, and "apply online"."""
+    definition = get_procedure(procedure_id)
+    types = evidence_types()
+    return _page(
+        request,
+        "procedure/procedure.html",
+        {
+            "definition": definition,
+            "evidence": [(types[need.type_id], need) for need in definition.evidence],
+            "logged_in": actor is not None,
+        },
+    )
+
+
+@router.post("/procedures/{procedure_id}/apply")
+def apply(request: Request, procedure_id: str, db: DbSession, actor: CurrentActor) -> Response:
+    """A logged-in person: a draft for themself, with what the registers hold already filled in."""
+    if actor is None:
+        return _to_login(request)
+    app = service.create(db, actor, procedure_id, {})
+    prefilled = forms.prefilled(forms.controls(db, get_procedure(procedure_id), app.subject_id))
+    if prefilled:
+        service.update(db, actor, app.id, prefilled)
+    return _see_other(f"/applications/{app.id}/form")
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+
+def _form_page(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    app: Application,
+    definition: ProcedureDefinition,
+    *,
+    items: list[forms.Control],
+    values: dict[str, str],
+    errors: list[FieldError] = (),  # type: ignore[assignment]
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    language = request_language(request)
+    messages = {e.path: (e.message_en if language == "en" else e.message_ja) for e in errors}
+    return _page(
+        request,
+        "procedure/form.html",
+        {
+            "app": app,
+            "definition": definition,
+            "controls": items,
+            "values": values,
+            "errors": messages,
+            "saved": saved,
+            "known": forms.known_facts(db, definition, app.subject_id, language),
+            "comments": service.comments(db, actor, app.id),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/applications/{application_id}/form", response_class=HTMLResponse)
+def form_page(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """The filer: the form of a draft or of an application returned for correction."""
+    if actor is None:
+        return _to_login(request)
+    app, definition = service.editable(db, actor, application_id)
+    items = forms.controls(db, definition, app.subject_id)
+    values = forms.shown_values(items, json.loads(app.form_data))
+    saved = request.query_params.get("saved") == "1"
+    return _form_page(request, db, actor, app, definition, items=items, values=values, saved=saved)
+
+
+@router.post("/applications/{application_id}/form", response_class=HTMLResponse)
+async def form_post(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """Save the draft, or check it against the schema and go on to the review."""
+    if actor is None:
+        return _to_login(request)
+    posted = await request.form()
+    app, definition = service.editable(db, actor, application_id)
+    items = forms.controls(db, definition, app.subject_id)
+    values = forms.submitted_values(items, posted)
+    record, unreadable = forms.parse(definition, items, values)
+    going_on = posted.get("action") == "next"
+    errors = unreadable + (service.form_errors(definition, record) if going_on else [])
+    if errors:
+        reworded = forms.reworded(items, errors)
+        return _form_page(
+            request, db, actor, app, definition, items=items, values=values, errors=reworded,
+            status_code=422,
+        )  # fmt: skip
+    service.update(db, actor, app.id, record)
+    if going_on:
+        return _see_other(f"/applications/{app.id}/review")
+    return _see_other(f"/applications/{app.id}/form?saved=1")
+
+
+# --- review and signature ----------------------------------------------------------------------
+
+
+def _summary(
+    db: Session, app: Application, definition: ProcedureDefinition, language: str
+) -> dict[str, Any]:
+    """What the applicant is about to sign, in the page's language."""
+    items = forms.controls(db, definition, app.subject_id)
+    values = forms.shown_values(items, json.loads(app.form_data))
+    types = evidence_types()
+    return {
+        "app": app,
+        "definition": definition,
+        "answers": [(c, values[c.path]) for c in items],
+        "known": forms.known_facts(db, definition, app.subject_id, language),
+        "evidence": [(types[need.type_id], need) for need in definition.evidence],
+    }
+
+
+def _ready(
+    db: Session, actor: Actor, application_id: str
+) -> tuple[Application, ProcedureDefinition] | RedirectResponse:
+    """The application when its form is complete; otherwise back to the form to fix it."""
+    app, definition = service.editable(db, actor, application_id)
+    if service.form_errors(definition, json.loads(app.form_data)):
+        return _see_other(f"/applications/{app.id}/form")
+    return app, definition
+
+
+@router.get("/applications/{application_id}/review", response_class=HTMLResponse)
+def review_page(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """The filer: everything that will be signed, and the way on to the signature."""
+    if actor is None:
+        return _to_login(request)
+    ready = _ready(db, actor, application_id)
+    if isinstance(ready, RedirectResponse):
+        return ready
+    app, definition = ready
+    summary = _summary(db, app, definition, request_language(request))
+    return _page(request, "procedure/review.html", summary)
+
+
+def _sign_page(
+    request: Request,
+    db: Session,
+    app: Application,
+    definition: ProcedureDefinition,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    content = protocol.canonical_json(service.document(app))
+    return _page(
+        request,
+        "procedure/sign.html",
+        {
+            **_summary(db, app, definition, request_language(request)),
+            "document_b64": protocol.b64(content),
+            "document_text": content.decode("utf-8"),
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/applications/{application_id}/sign", response_class=HTMLResponse)
+def sign_page(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """The filer: sign the application document with the wallet and submit it."""
+    if actor is None:
+        return _to_login(request)
+    ready = _ready(db, actor, application_id)
+    if isinstance(ready, RedirectResponse):
+        return ready
+    return _sign_page(request, db, *ready)
+
+
+async def _signature(posted: Any) -> bytes:
+    """The CMS from this browser's card (Base64 field) or an uploaded .p7s file."""
+    text = posted.get("cms")
+    if isinstance(text, str) and text.strip():
+        return protocol.unb64(text.strip(), what="cms")
+    upload = posted.get("cms_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(MAX_SIGNATURE + 1)
+        if 0 < len(data) <= MAX_SIGNATURE:
+            return data
+    raise ValidationError(
+        "signature_missing",
+        "電子署名がありません。この画面で署名するか、署名ファイル (.p7s) を選んでください。",
+        "There is no signature. Sign on this page, or choose a signature file (.p7s).",
+    )
+
+
+@router.post("/applications/{application_id}/sign", response_class=HTMLResponse)
+async def sign_post(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """Verify the signature over the application document, fetch the evidence, submit."""
+    if actor is None:
+        return _to_login(request)
+    posted = await request.form()
+    ready = _ready(db, actor, application_id)
+    if isinstance(ready, RedirectResponse):
+        return ready
+    app, definition = ready
+    store = sealing.store_for(settings_of(request))
+    try:
+        service.submit(db, actor, app.id, await _signature(posted), store=store)
+    except (ValidationError, PermissionDenied) as exc:
+        db.rollback()
+        app, definition = service.editable(db, actor, application_id)
+        return _sign_page(
+            request, db, app, definition, error=_message(request, exc), status_code=422
+        )
+    return _see_other(f"/applications/{app.id}")
+
+
+# --- after submission --------------------------------------------------------------------------
+
+
+@router.get("/applications", response_class=HTMLResponse)
+def my_applications(request: Request, db: DbSession, actor: CurrentActor) -> Response:
+    """A logged-in visitor: the applications they filed or that are about them."""
+    if actor is None:
+        return _to_login(request)
+    rows = [(app, get_procedure(app.procedure_id)) for app in service.mine(db, actor)]
+    return _page(request, "procedure/mine.html", {"rows": rows})
+
+
+def _has_notice(db: Session, actor: Actor, app: Application) -> bool:
+    """The signed notice is issued (by the worker, just after the decision commits)."""
+    try:
+        service.decision(db, actor, app.id)
+    except (NotFoundError, ConflictError):
+        return False
+    return True
+
+
+@router.get("/applications/{application_id}", response_class=HTMLResponse)
+def status_page(
+    request: Request, application_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """Whoever may read the application: its state, deadline, evidence, comments, decision."""
+    if actor is None:
+        return _to_login(request)
+    app = service.get(db, actor, application_id)
+    definition = get_procedure(app.procedure_id)
+    types = evidence_types()
+    evidence = [(types[row.evidence_type], row) for row in service.evidence_of(db, app.id)]
+    return _page(
+        request,
+        "procedure/status.html",
+        {
+            "app": app,
+            "definition": definition,
+            "evidence": evidence,
+            "comments": service.comments(db, actor, app.id),
+            "is_filer": actor.label == app.applicant,
+            "editable": app.status in EDITABLE,
+            "withdrawable": State(app.status) in OPEN,
+            "decided": app.status in (State.APPROVED.value, State.REJECTED.value),
+            "notice_ready": app.decided_at is not None and _has_notice(db, actor, app),
+            "sla": service.sla_status(app),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/applications/{application_id}/withdraw")
+def withdraw(request: Request, application_id: str, db: DbSession, actor: CurrentActor) -> Response:
+    """The applicant withdraws (取下げ) before a decision."""
+    if actor is None:
+        return _to_login(request)
+    service.withdraw(db, actor, application_id)
+    return _see_other(f"/applications/{application_id}?done=withdrawn")

@@ -14,7 +14,7 @@
  *   this origin could call the key without it. The real protection is that
  *   the key is non-extractable.
  *
- * Used by pages with <form data-wallet-action="enroll|login|sign|delegate">;
+ * Used by pages with <form data-wallet-action="enroll|login|sign|delegate|application">;
  * messages come translated from <script id="wallet-messages">.
  */
 (() => {
@@ -306,7 +306,18 @@
     submit.submit();
   };
 
-  const ACTIONS = { enroll, login, sign: signFile, delegate };
+  /** An application (procedure pages): sign the document the page shows (data-document,
+   *  Base64 of its canonical JSON) and post the form with the CMS; the PIN field has no
+   *  name, so it never leaves the browser. */
+  const signApplication = async (form, say) => {
+    const card = await unlock(form.elements.pin.value);
+    say(messages.signing);
+    form.elements.cms.value = await signBytes(card, fromBase64(form.dataset.document));
+    form.elements.pin.value = "";
+    form.submit();
+  };
+
+  const ACTIONS = { enroll, login, sign: signFile, delegate, application: signApplication };
 
   // --- wiring --------------------------------------------------------------------
 
