@@ -24,6 +24,7 @@ from tsunagu.core.audit import service as audit
 from tsunagu.core.config import get_settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.core.errors import TsunaguError
+from tsunagu.lifeevent.cli import app as lifeevent_app
 from tsunagu.opendata.cli import app as opendata_app
 from tsunagu.registry.cli import app as registry_app
 from tsunagu.trust.cli import pki_app, wallet_app
@@ -55,6 +56,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(anonymize_app, name="anonymize")
 app.add_typer(registry_app, name="registry")
+app.add_typer(lifeevent_app, name="lifeevent")
 
 
 def _session_factory() -> sessionmaker[Session]:

@@ -7,15 +7,17 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tests.procedure.conftest import World, _person, juki
+from tsunagu.cli import app
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import NotFoundError, ValidationError
 from tsunagu.core.outbox.service import Dispatcher
 from tsunagu.identity.mynumber import MyNumberVault
-from tsunagu.lifeevent import proactive
+from tsunagu.lifeevent import cli, proactive
 from tsunagu.lifeevent.models import ProactiveNotice
 from tsunagu.packs import PackError
 from tsunagu.procedure import rules
@@ -231,3 +233,16 @@ def test_pack_rules_load() -> None:
         "jidou_teate_after_birth", "kenshin_3sai", "jidou_teate_genkyo", "kaigo_koushin"
     }  # fmt: skip
     assert KEN_BORN < MEI_BORN
+
+
+def test_scan_command_is_idempotent(
+    world: World, family: Family, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "get_settings", lambda: world.settings)
+    runner = CliRunner()
+    first = runner.invoke(app, ["lifeevent", "scan", "--date", DAY.isoformat()])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["offered"] == 4
+    again = json.loads(runner.invoke(app, ["lifeevent", "scan", "--date", "2026-06-11"]).output)
+    assert (again["offered"], again["already"]) == (0, 4)
+    assert runner.invoke(app, ["lifeevent", "scan", "--date", "June"]).exit_code != 0
