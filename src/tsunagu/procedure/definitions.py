@@ -37,7 +37,9 @@ CATEGORIES = ("notification", "application", "certificate")
 # household: a member of the subject's household (届出義務者, e.g. 死亡届).
 APPLICANT_ROLES = ("self", "proxy", "representative", "household")
 OWNER_MODES = ("form", "keeper", "choice")
-CONTEXT_ROOTS = ("form", "evidence", "subject", "owner", "application", "today")
+# review: what the reviewer records when approving (the procedure's review_form)
+CONTEXT_ROOTS = ("form", "evidence", "subject", "owner", "application", "today", "review")
+JOIN = "$join"  # {"$join": [template, …]}: the filled parts joined by a space (e.g. a full name)
 
 
 def _names(raw: Any, where: str) -> Names:
@@ -117,9 +119,14 @@ class Effect:
 
     registry: str
     valid_from: str
-    patch: dict[str, Any]
+    patch: dict[str, Any] | None
     # whose record changes: the application's subject, or e.g. ``$form.vehicle_id`` for a car
     subject: str = "$subject.id"
+    # a rule expression: the change is made only when it holds (e.g. 加入 but not 喪失)
+    when: Any = None
+    # the whole record written when the subject has none valid then (an enrolment, a first
+    # certification), or always without a patch (keyed registers: one more certificate)
+    record: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class ProcedureDefinition:
     rules: tuple[rules.Rule, ...]
     effects: tuple[Effect, ...]
     source: str
+    # what a reviewer records when approving (e.g. the care level after the board's review)
+    review_form: FormDefinition | None = None
 
     @property
     def attachments_eliminated(self) -> int:
@@ -269,7 +278,12 @@ def _check_template(value: Any, where: str) -> None:
         if value[1:].split(".")[0] not in CONTEXT_ROOTS:
             raise PackError(f"{where}: {value!r} must start with one of {CONTEXT_ROOTS}")
     elif isinstance(value, Mapping):
+        if JOIN in value and (len(value) != 1 or not isinstance(value[JOIN], list)):
+            raise PackError(f"{where}: {JOIN} stands alone and takes a list")
         for item in value.values():
+            _check_template(item, where)
+    elif isinstance(value, list):
+        for item in value:
             _check_template(item, where)
 
 
@@ -278,14 +292,27 @@ def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
     for item in raw or []:
         if item.get("registry") not in registries():
             raise PackError(f"{where}: effect on unknown registry {item.get('registry')!r}")
-        patch = item.get("patch")
-        if not isinstance(patch, Mapping) or not str(item.get("valid_from", "")).startswith("$"):
-            raise PackError(f"{where}: an effect needs valid_from ($path) and a patch")
+        patch, record = item.get("patch"), item.get("record")
+        if not all(isinstance(part, Mapping | None) for part in (patch, record)) or (
+            patch is None and record is None
+        ):
+            raise PackError(f"{where}: an effect needs a patch, a record or both (mappings)")
+        if not str(item.get("valid_from", "")).startswith("$"):
+            raise PackError(f"{where}: an effect needs valid_from ($path)")
         subject = str(item.get("subject", "$subject.id"))
-        for template in (patch, item["valid_from"], subject):
+        for template in (patch, record, item["valid_from"], subject):
             _check_template(template, where)
+        if item.get("when") is not None:
+            rules.check(item["when"], f"{where} effect when")
         effects.append(
-            Effect(str(item["registry"]), str(item["valid_from"]), dict(patch), subject)
+            Effect(
+                str(item["registry"]),
+                str(item["valid_from"]),
+                dict(patch) if patch is not None else None,
+                subject,
+                item.get("when"),
+                dict(record) if record is not None else None,
+            )
         )
     return tuple(effects)
 
@@ -332,6 +359,11 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
             rules=rules.parse(raw.get("auto_decision"), where),
             effects=_effects(raw.get("effects"), where),
             source=path.name,
+            review_form=(
+                _form(raw["review_form"], f"{where} review_form")
+                if raw.get("review_form") is not None
+                else None
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc

@@ -38,6 +38,8 @@ class ReasonIn(BaseModel):
 class DecisionIn(BaseModel):
     approved: bool
     reason: str = Field(max_length=4000)
+    # with an approval: what the procedure's review form asks (e.g. the care level)
+    review: dict[str, Any] | None = None
 
 
 class CommentIn(BaseModel):

@@ -30,7 +30,7 @@ from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRole
 from tsunagu.procedure import calendar, notices, rules
-from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure
+from tsunagu.procedure.definitions import JOIN, ProcedureDefinition, get_procedure
 from tsunagu.procedure.models import (
     Application,
     ApplicationComment,
@@ -449,9 +449,17 @@ def context(session: Session, app: Application) -> dict[str, Any]:
             "role": app.role,
             # what was filed together shares one id (a household moving in together)
             "group_id": app.batch_id or app.id,
+            "serial": serial(app),
         },
         "today": tokyo_today().isoformat(),
+        "review": {},
     }
+
+
+def serial(app: Application) -> str:
+    """A 10-digit number for what an approval numbers (a member, recipient or certificate
+    number), taken from the application's id so the same approval always gives the same one."""
+    return str(int(app.id.replace("-", "")[:16], 16) % 10**10).zfill(10)
 
 
 def _owner_facts(session: Session, owner_id: str) -> dict[str, Any]:
@@ -575,12 +583,27 @@ def decide(
     application_id: str,
     approved: bool,
     reason: str,
+    review: dict[str, Any] | None = None,
 ) -> Application:
-    """The assigned reviewer approves (applying the register changes) or rejects."""
+    """The assigned reviewer approves (applying the register changes) or rejects.
+
+    An approval records what the procedure's ``review_form`` asks (e.g. the
+    care level the certification board set); the register changes use it.
+    """
     app = _assigned(session, actor, application_id)
     definition = get_procedure(app.procedure_id)
     action = Action.APPROVE if approved else Action.REJECT
-    _decide(session, app, definition, action, actor.label, _text(reason))
+    if approved and definition.review_form is not None:
+        errors = definition.review_form.validator.errors(review or {})
+        if errors:
+            raise FormInvalid(errors)
+    elif approved and review:
+        raise ValidationError(
+            "no_review_form",
+            "この手続では承認時に記録する項目はありません。",
+            "This procedure records nothing with an approval.",
+        )
+    _decide(session, app, definition, action, actor.label, _text(reason), review)
     return app
 
 
@@ -591,10 +614,11 @@ def _decide(
     action: Action,
     by: str,
     reason: str,
+    review: dict[str, Any] | None = None,
 ) -> None:
     state = next_state(app.status, action)
     if state is State.APPROVED:
-        _apply_effects(session, app, definition, by)
+        _apply_effects(session, app, definition, by, review or {})
     app.status = state.value
     app.decided_at = app.updated_at = utcnow()
     app.decided_by = by
@@ -609,28 +633,46 @@ def fill(template: Any, values: dict[str, Any]) -> Any:
     """A template with every ``$path`` replaced by its value in ``values``."""
     if isinstance(template, str) and template.startswith("$"):
         return rules.lookup(values, template[1:])
+    if isinstance(template, dict) and JOIN in template:
+        return " ".join(str(part) for part in fill(template[JOIN], values) if part)
     if isinstance(template, dict):
         return {key: fill(item, values) for key, item in template.items()}
+    if isinstance(template, list):
+        return [fill(item, values) for item in template]
     return template
 
 
 def _apply_effects(
-    session: Session, app: Application, definition: ProcedureDefinition, by: str
+    session: Session,
+    app: Application,
+    definition: ProcedureDefinition,
+    by: str,
+    review: dict[str, Any],
 ) -> None:
+    """Make the definition's register changes: patch the record valid then, or write the
+    effect's whole record where there is none (or where the effect only adds records)."""
     if not definition.effects:
         return
-    values = context(session, app)
+    values = {**context(session, app), "review": review}
+    note = f"procedure:{app.procedure_id}:{app.id}"
     for effect in definition.effects:
+        if effect.when is not None and not rules.evaluate(effect.when, values):
+            continue
+        subject = str(fill(effect.subject, values))
+        valid_from = date.fromisoformat(str(fill(effect.valid_from, values)))
+        if effect.record is not None and (
+            effect.patch is None
+            or registry.version_at(session, effect.registry, subject, valid_from) is None
+        ):
+            registry.assert_fact(
+                session, effect.registry, subject, fill(effect.record, values),
+                keeper_id=str(app.owner_id), actor=by, valid_from=valid_from, note=note,
+            )  # fmt: skip
+            continue
         registry.change(
-            session,
-            effect.registry,
-            str(fill(effect.subject, values)),
-            fill(effect.patch, values),
-            actor=by,
-            valid_from=date.fromisoformat(str(fill(effect.valid_from, values))),
-            keeper_id=app.owner_id,
-            note=f"procedure:{app.procedure_id}:{app.id}",
-        )
+            session, effect.registry, subject, fill(effect.patch, values),
+            actor=by, valid_from=valid_from, keeper_id=app.owner_id, note=note,
+        )  # fmt: skip
 
 
 def _close_case(session: Session, app: Application, by: str) -> None:
