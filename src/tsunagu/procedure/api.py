@@ -168,9 +168,15 @@ def mine(db: DbSession, actor: Caller) -> list[ApplicationOut]:
 
 @router.get("/api/applications/queue", response_model=list[ApplicationOut])
 def queue(
-    db: DbSession, actor: Caller, status: str | None = None, procedure_id: str | None = None
+    db: DbSession,
+    actor: Caller,
+    status: str | None = None,
+    procedure_id: str | None = None,
+    sla: str | None = None,
+    assigned: str | None = None,
 ) -> list[ApplicationOut]:
-    return [_out(app) for app in service.queue(db, actor, status=status, procedure_id=procedure_id)]
+    filters = service.QueueFilter(status, procedure_id, sla, assigned)
+    return [_out(app) for app in service.queue(db, actor, filters)]
 
 
 @router.get("/api/applications/{application_id}", response_model=ApplicationDetail)

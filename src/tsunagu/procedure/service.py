@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
+from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.exchange import sealing
@@ -28,7 +30,7 @@ from tsunagu.exchange import service as exchange
 from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
-from tsunagu.identity.schemas import OfficialRole
+from tsunagu.identity.schemas import OfficialRecord, OfficialRole
 from tsunagu.procedure import calendar, notices, rules
 from tsunagu.procedure.definitions import JOIN, ProcedureDefinition, get_procedure
 from tsunagu.procedure.models import (
@@ -520,7 +522,8 @@ def _is_reviewer(actor: Actor, app: Application) -> bool:
     return actor.can(Permission.APPLICATION_REVIEW) and actor.organization_id == app.owner_id
 
 
-def _for_reviewer(session: Session, actor: Actor, application_id: str) -> Application:
+def for_review(session: Session, actor: Actor, application_id: str) -> Application:
+    """The application, for a reviewer of its owner only (the official console's view of it)."""
     app = _load(session, application_id)
     if not _is_reviewer(actor, app):
         raise _not_found()
@@ -531,7 +534,7 @@ def assign(
     session: Session, actor: Actor, application_id: str, official_id: str | None = None
 ) -> Application:
     """Give the application to a reviewer of the owning organization (oneself by default)."""
-    app = _for_reviewer(session, actor, application_id)
+    app = for_review(session, actor, application_id)
     target_id = official_id or actor.official_id
     official = identity.get_official(session, target_id or "")
     if (
@@ -552,7 +555,7 @@ def assign(
 
 
 def _assigned(session: Session, actor: Actor, application_id: str) -> Application:
-    app = _for_reviewer(session, actor, application_id)
+    app = for_review(session, actor, application_id)
     if app.assigned_to != actor.official_id:
         raise _refused(
             "not_assigned",
@@ -733,26 +736,120 @@ def mine(session: Session, actor: Actor) -> list[Application]:
     )
 
 
-def queue(
-    session: Session, actor: Actor, *, status: str | None = None, procedure_id: str | None = None
-) -> list[Application]:
-    """The owning organization's applications past the draft stage, oldest deadline first."""
+SLA_STATES = ("overdue", "due_today", "on_time")
+ASSIGNMENTS = ("me", "unassigned")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a reviewer narrows the queue to; None means any."""
+
+    status: str | None = None
+    procedure_id: str | None = None
+    sla: str | None = None  # one of SLA_STATES
+    assigned: str | None = None  # one of ASSIGNMENTS
+
+
+def _one_of(value: str | None, allowed: Iterable[str], name: str) -> None:
+    if value is not None and value not in allowed:
+        raise ValidationError(
+            "bad_filter", f"絞り込みの指定（{name}）が不正です。", f"Unknown {name} filter."
+        )
+
+
+def _reviewing(actor: Actor) -> str:
+    """The organization whose queue the actor reviews."""
     if not actor.can(Permission.APPLICATION_REVIEW) or actor.organization_id is None:
         raise _refused(
             "permission_denied",
             "この操作を行う権限がありません。",
             "Only reviewers see the application queue.",
         )
-    query = select(Application).where(
-        Application.owner_id == actor.organization_id, Application.status != State.DRAFT.value
+    return actor.organization_id
+
+
+def _in_queue(actor: Actor) -> list[ColumnElement[bool]]:
+    return [
+        Application.owner_id == _reviewing(actor),
+        Application.status != State.DRAFT.value,
+    ]
+
+
+def _queue_conditions(actor: Actor, filters: QueueFilter) -> list[ColumnElement[bool]]:
+    _one_of(filters.status, [s.value for s in State], "status")
+    _one_of(filters.sla, SLA_STATES, "sla")
+    _one_of(filters.assigned, ASSIGNMENTS, "assigned")
+    conditions = _in_queue(actor)
+    if filters.status:
+        conditions.append(Application.status == filters.status)
+    if filters.procedure_id:
+        conditions.append(Application.procedure_id == filters.procedure_id)
+    if filters.sla:  # the same cut as sla_status, in SQL: the clock runs until a decision
+        today = tokyo_today()
+        due = {
+            "overdue": Application.due_on < today,
+            "due_today": Application.due_on == today,
+            "on_time": Application.due_on > today,
+        }
+        conditions += [Application.status.not_in([s.value for s in FINAL]), due[filters.sla]]
+    if filters.assigned == "me":
+        conditions.append(Application.assigned_to == actor.official_id)
+    elif filters.assigned == "unassigned":
+        conditions.append(Application.assigned_to.is_(None))
+    return conditions
+
+
+def queue(
+    session: Session,
+    actor: Actor,
+    filters: QueueFilter | None = None,
+    *,
+    latest_due_first: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Application]:
+    """The owning organization's applications past the draft stage, by deadline
+    (oldest first unless ``latest_due_first``; those without one last)."""
+    due = Application.due_on.desc() if latest_due_first else Application.due_on
+    query = (
+        select(Application)
+        .where(*_queue_conditions(actor, filters or QueueFilter()))
+        .order_by(Application.due_on.is_(None), due, Application.submitted_at, Application.id)
+        .offset(offset)
+        .limit(limit)
     )
-    if status:
-        query = query.where(Application.status == State(status).value)
-    if procedure_id:
-        query = query.where(Application.procedure_id == procedure_id)
-    return list(
-        session.execute(query.order_by(Application.due_on, Application.submitted_at)).scalars()
+    return list(session.execute(query).scalars())
+
+
+def queue_size(session: Session, actor: Actor, filters: QueueFilter | None = None) -> int:
+    """How many applications ``queue`` has with these filters (for paging)."""
+    conditions = _queue_conditions(actor, filters or QueueFilter())
+    return session.execute(select(func.count()).where(*conditions)).scalar_one()
+
+
+def queue_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """Applications in the organization's queue per status (every status, zeros included)."""
+    rows = session.execute(
+        select(Application.status, func.count())
+        .where(*_in_queue(actor))
+        .group_by(Application.status)
+    ).all()
+    found = {status: count for status, count in rows}
+    return {s.value: found.get(s.value, 0) for s in State if s is not State.DRAFT}
+
+
+def reviewers(session: Session, actor: Actor, application_id: str) -> list[OfficialRecord]:
+    """The active reviewers of the owning organization, to whom the application may be assigned."""
+    app = for_review(session, actor, application_id)
+    officials = identity.list_officials(
+        session, organization_id=app.owner_id, role=OfficialRole.REVIEWER
     )
+    return [o for o in officials if o.active]
+
+
+def history(session: Session, actor: Actor, application_id: str) -> list[AuditRecord]:
+    """The application's audit trail (who did what, when), for a reviewer of its owner."""
+    return audit.records_of(session, "application", for_review(session, actor, application_id).id)
 
 
 def sla_status(app: Application, today: date | None = None) -> str | None:

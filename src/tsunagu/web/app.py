@@ -28,6 +28,7 @@ from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.procedure.api import router as procedure_api
+from tsunagu.procedure.console import router as procedure_console
 from tsunagu.procedure.views import router as procedure_views
 from tsunagu.registry.api import router as registry_api
 from tsunagu.registry.views import router as registry_views
@@ -54,6 +55,7 @@ ROUTERS = [
     anonymize_views,
     procedure_api,
     procedure_views,
+    procedure_console,
     lifeevent_notices_api,
     lifeevent_notices_views,
 ]
