@@ -191,7 +191,7 @@ def demo_seed(
 
 @demo_app.command("scenario")
 def demo_scenario(
-    name: Annotated[str, typer.Argument(help="scenario: tennyu (転入届)")],
+    name: Annotated[str, typer.Argument(help="scenario: tennyu (転入届) or moving (引越し)")],
     url: Annotated[
         str | None, typer.Option(help="running server on the same database (default: start one)")
     ] = None,
@@ -204,16 +204,23 @@ def demo_scenario(
     import json
 
     from tsunagu.demo.seed import MUNICIPALITIES
+    from tsunagu.lifeevent import scenario as moving
     from tsunagu.procedure import scenario
     from tsunagu.web.app import create_app
 
-    if name != "tennyu":
-        typer.echo(f"未知のシナリオです / unknown scenario {name!r} (tennyu)", err=True)
+    lgcodes = [code for code, _ in MUNICIPALITIES]
+    if name == "tennyu":
+        result = scenario.run(
+            get_settings(), _session_factory(), make_app=create_app,
+            lgcodes=lgcodes, wallet_path=wallet, pin=pin, url=url,
+        )  # fmt: skip
+    elif name == "moving":
+        result = moving.run(
+            get_settings(), _session_factory(), make_app=create_app, lgcodes=lgcodes
+        )
+    else:
+        typer.echo(f"未知のシナリオです / unknown scenario {name!r} (tennyu, moving)", err=True)
         raise typer.Exit(EXIT_USAGE)
-    result = scenario.run(
-        get_settings(), _session_factory(), make_app=create_app,
-        lgcodes=[code for code, _ in MUNICIPALITIES], wallet_path=wallet, pin=pin, url=url,
-    )  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -234,8 +235,6 @@ def enroll_demo_wallets(session: Session, settings: Settings, count: int = DEMO_
     so seeding twice changes nothing. The enrollment runs the real counter flow
     (code, challenge, CSRs, issuance) through the service layer.
     """
-    from tsunagu.trust.wallet import Wallet
-
     trust.init_pki(session, settings, actor="demo")
     folder = settings.var_dir / "demo" / "wallets"
     people = (
@@ -250,37 +249,43 @@ def enroll_demo_wallets(session: Session, settings: Settings, count: int = DEMO_
     )
     for number, person_id in enumerate(people, start=1):
         path = folder / f"resident-{number}.wallet"
-        if path.exists():
-            continue
-        record = parties.get_person(session, person_id)
-        municipality = record.address.municipality_code if record.address else None
-        code = trust.create_enrollment(
-            session,
-            subject_ref=person_id,
-            person=person_attributes(session, person_id),
-            municipality_code=str(municipality),
-            identity_check={"method": "in_person", "document": "demo"},
-            actor="demo",
-        ).code
-        nonce = trust.enrollment_challenge(session, settings, code).nonce
-        wallet = Wallet.create(path, DEMO_PIN)
-        unlocked = wallet.unlock(DEMO_PIN)
-        rows = trust.complete_enrollment(
-            session,
-            settings,
-            code=code,
-            nonce=nonce,
-            signing_csr=unlocked.csr("signing", nonce),
-            authentication_csr=unlocked.csr("authentication", nonce),
-        )
-        store = trust.trust_store(session)
-        wallet.store(
-            {row.kind: _pem(row.der) for row in rows},
-            [_pem(store.ders[trust.AuthorityRole.SIGNING])],
-            trust.root_certificate_pem(session).decode(),
-            settings.base_url,
-        )
+        if not path.exists():
+            enroll_demo_wallet(session, settings, person_id, path)
     return f"{len(people)} in {folder} (PIN {DEMO_PIN})"
+
+
+def enroll_demo_wallet(session: Session, settings: Settings, person_id: str, path: Path) -> None:
+    """Enroll one demo resident's Python wallet at ``path`` (PIN 123456) by the counter flow."""
+    from tsunagu.trust.wallet import Wallet
+
+    record = parties.get_person(session, person_id)
+    municipality = record.address.municipality_code if record.address else None
+    code = trust.create_enrollment(
+        session,
+        subject_ref=person_id,
+        person=person_attributes(session, person_id),
+        municipality_code=str(municipality),
+        identity_check={"method": "in_person", "document": "demo"},
+        actor="demo",
+    ).code
+    nonce = trust.enrollment_challenge(session, settings, code).nonce
+    wallet = Wallet.create(path, DEMO_PIN)
+    unlocked = wallet.unlock(DEMO_PIN)
+    rows = trust.complete_enrollment(
+        session,
+        settings,
+        code=code,
+        nonce=nonce,
+        signing_csr=unlocked.csr("signing", nonce),
+        authentication_csr=unlocked.csr("authentication", nonce),
+    )
+    store = trust.trust_store(session)
+    wallet.store(
+        {row.kind: _pem(row.der) for row in rows},
+        [_pem(store.ders[trust.AuthorityRole.SIGNING])],
+        trust.root_certificate_pem(session).decode(),
+        settings.base_url,
+    )
 
 
 def _pem(der: bytes) -> str:

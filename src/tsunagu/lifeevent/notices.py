@@ -287,6 +287,26 @@ def _own_subscriber(session: Session, actor: Actor, subscriber_id: str) -> Notic
     return row
 
 
+def end_subscriber(session: Session, actor: Actor, subscriber_id: str) -> None:
+    """The company stops receiving notices (e.g. a new endpoint is registered instead).
+
+    Consents given to it stay on record but no longer deliver anything, since
+    :func:`notify` only tells subscribers in force.
+    """
+    row = _own_subscriber(session, actor, subscriber_id)
+    if row.ended_at is not None:
+        return
+    row.ended_at, row.ended_by = utcnow(), actor.label
+    audit.record(
+        session,
+        actor=actor.label,
+        action="lifeevent.subscriber_ended",
+        object_type="lifeevent_subscriber",
+        object_id=row.id,
+        data={"organization_id": row.organization_id},
+    )
+
+
 @dataclass(frozen=True)
 class PublicSubscriber:
     """What a resident sees of a company asking to be told (never its endpoint)."""

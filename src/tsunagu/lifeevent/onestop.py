@@ -140,6 +140,20 @@ def household(session: Session, person_id: str) -> list[dict[str, Any]]:
     return members
 
 
+def member_summary(member: dict[str, Any]) -> dict[str, Any]:
+    """What the form shows of a member as already known: no register contents beyond that."""
+    return {
+        "id": member["id"],
+        "name": member["name"],
+        "relationship": member["relationship"],
+        "birth_date": member["birth_date"],
+        "national_health_insurance": bool(member["kokuho"]),
+        "child_allowance": bool(member["jidou_teate"]),
+        "benefit_account": member["account"] is not None,
+        "vehicles": [v["registration_number"] for v in member["vehicles"]],
+    }
+
+
 # --- planning the parts -------------------------------------------------------------------------
 
 

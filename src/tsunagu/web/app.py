@@ -24,6 +24,7 @@ from tsunagu.identity.api import router as identity_router
 from tsunagu.identity.views import router as identity_views
 from tsunagu.lifeevent.notices_api import router as lifeevent_notices_api
 from tsunagu.lifeevent.notices_views import router as lifeevent_notices_views
+from tsunagu.lifeevent.onestop_api import router as lifeevent_onestop_api
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
@@ -57,6 +58,7 @@ ROUTERS = [
     procedure_views,
     procedure_console,
     lifeevent_notices_api,
+    lifeevent_onestop_api,
     lifeevent_notices_views,
 ]
 
