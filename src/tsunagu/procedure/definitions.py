@@ -129,6 +129,28 @@ class Effect:
     record: dict[str, Any] | None = None
 
 
+CERTIFICATE_LAYOUTS = ("resident_record", "tax_assessment")
+
+
+@dataclass(frozen=True)
+class CertificateSpec:
+    """What an approved certificate procedure issues (see :mod:`tsunagu.procedure.certificates`).
+
+    ``layout`` picks how the projected evidence is laid out on the page;
+    ``record`` (``{evidence field: form path}``) picks one of several records
+    (課税 per fiscal year); ``options`` maps a layout's optional parts to the
+    boolean form field by which the applicant asks for them (e.g. 続柄).
+    """
+
+    kind: str
+    title: Names
+    layout: str
+    evidence: str
+    valid_days: int
+    record: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class ProcedureDefinition:
     id: str
@@ -149,6 +171,7 @@ class ProcedureDefinition:
     rules: tuple[rules.Rule, ...]
     effects: tuple[Effect, ...]
     source: str
+    certificate: CertificateSpec | None = None
     # what a reviewer records when approving (e.g. the care level after the board's review)
     review_form: FormDefinition | None = None
 
@@ -317,6 +340,40 @@ def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
     return tuple(effects)
 
 
+def _certificate(
+    raw: Any, where: str, evidence: tuple[EvidenceNeed, ...], form: FormDefinition
+) -> CertificateSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or raw.get("layout") not in CERTIFICATE_LAYOUTS:
+        raise PackError(f"{where}: certificate.layout must be one of {CERTIFICATE_LAYOUTS}")
+    source = str(raw.get("evidence"))
+    if source not in {need.type_id for need in evidence}:
+        raise PackError(f"{where}: the certificate's evidence {source!r} is not fetched")
+    days = int(raw.get("valid_days", 90))
+    if days < 1:
+        raise PackError(f"{where}: certificate.valid_days must be ≥ 1")
+    fields = evidence_types()[source].fields
+    record = tuple((str(k), str(v)) for k, v in (raw.get("record") or {}).items())
+    options = tuple((str(k), str(v)) for k, v in (raw.get("options") or {}).items())
+    for field_path, form_path in record:
+        if field_path not in fields or form.field(form_path) is None:
+            raise PackError(f"{where}: certificate.record {field_path}: {form_path} is unknown")
+    for _option, form_path in options:
+        found = form.field(form_path)
+        if found is None or found.schema.get("type") != "boolean":
+            raise PackError(f"{where}: certificate option {form_path!r} is no boolean form field")
+    return CertificateSpec(
+        str(raw.get("kind") or source),
+        _names(raw.get("title"), f"{where} certificate.title"),
+        str(raw["layout"]),
+        source,
+        days,
+        record,
+        options,
+    )
+
+
 def _parse(raw: Any, path: Path) -> ProcedureDefinition:
     where = str(path)
     if not isinstance(raw, Mapping):
@@ -340,6 +397,8 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
         subject_kind = str(raw.get("subject_kind", "person"))
         if subject_kind not in ("person", "organization"):
             raise PackError(f"{where}: subject_kind is person or organization")
+        form = _form(raw["form"], where)
+        evidence = _evidence(raw.get("evidence"), where, exchange_procedure)
         return ProcedureDefinition(
             id=str(raw["id"]),
             name=_names(raw["name"], f"{where} name"),
@@ -352,13 +411,14 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
             aal=aal,
             applicants=applicants,
             subject_kind=subject_kind,
-            form=_form(raw["form"], where),
-            evidence=_evidence(raw.get("evidence"), where, exchange_procedure),
+            form=form,
+            evidence=evidence,
             fee=_fee(raw.get("fee"), where),
             processing_days=days,
             rules=rules.parse(raw.get("auto_decision"), where),
             effects=_effects(raw.get("effects"), where),
             source=path.name,
+            certificate=_certificate(raw.get("certificate"), where, evidence, form),
             review_form=(
                 _form(raw["review_form"], f"{where} review_form")
                 if raw.get("review_form") is not None

@@ -47,7 +47,7 @@ from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.outbox import service as outbox
 from tsunagu.identity import service as identity
-from tsunagu.registry.definitions import RegistryDefinition, get_registry
+from tsunagu.registry.definitions import RegistryDefinition, get_registry, lookup
 from tsunagu.registry.models import RECORDS, RegistryRecord
 
 CHANGED_TOPIC = "registry.changed"
@@ -672,14 +672,7 @@ def kept_with(
         .order_by(RECORDS.c.subject_id)
     )
     found = [_version(row) for row in rows]
-    return [v for v in found if _lookup(v.data, field_path) == value]
-
-
-def _lookup(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+    return [v for v in found if lookup(v.data, field_path) == value]
 
 
 def count_kept_by(session: Session, keeper_id: str, registry_id: str) -> int:
