@@ -127,6 +127,8 @@ class Person(AddressColumns, Base):
     relationship: Mapped[str | None] = mapped_column(String(20))
     mynumber_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)
     mynumber_ciphertext: Mapped[str | None] = mapped_column(Text)
+    # Where to tell the person that a notice awaits them (never the notice itself).
+    contact_email: Mapped[str | None] = mapped_column(String(254))
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -902,6 +902,36 @@ def get_person(session: Session, person_id: str) -> PersonRecord:
     return _person_record(person)
 
 
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def contact_email(session: Session, person_id: str) -> str | None:
+    """Where the person asked to be told that something awaits them (None: not at all)."""
+    person = session.get(Person, person_id)
+    return person.contact_email if person is not None else None
+
+
+def set_contact_email(session: Session, person_id: str, email: str | None, *, actor: str) -> None:
+    """Set or clear the contact e-mail; the audit notes the change, not the address."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFoundError(
+            "person_not_found", "該当する人が見つかりません", f"no person has the id {person_id}"
+        )
+    value = (email or "").strip() or None
+    if value is not None and (len(value) > 254 or not _EMAIL.match(value)):
+        raise ValidationError(
+            "bad_email",
+            "メールアドレスの形式が正しくありません。",
+            "That is not an e-mail address.",
+        )
+    person.contact_email = value
+    audit.record(
+        session, actor=actor, action="identity.contact_email_set", object_type="person",
+        object_id=person_id, data={"present": value is not None},
+    )  # fmt: skip
+
+
 def find_person_by_mynumber(
     session: Session, vault: MyNumberVault, mynumber: str
 ) -> PersonRecord | None:
