@@ -1,10 +1,21 @@
-"""Tables of the procedure module: applications, the evidence fetched for them, comments."""
+"""Tables of the procedure module: applications, the evidence fetched for them, comments,
+decisions, and fees (payments, provider events, exemptions, receipts)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base
@@ -105,3 +116,93 @@ class Decision(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     seal_serial: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class Payment(Base):
+    """A fee payment started through a provider (one payment intent), as the platform sees it.
+
+    ``status`` moves once, from ``pending`` to ``paid`` or ``declined``, by a
+    conditional update, so however often a provider's confirmation arrives the
+    fee is booked once.
+    """
+
+    __tablename__ = "procedure_payments"
+    __table_args__ = (UniqueConstraint("provider", "intent_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("procedure_applications.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
+    provider: Mapped[str] = mapped_column(String(20))
+    intent_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    payer: Mapped[str] = mapped_column(String(80))
+    checkout_url: Mapped[str] = mapped_column(String(500))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    settled_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class PaymentEvent(Base):
+    """Each provider event accepted, once: its unique (provider, event id) turns replays into
+    no-ops, also when two copies arrive at the same moment."""
+
+    __tablename__ = "procedure_payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("procedure_payments.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class FeeExemption(Base):
+    """An exemption (減免) the applicant claimed from the procedure's list; the fee it replaced is
+    kept so the reviewer sees what was waived and why."""
+
+    __tablename__ = "procedure_exemptions"
+
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("procedure_applications.id"), primary_key=True
+    )
+    exemption_id: Mapped[str] = mapped_column(String(64))
+    waived: Mapped[int] = mapped_column(Integer)
+    claimed_by: Mapped[str] = mapped_column(String(80))
+    claimed_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class Receipt(Base):
+    """領収書: the PDF receipt of a paid fee, signed with the receiving organization's seal and
+    kept exactly as issued. ``id`` is the receipt number printed on it."""
+
+    __tablename__ = "procedure_receipts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("procedure_payments.id"), unique=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("procedure_applications.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
+    amount: Mapped[int] = mapped_column(Integer)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    seal_serial: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class SandboxIntent(Base):
+    """The sandbox provider's own record of a checkout (what an external provider would keep on
+    its side): the platform learns the outcome only from the signed callback."""
+
+    __tablename__ = "procedure_sandbox_intents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(64))
+    return_url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    completed_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -112,3 +112,47 @@ class ProcedureDetail(ProcedureOut):
     form_schema: dict[str, Any]
     fields: list[dict[str, Any]]
     evidence: list[dict[str, Any]]
+
+
+class ExemptionOut(BaseModel):
+    id: str
+    name_ja: str
+    name_en: str
+
+
+class PaymentOut(BaseModel):
+    id: str
+    provider: str
+    status: str
+    amount: int
+    currency: str
+    checkout_url: str
+    created_at: datetime
+    settled_at: datetime | None
+
+
+class FeeOut(BaseModel):
+    """The fee of an application: ``state`` none / exempt / unpaid / pending / paid."""
+
+    application_id: str
+    standard_fee: int
+    fee: int
+    state: str
+    exemptions: list[ExemptionOut]
+    exemption: ExemptionOut | None
+    payment: PaymentOut | None
+    receipt_number: str | None
+
+
+class ExemptionIn(BaseModel):
+    exemption_id: str = Field(max_length=64)
+
+
+class PaymentStartIn(BaseModel):
+    provider: Literal["sandbox"] = "sandbox"
+
+
+class CallbackOut(BaseModel):
+    outcome: str
+    payment_id: str
+    receipt_number: str | None

@@ -31,7 +31,7 @@ from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRecord, OfficialRole
-from tsunagu.procedure import calendar, notices, rules
+from tsunagu.procedure import calendar, fees, notices, rules
 from tsunagu.procedure.definitions import JOIN, ProcedureDefinition, get_procedure
 from tsunagu.procedure.models import (
     Application,
@@ -493,6 +493,7 @@ def submit(
     errors = form_errors(definition, json.loads(app.form_data))
     if errors:
         raise FormInvalid(errors)
+    fees.require_settled(session, app)
     app.signer_serial = _verify_signature(session, actor, app, cms_der, batch)
     app.signature = cms_der
     app.batch_id = batch.id if batch is not None else None

@@ -30,6 +30,8 @@ from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.procedure.api import router as procedure_api
 from tsunagu.procedure.console import router as procedure_console
+from tsunagu.procedure.payments_api import router as procedure_payments_api
+from tsunagu.procedure.payments_views import router as procedure_payments_views
 from tsunagu.procedure.views import router as procedure_views
 from tsunagu.registry.api import router as registry_api
 from tsunagu.registry.views import router as registry_views
@@ -57,6 +59,8 @@ ROUTERS = [
     procedure_api,
     procedure_views,
     procedure_console,
+    procedure_payments_api,
+    procedure_payments_views,
     lifeevent_notices_api,
     lifeevent_onestop_api,
     lifeevent_notices_views,
