@@ -20,6 +20,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
+from xml.sax.saxutils import escape
 
 from asn1crypto import keys, tsp
 from asn1crypto import x509 as asn1_x509
@@ -28,9 +29,12 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Table, TableStyle
 from sqlalchemy.orm import Session
 
 from tsunagu.core.clock import to_tokyo
@@ -56,6 +60,29 @@ def date_ja(moment: datetime) -> str:
     """``2026年11月26日`` for a moment, in Tokyo."""
     local = to_tokyo(moment)
     return f"{local.year}年{local.month}月{local.day}日"
+
+
+def label_table(rows: list[tuple[str, str]]) -> Table:
+    """Label / value rows, as every issued document lists its facts."""
+    table = Table(
+        [[Paragraph(escape(k), SMALL), Paragraph(escape(str(v)), BODY)] for k, v in rows],
+        colWidths=[48 * mm, 118 * mm],
+    )
+    table.setStyle(
+        TableStyle(
+            [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, "#999999")]
+        )
+    )
+    return table
+
+
+def a4_pdf(story: list[Flowable], *, title: str, author: str) -> bytes:
+    """The unsigned A4 document of ``story``."""
+    out = io.BytesIO()
+    SimpleDocTemplate(
+        out, pagesize=A4, title=title, author=author, leftMargin=22 * mm, rightMargin=22 * mm
+    ).build(story)
+    return out.getvalue()
 
 
 class PlatformTimeStamper(TimeStamper):
