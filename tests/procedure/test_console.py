@@ -96,7 +96,7 @@ ACTIONS = {
     "assign": {},
     "return": {"reason": "続柄を確認してください。"},
     "decision": {"outcome": "reject", "reason": "届出期間を過ぎています。"},
-    "comments": {"body": "確認中", "audience": "internal"},
+    "comments": {"body": "確認中"},
 }
 
 
@@ -248,9 +248,9 @@ def test_comments_internal_and_to_the_applicant(
     app = file(world)
     reviewer, hanako = browsers["colleague"], browsers["applicant"]
     detail = f"{QUEUE}/{app.id}"
-    reviewer.post(f"{detail}/comments", data={"body": "内部メモ", "audience": "internal"})
-    reviewer.post(f"{detail}/comments", data={"body": "ご確認ください", "audience": "applicant"})
-    empty = reviewer.post(f"{detail}/comments", data={"body": "", "audience": "applicant"})
+    reviewer.post(f"{detail}/comments", data={"body": "内部メモ"})
+    reviewer.post(f"{detail}/comments", data={"body": "ご確認ください", "to_applicant": "1"})
+    empty = reviewer.post(f"{detail}/comments", data={"body": "", "to_applicant": "1"})
     assert empty.status_code == 422 and 'id="comment-body-error"' in empty.text
     page = reviewer.get(detail).text
     assert "内部メモ" in page and "ご確認ください" in page and "osaka-rev2" in page

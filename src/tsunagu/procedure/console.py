@@ -370,7 +370,7 @@ async def comment(
     return await _act(
         request, db, actor, application_id, "commented",
         lambda who, v: service.comment(
-            db, who, application_id, v["body"], internal=v["audience"] != "applicant"
+            db, who, application_id, v["body"], internal=v["to_applicant"] != "1"
         ),
-        ("body", "audience"),
+        ("body", "to_applicant"),
     )  # fmt: skip
