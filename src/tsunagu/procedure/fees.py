@@ -105,8 +105,9 @@ class CallbackRefused(TsunaguError):
         self.intent_id = intent_id
 
 
-class PaymentRequired(TsunaguError):
-    """Submission of an application whose fee is neither paid nor exempt."""
+class PaymentRequired(ValidationError):
+    """Submission of an application whose fee is neither paid nor exempt (HTTP 402; a kind of
+    validation failure, so form pages show it like any other reason a submission is refused)."""
 
     status_code = 402
 
