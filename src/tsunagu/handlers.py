@@ -6,4 +6,5 @@ HANDLER_MODULES: list[str] = [
     "tsunagu.lifeevent.notices",
     "tsunagu.lifeevent.proactive",
     "tsunagu.procedure.notices",
+    "tsunagu.procedure.mail",
 ]

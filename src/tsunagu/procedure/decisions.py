@@ -15,30 +15,41 @@ with pyHanko (PAdES B-T); both are shared with certificates, see
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import uuid
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import NotFoundError
+from tsunagu.core.outbox import service as outbox
 from tsunagu.exchange import sealing
 from tsunagu.identity import service as identity
+from tsunagu.procedure import certificates
 from tsunagu.procedure.definitions import ProcedureDefinition
 from tsunagu.procedure.models import Application, Decision
-from tsunagu.procedure.pades import BODY, SMALL, TITLE, date_ja, run_sync, sign_pdf
+from tsunagu.procedure.pades import (
+    BODY,
+    SMALL,
+    TITLE,
+    a4_pdf,
+    date_ja,
+    label_table,
+    run_sync,
+    sign_pdf,
+)
 
 __all__ = ["content", "envelope", "issue", "of_application", "render_pdf", "run_sync", "sign_pdf"]
 
 DOCUMENT_TYPE = "tsunagu.procedure.decision/1"
+# Published once a notice (and any certificate) is issued: the inbox's e-mail hint follows it.
+NOTICE_ISSUED_TOPIC = "procedure.notice_issued"
 OUTCOMES = {
     "approved": ("承認", "Approved"),
     "rejected": ("却下", "Rejected"),
@@ -92,15 +103,7 @@ def render_pdf(data: dict[str, Any]) -> bytes:
         ("決定 / Decision", f"{outcome_ja} / {outcome_en}"),
         ("決定の方法 / Decided by", by),
     ]
-    table = Table(
-        [[Paragraph(escape(k), small), Paragraph(escape(str(v)), body)] for k, v in rows],
-        colWidths=[48 * mm, 118 * mm],
-    )
-    table.setStyle(
-        TableStyle(
-            [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.3, "#999999")]
-        )
-    )
+    table = label_table(rows)
     reason = escape(data["reason"]).replace("\n", "<br/>")
     story = [
         Paragraph("決定通知書", title),
@@ -120,16 +123,11 @@ def render_pdf(data: dict[str, Any]) -> bytes:
             small,
         ),
     ]
-    out = io.BytesIO()
-    SimpleDocTemplate(
-        out,
-        pagesize=A4,
+    return a4_pdf(
+        story,
         title=f"決定通知書 {data['document_number']}",
         author=data["organization"]["name"],
-        leftMargin=22 * mm,
-        rightMargin=22 * mm,
-    ).build(story)
-    return out.getvalue()
+    )
 
 
 def issue(
@@ -138,7 +136,8 @@ def issue(
     app: Application,
     definition: ProcedureDefinition,
 ) -> Decision:
-    """Issue the notice of ``app``'s decision (call once, right after deciding)."""
+    """Issue the notice of ``app``'s decision (call once, right after deciding), and the
+    certificate when an approved procedure declares one; then tell the outbox."""
     number = str(uuid.uuid4())
     data = content(session, app, definition, number)
     organization_id = str(app.owner_id)
@@ -156,6 +155,16 @@ def issue(
     )
     session.add(row)
     session.flush()
+    certificate = certificates.issue(session, store, app, definition)
+    outbox.publish(
+        session,
+        NOTICE_ISSUED_TOPIC,
+        {
+            "application_id": app.id,
+            "decision_id": row.id,
+            "certificate": certificate.number if certificate is not None else None,
+        },
+    )
     return row
 
 

@@ -206,3 +206,41 @@ class SandboxIntent(Base):
     status: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(TZ)
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+class Certificate(Base):
+    """A certificate (住民票の写し, 課税証明書 …) issued on approval of a certificate procedure.
+
+    ``number`` is the document number printed on the PDF (random, with a check
+    character) by which a bank or employer verifies it; ``pdf`` is kept
+    exactly as issued so an uploaded copy can be compared byte for byte.
+    """
+
+    __tablename__ = "procedure_certificates"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("procedure_applications.id"), unique=True
+    )
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_organizations.id", name="fk_procedure_certificates_organization_id")
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    seal_serial: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(TZ)
+    valid_until: Mapped[date] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class InboxRead(Base):
+    """A person has opened an item of their inbox (a decision notice or a certificate)."""
+
+    __tablename__ = "procedure_inbox_reads"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), primary_key=True)
+    item_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(TZ)
+

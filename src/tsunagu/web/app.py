@@ -25,14 +25,13 @@ from tsunagu.identity.views import router as identity_views
 from tsunagu.lifeevent.notices_api import router as lifeevent_notices_api
 from tsunagu.lifeevent.notices_views import router as lifeevent_notices_views
 from tsunagu.lifeevent.onestop_api import router as lifeevent_onestop_api
-from tsunagu.lifeevent.onestop_views import router as lifeevent_onestop_views
-from tsunagu.lifeevent.proactive_api import router as lifeevent_proactive_api
-from tsunagu.lifeevent.proactive_views import router as lifeevent_proactive_views
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
 from tsunagu.procedure.api import router as procedure_api
 from tsunagu.procedure.console import router as procedure_console
+from tsunagu.procedure.documents_api import router as procedure_documents_api
+from tsunagu.procedure.documents_views import router as procedure_documents_views
 from tsunagu.procedure.payments_api import router as procedure_payments_api
 from tsunagu.procedure.payments_views import router as procedure_payments_views
 from tsunagu.procedure.views import router as procedure_views
@@ -61,15 +60,14 @@ ROUTERS = [
     anonymize_views,
     procedure_api,
     procedure_views,
+    procedure_documents_api,
+    procedure_documents_views,
     procedure_console,
     procedure_payments_api,
     procedure_payments_views,
     lifeevent_notices_api,
     lifeevent_onestop_api,
-    lifeevent_onestop_views,
     lifeevent_notices_views,
-    lifeevent_proactive_api,
-    lifeevent_proactive_views,
 ]
 
 
