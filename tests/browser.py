@@ -136,9 +136,15 @@ _FOCUSABLE_JS = """
 () => {
   const selector = 'a[href], area[href], button, input, select, textarea, summary, iframe, '
     + '[tabindex], [contenteditable=""], [contenteditable="true"]';
+  // A radio group is one Tab stop (its checked radio, else its first); arrows move within it.
+  const groupStop = el => {
+    const group = [...document.getElementsByName(el.name)].filter(r => r.type === 'radio');
+    return group.find(r => r.checked) || group[0];
+  };
   const found = [...document.querySelectorAll(selector)].filter(el =>
     el.tabIndex >= 0 && !el.disabled && !el.closest('[inert]')
-    && el.checkVisibility({visibilityProperty: true}));
+    && el.checkVisibility({visibilityProperty: true})
+    && (el.type !== 'radio' || !el.name || groupStop(el) === el));
   found.forEach((el, i) => el.setAttribute('data-keyboard-check', String(i)));
   return found.map(el => el.outerHTML.slice(0, 120));
 }

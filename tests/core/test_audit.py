@@ -50,6 +50,17 @@ def test_intact_chain_verifies_across_transactions(session_factory: sessionmaker
     assert _verify(session_factory) is None
 
 
+def test_records_of_one_object_in_order(session_factory: sessionmaker[Session]) -> None:
+    with transaction(session_factory) as session:
+        for action in ("a.first", "a.second"):
+            audit.record(session, actor="x", action=action, object_type="case", object_id="7")
+        audit.record(session, actor="x", action="a.other", object_type="case", object_id="8")
+        audit.record(session, actor="x", action="a.thing", object_type="thing", object_id="7")
+    with transaction(session_factory) as session:
+        found = audit.records_of(session, "case", "7")
+        assert [r.action for r in found] == ["a.first", "a.second"]
+
+
 def test_rolled_back_records_leave_no_gap(session_factory: sessionmaker[Session]) -> None:
     _write(session_factory, 2)
     with pytest.raises(RuntimeError), transaction(session_factory) as session:

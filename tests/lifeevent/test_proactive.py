@@ -6,16 +6,20 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.procedure.conftest import World, _person, juki
+from tests.browser import assert_keyboard_accessible, assert_no_axe_violations
+from tests.procedure.conftest import Login, World, _person, juki
 from tsunagu.cli import app
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import NotFoundError, ValidationError
 from tsunagu.core.outbox.service import Dispatcher
+from tsunagu.identity import sessions
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.lifeevent import cli, proactive
 from tsunagu.lifeevent.models import ProactiveNotice
@@ -246,3 +250,112 @@ def test_scan_command_is_idempotent(
     again = json.loads(runner.invoke(app, ["lifeevent", "scan", "--date", "2026-06-11"]).output)
     assert (again["offered"], again["already"]) == (0, 4)
     assert runner.invoke(app, ["lifeevent", "scan", "--date", "June"]).exit_code != 0
+
+
+# --- API and pages ---------------------------------------------------------------------------
+
+
+def _birth_notice(world: World) -> ProactiveNotice:
+    _scan(world, DAY)
+    return next(n for n in _notices(world) if n.rule_id == "jidou_teate_after_birth")
+
+
+def test_notice_api_is_for_the_resident_only(
+    world: World, family: Family, login: Login, client: TestClient
+) -> None:
+    birth = _birth_notice(world)
+    assert client.get("/api/me/notices").status_code == 401
+    assert client.post(f"/api/me/notices/{birth.id}/accept").status_code == 401
+    official = login(official=world.chiyoda_reviewer)
+    assert official.get("/api/me/notices").status_code == 403
+    assert official.post(f"/api/me/notices/{birth.id}/accept").status_code == 403
+    for outsider in (login(person=world.stranger), login(person=family.yoko)):
+        assert outsider.get("/api/me/notices").json() == []
+        assert outsider.get(f"/api/me/notices/{birth.id}").status_code == 404
+        assert outsider.post(f"/api/me/notices/{birth.id}/accept").status_code == 404
+        assert outsider.post(f"/api/me/notices/{birth.id}/dismiss").status_code == 404
+    ichiro = login(person=family.ichiro)
+    listed = ichiro.get("/api/me/notices").json()
+    assert {n["rule_id"] for n in listed} == {
+        "jidou_teate_after_birth", "kenshin_3sai", "jidou_teate_genkyo"
+    }  # fmt: skip
+    shown = ichiro.get(f"/api/me/notices/{birth.id}").json()
+    assert (
+        shown["name_ja"] == "児童手当の請求" and shown["prefill"]["child"]["given_name"] == "芽衣"
+    )
+    forged = login(person=family.ichiro)
+    del forged.headers["x-csrf-token"]
+    assert forged.post(f"/api/me/notices/{birth.id}/accept").status_code == 403
+    weak = login(person=family.ichiro, ial=2)  # 児童手当 needs identity level 3
+    assert weak.post(f"/api/me/notices/{birth.id}/accept").status_code == 403
+    accepted = ichiro.post(f"/api/me/notices/{birth.id}/accept")
+    assert accepted.status_code == 200, accepted.text
+    app_id = accepted.json()["application_id"]
+    assert accepted.json()["form_url"] == f"/applications/{app_id}/form"
+    assert ichiro.post(f"/api/me/notices/{birth.id}/accept").json()["application_id"] == app_id
+    assert ichiro.get(f"/api/me/notices/{birth.id}").json()["status"] == "accepted"
+    assert ichiro.post(f"/api/me/notices/{birth.id}/dismiss").status_code in (400, 422)
+
+
+def test_notice_pages_apply_with_one_button(
+    world: World, family: Family, login: Login, client: TestClient
+) -> None:
+    birth = _birth_notice(world)
+    assert client.get("/me/notices").status_code == 401
+    assert login(person=world.stranger).get(f"/me/notices/{birth.id}").status_code == 404
+    ichiro = login(person=family.ichiro)
+    listing = ichiro.get("/me/notices?lang=ja")
+    assert listing.status_code == 200
+    assert "児童手当の請求" in listing.text and "3歳児健康診査" in listing.text
+    assert "Claim the child allowance" in ichiro.get("/me/notices?lang=en").text
+    page = ichiro.get(f"/me/notices/{birth.id}?lang=ja")
+    assert "芽衣" in page.text and "申請する" in page.text and "子の名" in page.text
+    token = ichiro.headers["x-csrf-token"]
+    anonymous_form = client.post(f"/me/notices/{birth.id}/accept", data={"csrf_token": token})
+    assert anonymous_form.status_code == 401
+    done = ichiro.post(
+        f"/me/notices/{birth.id}/accept", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    app_id = done.headers["location"].split("/")[2]
+    assert done.headers["location"] == f"/applications/{app_id}/form"
+    with transaction(world.factory) as session:
+        app = procedures.get(session, world.person(family.ichiro), app_id)
+        assert json.loads(app.form_data)["child"]["birth_date"] == MEI_BORN.isoformat()
+    assert "/applications/" in ichiro.get(f"/me/notices/{birth.id}?lang=ja").text
+    checkup = next(n for n in _notices(world) if n.rule_id == "kenshin_3sai")
+    closed = ichiro.post(
+        f"/me/notices/{checkup.id}/dismiss", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert closed.status_code == 303 and closed.headers["location"] == "/me/notices?saved=dismissed"
+
+
+def _browser_login(world: World, page: Page, live_server: str, person: str) -> None:
+    with transaction(world.factory) as session:
+        started = sessions.start(session, method="card", ial=3, aal=2, person_id=person)
+    page.context.add_cookies(
+        [{"name": sessions.COOKIE, "value": started.token, "url": live_server}]
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_notice_pages_pass_axe_and_the_keyboard(
+    world: World, family: Family, page: Page, live_server: str, lang: str
+) -> None:
+    birth = _birth_notice(world)
+    _browser_login(world, page, live_server, family.ichiro)
+    for path in (f"/me/notices?lang={lang}", f"/me/notices/{birth.id}?lang={lang}",
+                 f"/me/child-allowance?lang={lang}&on=2026-06-15"):  # fmt: skip
+        page.goto(path)
+        assert_no_axe_violations(page)
+        assert_keyboard_accessible(page, path)
+    # One button, keyboard only: Tab to "apply", Enter → the draft's form page.
+    page.goto(f"/me/notices/{birth.id}?lang={lang}")
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.matches('form[action$=accept] button')"):
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/applications/*/form**")
+    assert [n.status for n in _notices(world) if n.id == birth.id] == ["accepted"]

@@ -256,3 +256,42 @@ def test_comments_internal_and_to_the_applicant(
     assert "内部メモ" in page and "ご確認ください" in page and "osaka-rev2" in page
     shown = hanako.get(f"/api/applications/{app.id}/comments").json()
     assert [c["body"] for c in shown] == ["ご確認ください"]
+
+
+def test_the_json_queue_takes_the_same_filters(
+    world: World, browsers: dict[str, TestClient]
+) -> None:
+    first, second = file(world), file(world)
+    assign(world, first.id, world.osaka_reviewer)
+    api = browsers["assigned"]
+
+    def ids(**query: str) -> list[str]:
+        response = api.get("/api/applications/queue", params=query)
+        assert response.status_code == 200, response.text
+        return [a["id"] for a in response.json()]
+
+    assert ids(assigned="me") == [first.id]
+    assert ids(assigned="unassigned", status="submitted") == [second.id]
+    assert set(ids(sla="on_time")) == {first.id, second.id}
+    assert api.get("/api/applications/queue", params={"status": "nonsense"}).status_code == 422
+    assert browsers["counter"].get("/api/applications/queue").status_code == 403
+
+
+def test_a_reviewer_logging_in_lands_on_the_queue(world: World, app: FastAPI) -> None:
+    from tsunagu.identity import auth
+
+    with transaction(world.factory) as session:
+        auth.set_password(
+            session, world.settings, password="a long password 12", label="osaka-rev",
+            official_id=world.osaka_reviewer, actor="test",
+        )  # fmt: skip
+        code = auth.current_totp(world.settings, session, "osaka-rev")
+    with TestClient(app, follow_redirects=False) as client:
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
+        response = client.post(
+            "/login/password",
+            data={"login_name": "osaka-rev", "password": "a long password 12", "totp": code,
+                  "login_csrf": token.group(1)},
+        )  # fmt: skip
+    assert response.status_code == 303 and response.headers["location"] == QUEUE

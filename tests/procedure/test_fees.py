@@ -289,6 +289,19 @@ def test_submission_is_refused_while_the_fee_is_unpaid(world: World, login: Logi
         assert fees.status(session, world.person(world.taro), app_id).standard_fee == 200
 
 
+def test_the_signing_page_says_the_fee_is_unpaid(world: World, login: Login) -> None:
+    app_id = _draft(world)
+    taro = login(person=world.taro)
+    with transaction(world.factory) as session:
+        document = service.document(session.get(Application, app_id))
+    signed = taro.post(
+        f"/applications/{app_id}/sign",
+        data={"cms": protocol.b64(world.sign(world.taro, document))},
+    )
+    assert signed.status_code == 422
+    assert "手数料のお支払いが済んでいません" in signed.text
+
+
 def test_exemption_sets_the_fee_to_zero_with_the_reason(world: World, login: Login) -> None:
     app_id = _draft(world)
     pending = _start(world, app_id)  # an open checkout ends when the fee is waived

@@ -92,7 +92,10 @@ def _safe_next(target: str | None) -> str | None:
 def _home_of(actor: Actor) -> str:
     if actor.kind is ActorKind.OFFICIAL:
         issues = actor.can(Permission.CARD_ISSUE) or actor.can(Permission.CARD_REVOKE)
-        return "/counter" if issues else "/"
+        if issues:
+            return "/counter"
+        # reviewers work from the official console of the procedure module
+        return "/console/applications" if actor.can(Permission.APPLICATION_REVIEW) else "/"
     if actor.kind is ActorKind.MEMBER:
         return "/business"
     return "/me/card"

@@ -279,8 +279,14 @@ def _schema(fields: list[Field]) -> dict[str, Any]:
     }
 
 
-def check_answers(bundle: Bundle, choices: dict[str, str], values: dict[str, Any]) -> None:
-    """Choices are among the options; typed values satisfy the fields (all errors at once)."""
+def check_answers(
+    bundle: Bundle, choices: dict[str, str], values: dict[str, Any]
+) -> dict[str, Any]:
+    """The typed values of the fields asked, checked (every error at once).
+
+    Choices must be among the options; values of fields these choices do not
+    ask (a municipality code for a move within the town) are dropped.
+    """
     errors: list[FieldError] = []
     for question in bundle.questions:
         chosen = choices.get(question.id)
@@ -288,12 +294,14 @@ def check_answers(bundle: Bundle, choices: dict[str, str], values: dict[str, Any
             errors.append(
                 FieldError(question.id, "enum", "選択肢から選んでください。", "Choose an option.")
             )
-    if not errors:
-        fields = asked_fields(bundle, dict(choices))
-        typed = {k: v for k, v in values.items() if v not in (None, "")}
-        errors = RecordValidator(_schema(fields)).errors(typed)
     if errors:
         raise AnswersInvalid(errors)
+    fields = asked_fields(bundle, dict(choices))
+    typed = {f.id: values[f.id] for f in fields if values.get(f.id) not in (None, "")}
+    errors = RecordValidator(_schema(fields)).errors(typed)
+    if errors:
+        raise AnswersInvalid(errors)
+    return typed
 
 
 # --- filing -------------------------------------------------------------------------------------
@@ -336,9 +344,9 @@ def prepare(
     """Check the answers, plan the parts and create each one's draft; returns what to sign."""
     person_id = _require_person(actor)
     bundle = get_bundle(bundle_id)
-    check_answers(bundle, choices, values)
+    typed = check_answers(bundle, choices, values)
     members = _members_chosen(household(session, person_id), member_ids)
-    answers = {**choices, **_nested(values)}
+    answers = {**choices, **_nested(typed)}
     planned = plan(bundle, answers, members)
     if not planned:
         raise ValidationError(
@@ -355,7 +363,7 @@ def prepare(
         answers=protocol.canonical_json(answers).decode("utf-8"),
         members=json.dumps([m["id"] for m in members]),
         notify=json.dumps(sorted(set(notify or []))),
-        fields_typed=sum(1 for v in values.values() if v not in (None, "")),
+        fields_typed=len(typed),
         fields_prefilled=sum(p.prefilled for p in planned),
         choices=len(choices),
         created_at=utcnow(),
@@ -422,7 +430,8 @@ def document(
     }
 
 
-def _mine(session: Session, actor: Actor, filing_id: str) -> BundleFiling:
+def get_filing(session: Session, actor: Actor, filing_id: str) -> BundleFiling:
+    """The actor's own filing; anyone else's is "not found"."""
     filing = session.get(BundleFiling, filing_id)
     if filing is None or filing.applicant != actor.label:
         raise _not_found()
@@ -465,7 +474,7 @@ def submit(
     store: sealing.SealStore,
 ) -> BundleFiling:
     """Submit every part under the one signature; a refused part does not stop the others."""
-    filing = _mine(session, actor, filing_id)
+    filing = get_filing(session, actor, filing_id)
     if filing.status != "prepared" or filing.document is None:
         raise ValidationError(
             "bundle_not_prepared",
@@ -559,7 +568,7 @@ def _latest(moments: list[datetime | None]) -> datetime | None:
 
 def tracker(session: Session, actor: Actor, filing_id: str) -> Tracker:
     """The one page of a life event: each part's live state, the notices, the figures."""
-    filing = _mine(session, actor, filing_id)
+    filing = get_filing(session, actor, filing_id)
     parts = parts_of(session, filing.id)
     states = _states(session, [p.application_id for p in parts])
     found = [

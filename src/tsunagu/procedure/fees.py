@@ -64,7 +64,6 @@ from tsunagu.procedure.models import (
     Receipt,
     SandboxIntent,
 )
-from tsunagu.procedure.workflow import Action, next_state
 from tsunagu.trust import protocol
 
 CURRENCY = "JPY"
@@ -106,8 +105,9 @@ class CallbackRefused(TsunaguError):
         self.intent_id = intent_id
 
 
-class PaymentRequired(TsunaguError):
-    """Submission of an application whose fee is neither paid nor exempt."""
+class PaymentRequired(ValidationError):
+    """Submission of an application whose fee is neither paid nor exempt (HTTP 402; a kind of
+    validation failure, so form pages show it like any other reason a submission is refused)."""
 
     status_code = 402
 
@@ -353,14 +353,6 @@ def require_settled(session: Session, app: Application) -> None:
         raise PaymentRequired()
 
 
-def _editable(session: Session, actor: Actor, application_id: str) -> Application:
-    """The filer's application while it can still change (draft, or returned for correction)."""
-    app = service._load(session, application_id)
-    service._check_filer(session, actor, app)
-    next_state(app.status, Action.EDIT)
-    return app
-
-
 def _already_paid() -> ConflictError:
     return ConflictError(
         "fee_already_paid", "手数料は支払済みです。", "The fee has already been paid."
@@ -371,8 +363,7 @@ def claim_exemption(
     session: Session, actor: Actor, application_id: str, exemption_id: str, settings: Settings
 ) -> FeeStatus:
     """減免の申出: the fee becomes 0 for a reason the procedure declares; open checkouts end."""
-    app = _editable(session, actor, application_id)
-    definition = get_procedure(app.procedure_id)
+    app, definition = service.editable(session, actor, application_id)
     if exemption_id not in {e.id for e in definition.fee.exemptions}:
         raise ValidationError(
             "unknown_exemption",
@@ -398,7 +389,7 @@ def claim_exemption(
     app.fee = 0
     app.updated_at = utcnow()
     session.flush()
-    _audit(session, actor.label, app, "procedure.fee_exempted", exemption=exemption_id,
+    service._audit(session, actor.label, app, "procedure.fee_exempted", exemption=exemption_id,
            waived=claim.waived)  # fmt: skip
     return fee_status(session, app)
 
@@ -407,7 +398,7 @@ def start_payment(
     session: Session, actor: Actor, application_id: str, provider: PaymentProvider
 ) -> Payment:
     """A checkout for the application's fee; an open one for the same amount is reused."""
-    app = _editable(session, actor, application_id)
+    app, definition = service.editable(session, actor, application_id)
     if app.fee <= 0:
         raise ValidationError(
             "no_fee_due", "お支払いいただく手数料はありません。", "There is no fee to pay."
@@ -421,7 +412,6 @@ def start_payment(
         and (current.provider, current.amount) == (provider.name, app.fee)
     ):
         return current
-    definition = get_procedure(app.procedure_id)
     organization_id = service._owner(session, definition, app)
     intent = provider.create_intent(
         session,
@@ -445,7 +435,7 @@ def start_payment(
     )
     session.add(payment)
     session.flush()
-    _audit(session, actor.label, app, "procedure.payment_started", payment_id=payment.id,
+    service._audit(session, actor.label, app, "procedure.payment_started", payment_id=payment.id,
            provider=provider.name, amount=payment.amount)  # fmt: skip
     return payment
 
@@ -522,10 +512,10 @@ def receive_callback(
     app = service._load(session, payment.application_id)
     actor = f"provider:{provider.name}"
     if outcome == DECLINED:
-        _audit(session, actor, app, "procedure.payment_declined", payment_id=payment.id)
+        service._audit(session, actor, app, "procedure.payment_declined", payment_id=payment.id)
         return CallbackResult(DECLINED, payment.id)
     receipt = _issue_receipt(session, store, payment, app)
-    _audit(session, actor, app, "procedure.fee_paid", payment_id=payment.id,
+    service._audit(session, actor, app, "procedure.fee_paid", payment_id=payment.id,
            amount=payment.amount, receipt=receipt.id, event_id=event.event_id)  # fmt: skip
     return CallbackResult(PAID, payment.id, receipt.id)
 
@@ -653,15 +643,3 @@ def receipt(session: Session, actor: Actor, application_id: str) -> Receipt:
             "There is no receipt (the fee is not paid).",
         )
     return row
-
-
-def _audit(session: Session, actor: str, app: Application, action: str, **data: Any) -> None:
-    """Ids, amounts and codes only."""
-    audit.record(
-        session,
-        actor=actor,
-        action=action,
-        object_type="application",
-        object_id=app.id,
-        data={"procedure_id": app.procedure_id, **data},
-    )

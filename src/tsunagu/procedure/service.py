@@ -371,9 +371,10 @@ def _verify_signature(
 
 def _fetch_evidence(
     session: Session, store: sealing.SealStore, app: Application, definition: ProcedureDefinition
-) -> None:
+) -> list[ApplicationEvidence]:
+    """Fetch every evidence the procedure needs; the rows stored (in the procedure's order)."""
     if not definition.evidence:
-        return
+        return []
     assert app.owner_id is not None and definition.exchange_procedure is not None
     form = json.loads(app.form_data)
     subjects = {_about(app, form, need.about): "subject" for need in definition.evidence}
@@ -386,7 +387,11 @@ def _fetch_evidence(
             subjects=subjects,
             actor=f"procedure:{app.id}",
         ).id
-    session.execute(delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id))
+    if app.submitted_at is not None:  # a resubmission after 補正 fetches afresh
+        session.execute(
+            delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id)
+        )
+    rows = []
     for need in definition.evidence:
         row = ApplicationEvidence(
             application_id=app.id,
@@ -416,7 +421,9 @@ def _fetch_evidence(
             row.records = _dump(evidence.records)
             row.response = protocol.canonical_json(evidence.payload).decode("utf-8")
         session.add(row)
+        rows.append(row)
     session.flush()
+    return rows
 
 
 def _about(app: Application, form: dict[str, Any], about: str) -> str:
@@ -433,10 +440,15 @@ def evidence_of(session: Session, application_id: str) -> list[ApplicationEviden
     )
 
 
-def context(session: Session, app: Application) -> dict[str, Any]:
-    """What rules and register changes may refer to (``$form…``, ``$evidence…`` …)."""
+def context(
+    session: Session, app: Application, rows: list[ApplicationEvidence] | None = None
+) -> dict[str, Any]:
+    """What rules and register changes may refer to (``$form…``, ``$evidence…`` …).
+
+    ``rows``: the evidence just fetched, when the caller holds it (no second read).
+    """
     evidence: dict[str, Any] = {}
-    for row in evidence_of(session, app.id):
+    for row in evidence_of(session, app.id) if rows is None else rows:
         records = json.loads(row.records)
         evidence[row.evidence_type] = records[0]["data"] if records else None
     owner = _owner_facts(session, app.owner_id) if app.owner_id else {}
@@ -494,11 +506,12 @@ def submit(
     if errors:
         raise FormInvalid(errors)
     fees.require_settled(session, app)
-    app.signer_serial = _verify_signature(session, actor, app, cms_der, batch)
-    app.signature = cms_der
+    signer_serial = _verify_signature(session, actor, app, cms_der, batch)
+    owner_id = _owner(session, definition, app)
+    # set together, so they reach the database in one UPDATE
+    app.signer_serial, app.signature, app.owner_id = signer_serial, cms_der, owner_id
     app.batch_id = batch.id if batch is not None else None
-    app.owner_id = _owner(session, definition, app)
-    _fetch_evidence(session, store, app, definition)
+    rows = _fetch_evidence(session, store, app, definition)
     today = tokyo_today()
     app.status = target.value
     app.submitted_at = app.submitted_at or utcnow()
@@ -508,11 +521,12 @@ def submit(
         today, max(definition.processing_days - app.days_used, 0)
     )
     _audit(session, actor.label, app, "procedure.submitted", owner_id=app.owner_id)
-    decided = rules.decide(definition.rules, context(session, app))
+    values = context(session, app, rows)
+    decided = rules.decide(definition.rules, values)
     if decided is not None:
         action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
         reason = f"{decided.reason_ja}\n{decided.reason_en}"
-        _decide(session, app, definition, action, SYSTEM, reason)
+        _decide(session, app, definition, action, SYSTEM, reason, values=values)
     return app
 
 
@@ -619,10 +633,13 @@ def _decide(
     by: str,
     reason: str,
     review: dict[str, Any] | None = None,
+    *,
+    values: dict[str, Any] | None = None,
 ) -> None:
     state = next_state(app.status, action)
     if state is State.APPROVED:
-        _apply_effects(session, app, definition, by, review or {})
+        facts = values if values is not None else context(session, app)
+        _apply_effects(session, app, definition, by, {**facts, "review": review or {}})
     app.status = state.value
     app.decided_at = app.updated_at = utcnow()
     app.decided_by = by
@@ -651,13 +668,13 @@ def _apply_effects(
     app: Application,
     definition: ProcedureDefinition,
     by: str,
-    review: dict[str, Any],
+    values: dict[str, Any],
 ) -> None:
-    """Make the definition's register changes: patch the record valid then, or write the
-    effect's whole record where there is none (or where the effect only adds records)."""
+    """Make the definition's register changes (``values``: the :func:`context` plus the
+    review): patch the record valid then, or write the effect's whole record where there is
+    none (or where the effect only adds records)."""
     if not definition.effects:
         return
-    values = {**context(session, app), "review": review}
     note = f"procedure:{app.procedure_id}:{app.id}"
     for effect in definition.effects:
         if effect.when is not None and not rules.evaluate(effect.when, values):

@@ -25,6 +25,9 @@ from tsunagu.identity.views import router as identity_views
 from tsunagu.lifeevent.notices_api import router as lifeevent_notices_api
 from tsunagu.lifeevent.notices_views import router as lifeevent_notices_views
 from tsunagu.lifeevent.onestop_api import router as lifeevent_onestop_api
+from tsunagu.lifeevent.onestop_views import router as lifeevent_onestop_views
+from tsunagu.lifeevent.proactive_api import router as lifeevent_proactive_api
+from tsunagu.lifeevent.proactive_views import router as lifeevent_proactive_views
 from tsunagu.opendata.api import router as opendata_api
 from tsunagu.opendata.ckan import router as ckan_router
 from tsunagu.opendata.views import router as opendata_views
@@ -67,7 +70,10 @@ ROUTERS = [
     procedure_payments_views,
     lifeevent_notices_api,
     lifeevent_onestop_api,
+    lifeevent_onestop_views,
     lifeevent_notices_views,
+    lifeevent_proactive_api,
+    lifeevent_proactive_views,
 ]
 
 
