@@ -295,3 +295,23 @@ def test_a_reviewer_logging_in_lands_on_the_queue(world: World, app: FastAPI) ->
                   "login_csrf": token.group(1)},
         )  # fmt: skip
     assert response.status_code == 303 and response.headers["location"] == QUEUE
+
+
+def test_assign_to_a_colleague_but_not_to_counter_staff(
+    world: World, browsers: dict[str, TestClient]
+) -> None:
+    app = file(world)
+    reviewer = browsers["assigned"]
+    detail = f"{QUEUE}/{app.id}"
+    refused = reviewer.post(f"{detail}/assign", data={"official_id": world.osaka_counter})
+    assert refused.status_code == 422
+    assert "この機関の審査担当の職員ではありません。" in refused.text
+    assert f'<option value="{world.osaka_counter}"' not in refused.text  # reviewers only
+    assert (
+        reviewer.post(f"{detail}/assign", data={"official_id": world.osaka_reviewer2}).status_code
+        == 303
+    )
+    with transaction(world.factory) as session:
+        row = session.get(Application, app.id)
+        assert row is not None and row.assigned_to == world.osaka_reviewer2
+    assert "osaka-rev2" in reviewer.get(QUEUE).text
