@@ -32,8 +32,8 @@ Caller = Annotated[Actor, Depends(require_login)]
 
 
 def absolute(request: Request, url: str) -> str:
-    """A provider's checkout URL; the sandbox names a path on this site."""
-    return f"{str(request.base_url).rstrip('/')}{url}" if url.startswith("/") else url
+    """A provider's checkout URL; the sandbox names a path on this site (its public base URL)."""
+    return f"{settings_of(request).base_url.rstrip('/')}{url}" if url.startswith("/") else url
 
 
 def _exemption(item: Exemption) -> ExemptionOut:
@@ -107,7 +107,48 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.post("/api/payments/sandbox/callback", response_model=CallbackOut)
+# The body is read raw (the signature covers its bytes), so OpenAPI is told its shape here.
+CALLBACK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "type", "intent", "amount", "currency"],
+                "properties": {
+                    "id": {"type": "string", "description": "event id (idempotency key)"},
+                    "type": {
+                        "type": "string",
+                        "enum": ["payment_intent.succeeded", "payment_intent.declined"],
+                    },
+                    "intent": {"type": "string"},
+                    "amount": {"type": "integer"},
+                    "currency": {"type": "string", "enum": ["JPY"]},
+                    "reference": {"type": "string"},
+                    "created": {"type": "integer"},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/api/payments/sandbox/callback",
+    response_model=CallbackOut,
+    openapi_extra={
+        "requestBody": CALLBACK_BODY,
+        "parameters": [
+            {
+                "name": fees.SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.' + raw body>",
+                "schema": {"type": "string"},
+            }
+        ],
+    },
+)
 def sandbox_callback(
     request: Request, db: DbSession, body: Annotated[bytes, Depends(raw_body)]
 ) -> CallbackOut:
