@@ -315,3 +315,88 @@ def test_withdraw_and_returned_for_correction(
     assert "補正して再提出する" in status and "転入した日を確認してください。" in status
     form = hanako.get(f"/applications/{app_id}/form?lang=ja").text
     assert "補正" in form and "転入した日を確認してください。" in form and f'value="{late}"' in form
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
+
+
+def _risai_fields() -> dict[str, str]:
+    return {
+        "f.disaster.name": "令和8年台風第10号",
+        "f.disaster.occurred_on": (tokyo_today() - timedelta(days=5)).isoformat(),
+        "f.dwelling.address": "東京都千代田区永田町一丁目7番1号",
+        "f.relation": "所有者兼居住者",
+        "f.damage": "屋根瓦が飛散し、天井から雨漏りしている。",
+    }
+
+
+def test_an_upload_only_where_no_register_holds_the_facts(
+    world: World, client: TestClient, login: Login
+) -> None:
+    taro = login(person=world.taro)
+    app_id = _apply(taro, "risai_shomei")
+    form = taro.get(f"/applications/{app_id}/form?lang=ja").text
+    assert 'enctype="multipart/form-data"' in form and 'name="file.damage_photo"' in form
+    # a text file named .png is refused by its content; everything typed stays
+    fake = taro.post(
+        f"/applications/{app_id}/form?lang=ja",
+        data={**_risai_fields(), "action": "save"},
+        files={"file.damage_photo": ("damage.png", b"just text", "image/png")},
+    )
+    assert fake.status_code == 422
+    assert "添付できるのは PDF、PNG、JPEG のファイルだけです。" in fake.text
+    assert 'href="#f-damage_photo"' in fake.text and "屋根瓦が飛散し" in fake.text
+    # too large for the configured limit
+    world.settings.upload_max_bytes = 50
+    big = taro.post(
+        f"/applications/{app_id}/form?lang=en",
+        data={**_risai_fields(), "action": "save"},
+        files={"file.damage_photo": ("damage.png", PNG, "image/png")},
+    )
+    assert big.status_code == 422 and "Photo of the damage: The file must be at most" in big.text
+    world.settings.upload_max_bytes = 5 * 1024 * 1024
+    saved = taro.post(
+        f"/applications/{app_id}/form",
+        data={**_risai_fields(), "action": "next"},
+        files={"file.damage_photo": ("../../被害 写真.png", PNG, "image/png")},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    upload_id = json.loads(_stored(world, app_id).form_data)["damage_photo"]
+    # stored outside the web root under a random name, never the file's own name
+    [stored] = list((world.settings.var_dir / "uploads").iterdir())
+    assert stored.read_bytes() == PNG and "写真" not in stored.name and len(stored.name) == 32
+    review = taro.get(f"/applications/{app_id}/review").text
+    assert f'href="/applications/{app_id}/uploads/{upload_id}">被害 写真.png</a>' in review
+    # the file stays when the form is saved again without a new one
+    again = taro.post(
+        f"/applications/{app_id}/form", data={**_risai_fields(), "f.damage_photo": upload_id,
+                                              "action": "save"},
+    )  # fmt: skip
+    assert again.status_code == 200
+    assert json.loads(_stored(world, app_id).form_data)["damage_photo"] == upload_id
+
+    url = f"/applications/{app_id}/uploads/{upload_id}"
+    got = taro.get(url)
+    assert got.status_code == 200 and got.content == PNG
+    assert got.headers["content-type"] == "image/png"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"] == f'attachment; filename="upload-{upload_id}.png"'
+    assert client.get(url, follow_redirects=False).status_code == 303
+    assert login(person=world.stranger).get(url).status_code == 404
+    assert login(official=world.chiyoda_reviewer).get(url).status_code == 404  # not yet filed
+    # once filed, the owning organization's reviewers see it, others do not
+    content = protocol.canonical_json(service.document(_stored(world, app_id)))
+    signature = protocol.b64(world.signers[world.taro](content))
+    filed = taro.post(f"/applications/{app_id}/sign", data={"cms": signature})
+    assert filed.status_code == 200 and _stored(world, app_id).status == "submitted"
+    assert login(official=world.chiyoda_reviewer).get(url).content == PNG
+    assert login(official=world.osaka_reviewer).get(url).status_code == 404
+    # another application's upload id cannot be borrowed
+    other = _apply(taro, "risai_shomei")
+    assert taro.get(f"/applications/{other}/uploads/{upload_id}").status_code == 404
+    borrowed = taro.post(
+        f"/applications/{other}/form", data={"f.damage_photo": upload_id, "action": "save"}
+    )
+    assert borrowed.status_code == 200
+    assert "damage_photo" not in json.loads(_stored(world, other).form_data)

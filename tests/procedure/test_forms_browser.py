@@ -21,7 +21,7 @@ from tests.browser import assert_keyboard_accessible, assert_no_axe_violations
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
-from tsunagu.identity import card
+from tsunagu.identity import card, sessions
 from tsunagu.identity import service as parties
 from tsunagu.identity.schemas import OfficialIn, OfficialRole
 from tsunagu.procedure import decisions, service
@@ -200,3 +200,27 @@ def test_public_procedure_pages_pass_axe_and_the_keyboard(page: Page, lang: str)
         page.goto(path)
         assert_no_axe_violations(page)
         assert_keyboard_accessible(page, path)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_upload_form_passes_axe_and_the_keyboard(
+    page: Page, live_server: str, world: World, lang: str, tmp_path: Path
+) -> None:
+    with transaction(world.factory) as session:
+        started = sessions.start(session, method="test", ial=3, aal=2, person_id=world.taro)
+    page.context.add_cookies(
+        [{"name": sessions.COOKIE, "value": started.token, "url": live_server}]
+    )
+    page.goto(f"/procedures/risai_shomei?lang={lang}")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/applications/[0-9a-f-]{36}/form$"))
+    form_url = page.url.removeprefix(live_server)
+    assert_no_axe_violations(page)
+    assert_keyboard_accessible(page, form_url)
+    photo = tmp_path / "damage.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    page.goto(form_url)
+    page.locator("#f-damage_photo").set_input_files(str(photo))
+    page.locator("button[value=save]").click()
+    expect(page.locator("#f-damage_photo-current")).to_contain_text("damage.png")
+    assert_no_axe_violations(page)

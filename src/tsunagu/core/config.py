@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_timeout: float = 10.0
+    upload_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        description="Largest document a resident may upload to an application (bytes).",
+    )
     platform_corporate_number: str = Field(
         default="",
         description="法人番号 of the organization operating the platform; its seal certificate "

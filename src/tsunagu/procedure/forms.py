@@ -38,7 +38,7 @@ class Control:
     """One field of the form as the page shows it; ``known`` is set when a register holds it."""
 
     field: FormField
-    kind: str  # text, textarea, integer, number, date, choice, boolean
+    kind: str  # text, textarea, integer, number, date, choice, boolean, upload
     choices: tuple[str, ...]
     known: Any = None
 
@@ -76,8 +76,8 @@ def _kind(schema: Mapping[str, Any]) -> str:
     kind = schema.get("type")
     if kind in ("integer", "number", "boolean"):
         return str(kind)
-    if schema.get("format") == "date":
-        return "date"
+    if schema.get("format") in ("date", "upload"):
+        return str(schema["format"])
     return "textarea" if int(schema.get("maxLength", 0)) > LONG_TEXT else "text"
 
 

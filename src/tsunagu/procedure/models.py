@@ -207,6 +207,7 @@ class SandboxIntent(Base):
     created_at: Mapped[datetime] = mapped_column(TZ)
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
 
+
 class Certificate(Base):
     """A certificate (住民票の写し, 課税証明書 …) issued on approval of a certificate procedure.
 
@@ -244,3 +245,23 @@ class InboxRead(Base):
     item_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     read_at: Mapped[datetime] = mapped_column(TZ)
 
+
+class ApplicationUpload(Base):
+    """A document the applicant uploaded where no register holds the facts (damage photos).
+
+    The bytes live outside the web root under ``<var_dir>/uploads`` with a
+    random name; the form holds the upload's id, so the signature covers it,
+    and ``sha256`` pins the content it names.
+    """
+
+    __tablename__ = "procedure_uploads"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("procedure_applications.id"), index=True)
+    field: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_at: Mapped[datetime] = mapped_column(TZ)

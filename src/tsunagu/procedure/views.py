@@ -34,9 +34,9 @@ from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import evidence_types
 from tsunagu.identity.deps import CurrentActor, csrf_for, settings_of
 from tsunagu.identity.roles import Actor
-from tsunagu.procedure import forms, inventory, service
+from tsunagu.procedure import forms, inventory, service, uploads
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
-from tsunagu.procedure.models import Application
+from tsunagu.procedure.models import Application, ApplicationUpload
 from tsunagu.procedure.workflow import OPEN, State
 from tsunagu.registry.validation import FieldError
 from tsunagu.trust import protocol
@@ -46,6 +46,7 @@ router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_SIGNATURE = 256 * 1024
 EDITABLE = (State.DRAFT.value, State.RETURNED.value)
+FILE_PREFIX = "file."  # the file input of an upload field (its id travels as f.<path>)
 
 
 def _page(
@@ -138,6 +139,7 @@ def _form_page(
             "definition": definition,
             "controls": items,
             "values": values,
+            "files": _files(db, app, items, values),
             "errors": messages,
             "saved": saved,
             "known": forms.known_facts(db, definition, app.subject_id, language),
@@ -172,9 +174,10 @@ async def form_post(
     app, definition = service.editable(db, actor, application_id)
     items = forms.controls(db, definition, app.subject_id)
     values = forms.submitted_values(items, posted)
+    refused = await _take_uploads(request, db, actor, app, items, posted, values)
     record, unreadable = forms.parse(definition, items, values)
     going_on = posted.get("action") == "next"
-    errors = unreadable + (service.form_errors(definition, record) if going_on else [])
+    errors = refused + unreadable + (service.form_errors(definition, record) if going_on else [])
     if errors:
         reworded = forms.reworded(items, errors)
         return _form_page(
@@ -185,6 +188,69 @@ async def form_post(
     if going_on:
         return _see_other(f"/applications/{app.id}/review")
     return _see_other(f"/applications/{app.id}/form?saved=1")
+
+
+async def _take_uploads(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    app: Application,
+    items: list[forms.Control],
+    posted: Any,
+    values: dict[str, str],
+) -> list[FieldError]:
+    """Store the files sent with the form; each upload field then holds its file's id.
+
+    A field keeps the file uploaded earlier (its id comes back in a hidden
+    input) unless a new one is sent; an id that is not one of this
+    application's uploads is dropped.
+    """
+    settings = settings_of(request)
+    refused = []
+    for control in items:
+        sent = posted.get(FILE_PREFIX + control.path)
+        if control.kind != "upload" or not isinstance(sent, UploadFile) or not sent.filename:
+            continue
+        data = await sent.read(settings.upload_max_bytes + 1)
+        try:
+            row = uploads.store(db, settings, actor, app.id, control.path, sent.filename, data)
+        except ValidationError as exc:
+            refused.append(FieldError(control.path, "upload", exc.message_ja, exc.message_en))
+            continue
+        values[control.path] = row.id
+    kept = _files(db, app, items, values)
+    for control in items:
+        if control.kind == "upload" and values[control.path] not in kept:
+            values[control.path] = ""
+    return refused
+
+
+def _files(
+    db: Session, app: Application, items: list[forms.Control], values: dict[str, str]
+) -> dict[str, ApplicationUpload]:
+    ids = {values[c.path] for c in items if c.kind == "upload" and values.get(c.path)}
+    return uploads.of_application(db, app.id, ids)
+
+
+@router.get("/applications/{application_id}/uploads/{upload_id}")
+def upload_file(
+    request: Request, application_id: str, upload_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """Whoever may read the application: one uploaded file, as a download."""
+    if actor is None:
+        return _to_login(request)
+    row = uploads.get(db, actor, application_id, upload_id)
+    extension = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+    name = f"upload-{row.id}{extension.get(row.content_type, '')}"
+    return Response(
+        uploads.content(settings_of(request), row),
+        media_type=row.content_type,
+        headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "x-content-type-options": "nosniff",
+            **NO_STORE,
+        },
+    )
 
 
 # --- review and signature ----------------------------------------------------------------------
@@ -201,6 +267,7 @@ def _summary(
         "app": app,
         "definition": definition,
         "answers": [(c, values[c.path]) for c in items],
+        "files": _files(db, app, items, values),
         "known": forms.known_facts(db, definition, app.subject_id, language),
         "evidence": [(types[need.type_id], need) for need in definition.evidence],
     }
