@@ -36,11 +36,13 @@ from tsunagu.identity.card import enroll_demo_wallet
 from tsunagu.identity.models import Person
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.identity.schemas import OfficialIn, OfficialRole, OrganizationKind
-from tsunagu.lifeevent import notices, onestop
+from tsunagu.lifeevent import allowance, notices, onestop
 from tsunagu.lifeevent.receiver import Receiver, ReceiverThread
 from tsunagu.lifeevent.webhooks import WebhookDispatcher
 from tsunagu.procedure import service as procedures
+from tsunagu.procedure.models import Application
 from tsunagu.procedure.scenario import serving
+from tsunagu.registry.demo import AGENCIES as DEMO_KEEPERS
 from tsunagu.trust import protocol
 from tsunagu.trust import wallet as wallets
 
@@ -124,10 +126,27 @@ def _providers(session: Session, settings: Settings, url: str) -> list[str]:
     return subscribers
 
 
+def _operated(settings: Settings) -> Settings:
+    """The demo platform is operated by the demo Digital Agency unless one is configured."""
+    if settings.platform_corporate_number:
+        return settings
+    operator = str(DEMO_KEEPERS["koukin_kouza"].corporate_number)
+    return settings.model_copy(update={"platform_corporate_number": operator})
+
+
 def _drain(factory: sessionmaker[Session], settings: Settings) -> None:
     worker.run(
         factory, settings, threading.Event(), handler_modules=HANDLER_MODULES, until_idle=True
     )
+
+
+def _review(session: Session, app: Application) -> dict[str, Any] | None:
+    """What the reviewer records: the allowance as the calculator gives it for the household."""
+    if app.procedure_id != "jidou_teate":
+        return None
+    today = tokyo_today()
+    children = allowance.household_children(session, app.subject_id, today)
+    return {"monthly_amount": allowance.calculate(children, today).monthly_total}
 
 
 def _decide_pending(factory: sessionmaker[Session], head: str, ids: list[str]) -> None:
@@ -143,7 +162,7 @@ def _decide_pending(factory: sessionmaker[Session], head: str, ids: list[str]) -
             procedures.assign(session, reviewer, application_id)
             procedures.decide(
                 session, reviewer, application_id, True,
-                "内容を確認しました。 / Checked by the office.",
+                "内容を確認しました。 / Checked by the office.", _review(session, app),
             )  # fmt: skip
 
 
@@ -217,7 +236,7 @@ def run(
         _drain(factory, settings)
         _decide_pending(factory, head, submitted["pending"])
         _drain(factory, settings)
-        with WebhookDispatcher(factory, settings, backoff_base=0.0) as webhooks:
+        with WebhookDispatcher(factory, _operated(settings), backoff_base=0.0) as webhooks:
             webhooks.run(threading.Event(), poll_interval=0.05, until_idle=True)
         final = _tracker(url, wallet_path, submitted["id"])
     delivered = [json.loads(r.body) for r in receiver.received]
