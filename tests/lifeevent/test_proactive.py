@@ -319,6 +319,8 @@ def test_notice_pages_apply_with_one_button(
     assert done.status_code == 303
     app_id = done.headers["location"].split("/")[2]
     assert done.headers["location"] == f"/applications/{app_id}/form"
+    form = ichiro.get(done.headers["location"])
+    assert form.status_code == 200 and 'value="芽衣"' in form.text  # the draft's form, prefilled
     with transaction(world.factory) as session:
         app = procedures.get(session, world.person(family.ichiro), app_id)
         assert json.loads(app.form_data)["child"]["birth_date"] == MEI_BORN.isoformat()
@@ -358,4 +360,5 @@ def test_notice_pages_pass_axe_and_the_keyboard(
             break
     page.keyboard.press("Enter")
     page.wait_for_url("**/applications/*/form**")
+    assert page.locator("input[value='芽衣']").count() == 1
     assert [n.status for n in _notices(world) if n.id == birth.id] == ["accepted"]
