@@ -13,13 +13,16 @@ Cookies are HttpOnly, SameSite=Lax, and Secure whenever the site runs on https.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
 from tsunagu.core.config import Settings
 from tsunagu.core.errors import PermissionDenied
+from tsunagu.core.rendering import render
 from tsunagu.core.web import DbSession
 from tsunagu.identity import roles, sessions
 from tsunagu.identity.roles import Actor, ActorKind
@@ -53,6 +56,20 @@ async def _presented_csrf(request: Request) -> str | None:
         value = (await request.form()).get(sessions.CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """For pages: to the login page, which brings the visitor back to this page afterwards."""
+    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+
+
+def private_page(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """A page about a person: rendered with the visitor's CSRF token, never cached."""
+    response = render(request, template, {"csrf_token": csrf_for(request), **context}, status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _csrf_failed() -> PermissionDenied:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,7 +31,7 @@ from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import evidence_types
-from tsunagu.identity.deps import CurrentActor, csrf_for, settings_of
+from tsunagu.identity.deps import CurrentActor, login_redirect, private_page, settings_of
 from tsunagu.identity.roles import Actor
 from tsunagu.procedure import forms, inventory, service, uploads
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
@@ -47,19 +46,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_SIGNATURE = 256 * 1024
 EDITABLE = (State.DRAFT.value, State.RETURNED.value)
 FILE_PREFIX = "file."  # the file input of an upload field (its id travels as f.<path>)
-
-
-def _page(
-    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
-) -> HTMLResponse:
-    """A page about a person's application: with the CSRF token, never cached."""
-    response = render(request, template, {"csrf_token": csrf_for(request), **context}, status_code)
-    response.headers.update(NO_STORE)
-    return response
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -90,7 +76,7 @@ def procedure_page(request: Request, procedure_id: str, actor: CurrentActor) -> 
     """Anyone: what the procedure is, what is not needed any more, and "apply online"."""
     definition = get_procedure(procedure_id)
     types = evidence_types()
-    return _page(
+    return private_page(
         request,
         "procedure/procedure.html",
         {
@@ -105,7 +91,7 @@ def procedure_page(request: Request, procedure_id: str, actor: CurrentActor) -> 
 def apply(request: Request, procedure_id: str, db: DbSession, actor: CurrentActor) -> Response:
     """A logged-in person: a draft for themself, with what the registers hold already filled in."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     app = service.create(db, actor, procedure_id, {})
     prefilled = forms.prefilled(forms.controls(db, get_procedure(procedure_id), app.subject_id))
     if prefilled:
@@ -131,7 +117,7 @@ def _form_page(
 ) -> HTMLResponse:
     language = request_language(request)
     messages = {e.path: (e.message_en if language == "en" else e.message_ja) for e in errors}
-    return _page(
+    return private_page(
         request,
         "procedure/form.html",
         {
@@ -155,7 +141,7 @@ def form_page(
 ) -> Response:
     """The filer: the form of a draft or of an application returned for correction."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     app, definition = service.editable(db, actor, application_id)
     items = forms.controls(db, definition, app.subject_id)
     values = forms.shown_values(items, json.loads(app.form_data))
@@ -169,7 +155,7 @@ async def form_post(
 ) -> Response:
     """Save the draft, or check it against the schema and go on to the review."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     posted = await request.form()
     app, definition = service.editable(db, actor, application_id)
     items = forms.controls(db, definition, app.subject_id)
@@ -238,7 +224,7 @@ def upload_file(
 ) -> Response:
     """Whoever may read the application: one uploaded file, as a download."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     row = uploads.get(db, actor, application_id, upload_id)
     extension = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
     name = f"upload-{row.id}{extension.get(row.content_type, '')}"
@@ -289,13 +275,13 @@ def review_page(
 ) -> Response:
     """The filer: everything that will be signed, and the way on to the signature."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     ready = _ready(db, actor, application_id)
     if isinstance(ready, RedirectResponse):
         return ready
     app, definition = ready
     summary = _summary(db, app, definition, request_language(request))
-    return _page(request, "procedure/review.html", summary)
+    return private_page(request, "procedure/review.html", summary)
 
 
 def _sign_page(
@@ -308,7 +294,7 @@ def _sign_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     content = protocol.canonical_json(service.document(app))
-    return _page(
+    return private_page(
         request,
         "procedure/sign.html",
         {
@@ -327,7 +313,7 @@ def sign_page(
 ) -> Response:
     """The filer: sign the application document with the wallet and submit it."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     ready = _ready(db, actor, application_id)
     if isinstance(ready, RedirectResponse):
         return ready
@@ -357,7 +343,7 @@ async def sign_post(
 ) -> Response:
     """Verify the signature over the application document, fetch the evidence, submit."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     posted = await request.form()
     ready = _ready(db, actor, application_id)
     if isinstance(ready, RedirectResponse):
@@ -382,9 +368,9 @@ async def sign_post(
 def my_applications(request: Request, db: DbSession, actor: CurrentActor) -> Response:
     """A logged-in visitor: the applications they filed or that are about them."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     rows = [(app, get_procedure(app.procedure_id)) for app in service.mine(db, actor)]
-    return _page(request, "procedure/mine.html", {"rows": rows})
+    return private_page(request, "procedure/mine.html", {"rows": rows})
 
 
 def _has_notice(db: Session, actor: Actor, app: Application) -> bool:
@@ -402,12 +388,12 @@ def status_page(
 ) -> Response:
     """Whoever may read the application: its state, deadline, evidence, comments, decision."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     app = service.get(db, actor, application_id)
     definition = get_procedure(app.procedure_id)
     types = evidence_types()
     evidence = [(types[row.evidence_type], row) for row in service.evidence_of(db, app.id)]
-    return _page(
+    return private_page(
         request,
         "procedure/status.html",
         {
@@ -430,6 +416,6 @@ def status_page(
 def withdraw(request: Request, application_id: str, db: DbSession, actor: CurrentActor) -> Response:
     """The applicant withdraws (取下げ) before a decision."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     service.withdraw(db, actor, application_id)
     return _see_other(f"/applications/{application_id}?done=withdrawn")
