@@ -40,7 +40,8 @@ from tsunagu.identity.schemas import (
 from tsunagu.lifeevent import notices
 from tsunagu.lifeevent.models import NoticeDelivery, NoticeSubscriber
 from tsunagu.lifeevent.receiver import Receiver, ReceiverThread
-from tsunagu.lifeevent.webhooks import SEAL_HEADER, SIGNATURE_HEADER, WebhookDispatcher
+from tsunagu.lifeevent.signatures import SEAL_HEADER, SIGNATURE_HEADER
+from tsunagu.lifeevent.webhooks import WebhookDispatcher
 from tsunagu.registry import service as registry
 from tsunagu.trust import service as trust
 

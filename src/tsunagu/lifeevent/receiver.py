@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from tsunagu.lifeevent.webhooks import SIGNATURE_HEADER, verify_hmac
+from tsunagu.lifeevent.signatures import SIGNATURE_HEADER, verify_hmac
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -1,0 +1,192 @@
+"""Life-event webhook dispatcher: deliveries per second to a local receiver.
+
+Setup (not measured): a PKI with the platform's seal, four companies
+(電力・ガス・水道・銀行) subscribed to moves, residents who consented to all
+four, and one ``notify("moved", …)`` per resident, so ``DELIVERIES`` rows wait.
+A receiver process (:mod:`tsunagu.lifeevent.receiver`, uvicorn) listens on
+127.0.0.1. Measured: :class:`WebhookDispatcher` draining the queue — claim,
+HMAC and seal (a detached CMS per delivery), concurrent POSTs over one pooled
+``httpx.AsyncClient``, outcomes recorded — until nothing is due; the receiver
+must then have accepted every delivery exactly once. Runs on SQLite and, when
+reachable, PostgreSQL. The machine's CPUs and load are reported with the figure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.common import postgres_url, sqlite_url
+from tsunagu.core.config import Settings
+from tsunagu.core.db import make_engine, make_session_factory, transaction
+from tsunagu.exchange import sealing
+from tsunagu.identity import service as identity
+from tsunagu.identity.mynumber import MyNumberVault
+from tsunagu.identity.roles import Actor, ActorKind
+from tsunagu.identity.schemas import (
+    OfficialRole,
+    OrganizationIn,
+    OrganizationKind,
+    PersonIn,
+    Sex,
+)
+from tsunagu.lifeevent import notices
+from tsunagu.lifeevent.models import NoticeDelivery
+from tsunagu.lifeevent.webhooks import WebhookDispatcher
+from tsunagu.trust import service as trust
+
+DELIVERIES = int(os.environ.get("TSUNAGU_BENCH_LIFEEVENT_DELIVERIES", "8000"))
+COMPANIES = (
+    ("electricity", "つなぐ電力", "ツナグデンリョク", "1180301018771"),
+    ("gas", "つなぐガス", "ツナグガス", "4011105001589"),
+    ("water", "つなぐ水道サービス", "ツナグスイドウサービス", "7020005008492"),
+    ("bank", "つなぐ銀行", "ツナグギンコウ", "2000012010019"),
+)
+PLATFORM_NUMBER = "7000012050002"
+TARGET_PER_SECOND = 500.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_receiver(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tsunagu.lifeevent.receiver", "--port", str(port)]
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1.0)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the receiver did not start")
+
+
+def _prepare(url: str, workdir: Path, webhook: str) -> tuple[Any, Settings]:
+    settings = Settings(
+        database_url=url,
+        var_dir=workdir / "var",
+        pki_key_password="bench-ca-password",
+        platform_corporate_number=PLATFORM_NUMBER,
+    )
+    factory = make_session_factory(make_engine(url))
+    residents = DELIVERIES // len(COMPANIES)
+    with transaction(factory) as session:
+        trust.init_pki(session, settings)
+        platform = identity.create_organization(
+            session,
+            OrganizationIn(
+                kind=OrganizationKind.MINISTRY, name_ja="デジタル庁", name_kana="デジタルチョウ",
+                corporate_number=PLATFORM_NUMBER,
+            ),
+            actor="bench",
+        ).id  # fmt: skip
+        sealing.store_for(settings).ensure(session, platform, actor="bench")
+        subscribers = []
+        for sector, name, kana, number in COMPANIES:
+            org = identity.create_organization(
+                session,
+                OrganizationIn(
+                    kind=OrganizationKind.CORPORATION, name_ja=name, name_kana=kana,
+                    corporate_number=number,
+                ),
+                actor="bench",
+            ).id  # fmt: skip
+            admin = Actor(
+                ActorKind.OFFICIAL, 1, 1, official_id="bench", organization_id=org,
+                roles=frozenset({OfficialRole.ADMINISTRATOR}),
+            )  # fmt: skip
+            registered = notices.register_subscriber(
+                session, settings, admin, corporate_number=number, sector=sector,
+                webhook_url=webhook, declared={"moved": ["name", "new_address", "move_date"]},
+            )  # fmt: skip
+            subscribers.append(registered.subscriber.id)
+        people = [
+            PersonIn(
+                family_name="山田", given_name=f"花子{i}", family_name_kana="ヤマダ",
+                given_name_kana="ハナコ", birth_date=date(1980, 1, 2), sex=Sex.FEMALE,
+            )
+            for i in range(residents)
+        ]  # fmt: skip
+        person_ids = identity.create_persons(
+            session, people, actor="bench", vault=MyNumberVault.from_settings(settings)
+        )
+    with transaction(factory) as session:
+        for person in person_ids:
+            resident = Actor(ActorKind.PERSON, 3, 2, person_id=person)
+            for subscriber in subscribers:
+                notices.give_consent(session, resident, subscriber_id=subscriber, event="moved")
+    data = {
+        "name": "山田\u3000花子",
+        "new_address": {"postal_code": "1000014", "text": "東京都千代田区永田町一丁目7番1号"},
+        "move_date": "2025-05-01",
+    }
+    with transaction(factory) as session:
+        for person in person_ids:
+            notices.notify(session, "moved", person, data, source=f"bench:{person}")
+    return factory, settings
+
+
+def _measure(url: str, workdir: Path) -> dict[str, Any]:
+    port = _free_port()
+    receiver = _start_receiver(port)
+    try:
+        factory, settings = _prepare(url, workdir, f"http://127.0.0.1:{port}/notices")
+        with factory() as session:
+            waiting = session.scalar(select(func.count()).select_from(NoticeDelivery)) or 0
+        load_before = os.getloadavg()
+        with WebhookDispatcher(factory, settings, batch_size=500, concurrency=64) as dispatcher:
+            started = time.perf_counter()
+            delivered = dispatcher.run(threading.Event(), until_idle=True)
+            elapsed = time.perf_counter() - started
+        load_after = os.getloadavg()
+        stats = httpx.get(f"http://127.0.0.1:{port}/stats").json()
+        with factory() as session:
+            statuses = dict(
+                session.execute(
+                    select(NoticeDelivery.status, func.count()).group_by(NoticeDelivery.status)
+                ).all()
+            )
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+    rate = delivered / elapsed
+    return {
+        "deliveries": waiting,
+        "delivered": delivered,
+        "receiver_accepted": stats["accepted"],
+        "statuses": {str(k): int(v) for k, v in statuses.items()},
+        "seconds": round(elapsed, 3),
+        "deliveries_per_second": round(rate, 1),
+        "target_per_second": TARGET_PER_SECOND,
+        "meets_target": rate >= TARGET_PER_SECOND and stats["accepted"] == waiting,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+    }
+
+
+def run(workdir: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "sqlite": _measure(sqlite_url(workdir, "lifeevent"), workdir / "sqlite"),
+    }
+    with postgres_url() as url:
+        if url is not None:
+            result["postgresql"] = _measure(url, workdir / "postgresql")
+    return result
