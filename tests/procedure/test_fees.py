@@ -178,30 +178,47 @@ def test_replayed_callback_charges_once(world: World, client: TestClient) -> Non
     assert len(_actions(world, "procedure.fee_paid")) == 1
 
 
-def test_concurrent_replays_charge_once(world: World) -> None:
-    app_id = _draft(world)
-    payment = _start(world, app_id)
-    headers, body = _complete(world, payment.intent_id)
-    barrier = threading.Barrier(3)
+def _concurrently(world: World, callbacks: list[tuple[dict[str, str], bytes]]) -> list[str]:
+    """Deliver every callback at the same moment, each in its own transaction."""
+    barrier = threading.Barrier(len(callbacks))
     outcomes: list[str] = []
     failures: list[BaseException] = []
 
-    def deliver() -> None:
+    def deliver(headers: dict[str, str], body: bytes) -> None:
         try:
             barrier.wait()
             outcomes.append(_deliver(world, headers, body).outcome)
         except BaseException as exc:  # reported below
             failures.append(exc)
 
-    threads = [threading.Thread(target=deliver) for _ in range(3)]
+    threads = [threading.Thread(target=deliver, args=callback) for callback in callbacks]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert not failures, failures
-    assert sorted(outcomes) == ["duplicate", "duplicate", "paid"]
+    return sorted(outcomes)
+
+
+def test_concurrent_replays_charge_once(world: World) -> None:
+    payment = _start(world, _draft(world))
+    callback = _complete(world, payment.intent_id)
+    assert _concurrently(world, [callback] * 3) == ["duplicate", "duplicate", "paid"]
     assert _count(world, PaymentEvent) == 1 and _count(world, Receipt) == 1
     assert len(_actions(world, "procedure.fee_paid")) == 1
+
+
+def test_concurrent_events_for_one_intent_charge_once(world: World) -> None:
+    """Two different events confirming the same intent (a provider retrying under a new id)."""
+    payment = _start(world, _draft(world))
+    _headers, body = _complete(world, payment.intent_id)
+    event = json.loads(body)
+    event["id"] = "evt_retry"
+    retry = protocol.canonical_json(event)
+    callbacks = [(_provider(world).sign(b), b) for b in (body, retry)]
+    assert _concurrently(world, callbacks) == ["already_settled", "paid"]
+    assert _count(world, PaymentEvent) == 2 and _count(world, Receipt) == 1
+    assert _count(world, Payment, status="paid") == 1
 
 
 # --- refused callbacks -------------------------------------------------------------------------
