@@ -256,3 +256,13 @@ def _definition(procedure: str = "juminhyo_kofu") -> ProcedureDefinition:
 
 def _tax_form() -> dict[str, Any]:
     return {"copies": 1, "purpose": "融資"}
+
+
+def test_a_certificate_past_its_validity_shows_expired(world: World, client: TestClient) -> None:
+    row = certificate_of(world, request(world, world.taro, "juminhyo_kofu", JUMINHYO))
+    with transaction(world.factory) as session:
+        stored = session.get(Certificate, row.number)
+        assert stored is not None
+        stored.valid_until = date(2020, 1, 1)
+    status = client.get(f"/api/certificates/{row.number}").json()
+    assert status["status"] == "expired" and status["revoked_at"] is None
