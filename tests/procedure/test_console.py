@@ -167,6 +167,7 @@ def test_review_through_the_pages(
     shown = hanako.get(f"/api/applications/{app.id}/comments").json()
     assert [c["body"] for c in shown] == [reason]
     assert hanako.get(f"/api/applications/{app.id}").json()["status"] == "returned"
+    assert reason in hanako.get(f"/applications/{app.id}").text  # the applicant's status page
     # the applicant corrects and signs again; the rules still leave it to a person
     actor = world.person(world.hanako)
     with transaction(world.factory) as session:

@@ -96,6 +96,7 @@ def test_reviewer_returns_then_approves_with_the_keyboard(
     # the applicant reads the reason, corrects the form and signs again
     hanako = login(person=world.hanako)
     assert hanako.get(f"/api/applications/{app.id}").json()["status"] == "returned"
+    assert reason in hanako.get(f"/applications/{app.id}").text  # the applicant's status page
     assert [c["body"] for c in hanako.get(f"/api/applications/{app.id}/comments").json()] == [
         reason
     ]

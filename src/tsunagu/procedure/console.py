@@ -62,8 +62,8 @@ ROLE_NAMES = {
 DONE = {
     "assigned": N_("The application was assigned."),
     "returned": N_("The application was returned to the applicant for correction."),
-    "approved": N_("The application was approved. The decision notice was issued."),
-    "rejected": N_("The application was rejected. The decision notice was issued."),
+    "approved": N_("The application was approved; its signed decision notice follows shortly."),
+    "rejected": N_("The application was rejected; its signed decision notice follows shortly."),
     "commented": N_("The comment was added."),
 }
 ACTIONS = {
