@@ -30,7 +30,7 @@ from tsunagu.registry import service as registry
 from tsunagu.trust import service as trust
 from tsunagu.trust.pki import AuthorityRole
 
-from .conftest import World, juki
+from .conftest import World, juki, tennyu_form
 
 pytestmark = pytest.mark.browser
 PIN = "246813"
@@ -224,3 +224,37 @@ def test_the_upload_form_passes_axe_and_the_keyboard(
     page.locator("button[value=save]").click()
     expect(page.locator("#f-damage_photo-current")).to_contain_text("damage.png")
     assert_no_axe_violations(page)
+
+
+def test_every_resident_page_passes_axe_in_english(
+    page: Page, live_server: str, world: World
+) -> None:
+    with transaction(world.factory) as session:
+        started = sessions.start(session, method="test", ial=3, aal=2, person_id=world.hanako)
+    page.context.add_cookies(
+        [{"name": sessions.COOKIE, "value": started.token, "url": live_server}]
+    )
+    page.goto("/lang/en?next=/procedures/tennyu")  # the language switch keeps English
+    page.get_by_role("button", name="Apply online").click()
+    page.wait_for_url(re.compile(r".*/applications/[0-9a-f-]{36}/form$"))
+    app_id = page.url.split("/")[-2]
+    page.get_by_role("button", name="Next: review").click()  # everything missing
+    expect(page.locator("#error-summary")).to_contain_text("Town: enter a value.")
+    assert_no_axe_violations(page)
+    with transaction(world.factory) as session:
+        service.update(session, world.person(world.hanako), app_id, tennyu_form())
+    for path in ("review", "sign"):
+        page.goto(f"/applications/{app_id}/{path}?lang=en")
+        assert_no_axe_violations(page)
+        assert_keyboard_accessible(page, f"/applications/{app_id}/{path}?lang=en")
+    with transaction(world.factory) as session:
+        app = session.get(Application, app_id)
+        assert app is not None
+        signature = world.sign(world.hanako, service.document(app))
+        service.submit(session, world.person(world.hanako), app_id, signature, store=world.store)
+    world.drain()
+    for path in (f"/applications/{app_id}?lang=en", "/applications?lang=en"):
+        page.goto(path)
+        assert_no_axe_violations(page)
+        assert_keyboard_accessible(page, path)
+    expect(page.get_by_role("link", name="Notification of moving in")).to_be_visible()
