@@ -186,7 +186,12 @@ def test_review_through_the_pages(
     )
     assert approved.headers["location"] == f"{detail}?done=approved"
     page = reviewer.get(approved.headers["location"]).text
-    assert "decision.pdf" in page and "承認" in page
+    assert "承認" in page and "decision.pdf" not in page  # the worker has not issued it yet
+    assert "電子署名をして発行しているところです。" in page
+    world.drain()
+    page = reviewer.get(detail).text
+    assert f"/api/applications/{app.id}/decision.pdf" in page
+    assert reviewer.get(f"/api/applications/{app.id}/decision.pdf").content.startswith(b"%PDF")
     # the same action again: the state refuses it, in the page's language
     again = reviewer.post(
         f"{detail}/decision?lang=en", data={"outcome": "approve", "reason": "again"}

@@ -34,6 +34,7 @@ from tsunagu.identity.roles import Actor
 from tsunagu.procedure import rules, service
 from tsunagu.procedure.definitions import get_procedure, procedures
 from tsunagu.procedure.models import Application
+from tsunagu.procedure.notices import NoticeNotReady
 from tsunagu.procedure.workflow import State
 from tsunagu.registry import forms
 from tsunagu.registry.definitions import get_registry
@@ -263,6 +264,7 @@ def _detail(
         "reviewers": service.reviewers(db, actor, app.id),
         "me": actor.official_id,
         "decided": app.decided_at is not None,
+        "notice_ready": _notice_ready(db, actor, app),
         "done": DONE.get(done) if done else None,
         "failed": error[0] if error else None,
         "error": error[1].message(language) if error else None,
@@ -274,6 +276,17 @@ def _detail(
         context,
         status=error[1].status_code if error else 200,
     )
+
+
+def _notice_ready(db: Session, actor: Actor, app: Application) -> bool:
+    """Whether the signed notice of a decision is out (the outbox issues it after the decision)."""
+    if app.decided_at is None:
+        return False
+    try:
+        service.decision(db, actor, app.id)
+    except NoticeNotReady:
+        return False
+    return True
 
 
 @router.get("/console/applications/{application_id}", response_class=HTMLResponse)
