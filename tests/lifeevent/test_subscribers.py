@@ -479,3 +479,49 @@ def test_notify_is_what_bundles_call(
     drain(session_factory, settings)
     (got,) = receiver.app.received
     assert json.loads(got.body)["data"] == {"name": "山田\u3000花子", "death_date": "2025-03-01"}
+
+
+def test_a_death_in_the_register_tells_only_death_consents(
+    login: Login, world: World, receiver: ReceiverThread, settings: Settings,
+    session_factory: sessionmaker[Session],
+) -> None:  # fmt: skip
+    registered = register(
+        login, world, receiver.url,
+        declared={"moved": ["new_address"], "died": ["name", "death_date"]},
+    ).json()  # fmt: skip
+    subscriber = registered["subscriber"]["id"]
+    consent(login, HANAKO, subscriber, event="died")
+    with transaction(session_factory) as session:
+        registry.change(
+            session, "juki", HANAKO,
+            {"status": "死亡", "moved_out": {"date": "2025-03-01", "reason": "死亡"}},
+            actor="keeper", valid_from=date(2025, 3, 1),
+        )  # fmt: skip
+    drain(session_factory, settings)
+    (got,) = receiver.app.received
+    notice = json.loads(got.body)
+    assert notice["event"] == "died"
+    assert notice["data"] == {"name": "山田\u3000花子", "death_date": "2025-03-01"}
+
+
+def test_deliver_command_sends_what_is_due(
+    login: Login, world: World, receiver: ReceiverThread, settings: Settings,
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from tsunagu.cli import app
+    from tsunagu.lifeevent import cli
+
+    subscriber = register(login, world, receiver.url).json()["subscriber"]["id"]
+    consent(login, HANAKO, subscriber)
+    move(session_factory)
+    outbox = Dispatcher(session_factory, backoff_base=0.0)
+    while outbox.run_once().claimed:
+        pass
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr("tsunagu.core.outbox.worker.install_stop_signals", lambda _stop: None)
+    result = CliRunner().invoke(app, ["lifeevent", "deliver", "--until-idle"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"delivered": 1}
+    assert receiver.app.accepted == 1

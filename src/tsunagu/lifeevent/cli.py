@@ -35,3 +35,36 @@ def scan(
             {"residents": result.residents, "offered": result.offered, "already": result.already}
         )
     )
+
+
+@app.command("deliver")
+def deliver(
+    until_idle: Annotated[
+        bool, typer.Option(help="stop when nothing is due (tests, batch jobs)")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="parallel webhook requests")] = 8,
+) -> None:
+    """事業者への通知を配信 / post life-event notices to companies' webhooks.
+
+    A long-running process next to ``tsunagu worker`` (which turns register changes
+    into notices); several may run against PostgreSQL, each claims its own batches.
+    """
+    import logging
+    import threading
+
+    from tsunagu.core.outbox.worker import install_stop_signals
+    from tsunagu.lifeevent.webhooks import WebhookDispatcher
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = get_settings()
+    factory = make_session_factory(make_engine(settings.effective_database_url))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with WebhookDispatcher(
+        factory, settings, concurrency=concurrency,
+        max_attempts=settings.outbox_max_attempts, backoff_base=settings.outbox_backoff_base,
+    ) as dispatcher:  # fmt: skip
+        delivered = dispatcher.run(stop, until_idle=until_idle)
+    typer.echo(json.dumps({"delivered": delivered}))
