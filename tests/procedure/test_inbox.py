@@ -45,6 +45,7 @@ def test_the_inbox_lists_notice_and_certificate_newest_first(world: World, login
     assert taro.get("/api/me/inbox").json()["unread"] == 0
     page = taro.get("/inbox?lang=en")
     assert page.status_code == 200 and certificate["id"] in page.text
+    assert page.headers["cache-control"] == "no-store" == pdf.headers["cache-control"]
     assert "Unread: 0" in page.text
 
 

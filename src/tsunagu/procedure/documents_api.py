@@ -91,7 +91,10 @@ def inbox_pdf(kind: Kind, item_id: str, db: DbSession, actor: Person) -> Respons
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "cache-control": "no-store",  # personal data: never kept by shared caches
+        },
     )
 
 

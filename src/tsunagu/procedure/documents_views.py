@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from tsunagu.core.errors import TsunaguError
 from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
-from tsunagu.identity.deps import CurrentActor, csrf_for
+from tsunagu.identity.deps import CurrentActor, csrf_for, login_redirect, private_page
 from tsunagu.procedure import certificates, inbox
 from tsunagu.procedure.documents_api import MAX_PDF_BYTES, pdf_too_large
 
@@ -74,9 +74,9 @@ def verify_upload(
 def inbox_page(request: Request, db: DbSession, actor: CurrentActor) -> Response:
     """The person's notices and certificates, newest first, unread ones marked."""
     if actor is None:
-        return RedirectResponse("/login?next=/inbox", status_code=303)
+        return login_redirect(request)
     items: list[Any] = inbox.items(db, actor)
-    return render(
+    return private_page(
         request,
         "procedure/inbox.html",
         {"items": items, "unread": sum(not item.read for item in items)},
