@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
+from tsunagu.identity import delegation
 from tsunagu.procedure import service
 from tsunagu.procedure.models import Application
 from tsunagu.registry import service as registry
@@ -400,3 +401,42 @@ def test_an_upload_only_where_no_register_holds_the_facts(
     )
     assert borrowed.status_code == 200
     assert "damage_photo" not in json.loads(_stored(world, other).form_data)
+
+
+def test_filing_for_someone_else_needs_a_valid_power_of_attorney_or_the_household(
+    world: World, login: Login
+) -> None:
+    valid = world.power_of_attorney(world.stranger, world.taro, ["juminhyo_kofu"])
+    world.power_of_attorney(world.hanako, world.taro, ["juminhyo_kofu"], days=-1)  # expired
+    revoked = world.power_of_attorney(world.hanako, world.taro, ["kazei_shomei_kofu"])
+    with transaction(world.factory) as session:
+        delegation.revoke(session, world.person(world.hanako), revoked)
+    taro = login(person=world.taro)
+    page = taro.get("/procedures/juminhyo_kofu?lang=ja").text
+    assert page.count("（委任状による代理）") == 1 and f'value="{world.stranger}"' in page
+    assert f'value="{world.hanako}"' not in page
+    filed = taro.post(
+        "/procedures/juminhyo_kofu/apply", data={"subject": world.stranger}, follow_redirects=False
+    )
+    assert filed.status_code == 303
+    app = _stored(world, filed.headers["location"].split("/")[2])
+    assert (app.subject_id, app.role, app.delegation_id) == (world.stranger, "proxy", valid)
+    for procedure_id in ("juminhyo_kofu", "kazei_shomei_kofu"):  # expired, revoked
+        refused = taro.post(
+            f"/procedures/{procedure_id}/apply?lang=ja",
+            data={"subject": "other", "subject_id": world.hanako},
+        )
+        assert refused.status_code == 403 and "有効な委任状がありません" in refused.text
+    # 死亡届 is filed by a member of the household only
+    shibou = taro.post(
+        "/procedures/shibou/apply", data={"subject": "other", "subject_id": world.jiro},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert shibou.status_code == 303
+    assert _stored(world, shibou.headers["location"].split("/")[2]).role == "household"
+    outsider = login(person=world.stranger).post(
+        "/procedures/shibou/apply", data={"subject": "other", "subject_id": world.jiro}
+    )
+    assert outsider.status_code == 403
+    with transaction(world.factory) as session:
+        assert session.query(Application).count() == 2

@@ -235,6 +235,9 @@ def test_every_resident_page_passes_axe_in_english(
         [{"name": sessions.COOKIE, "value": started.token, "url": live_server}]
     )
     page.goto("/lang/en?next=/procedures/tennyu")  # the language switch keeps English
+    assert_no_axe_violations(page)  # logged in: whom the application is for, and apply
+    assert_keyboard_accessible(page, "/procedures/tennyu")
+    page.goto("/procedures/tennyu")
     page.get_by_role("button", name="Apply online").click()
     page.wait_for_url(re.compile(r".*/applications/[0-9a-f-]{36}/form$"))
     app_id = page.url.split("/")[-2]

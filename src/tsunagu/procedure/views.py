@@ -31,8 +31,10 @@ from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import evidence_types
+from tsunagu.identity import delegation
+from tsunagu.identity import service as identity
 from tsunagu.identity.deps import CurrentActor, login_redirect, private_page, settings_of
-from tsunagu.identity.roles import Actor
+from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.procedure import forms, inventory, service, uploads
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
 from tsunagu.procedure.models import Application, ApplicationUpload
@@ -71,10 +73,33 @@ def inventory_page(request: Request, db: DbSession) -> HTMLResponse:
     return render(request, "procedure/inventory.html", {"rows": inventory.inventory(db)})
 
 
-@router.get("/procedures/{procedure_id}", response_class=HTMLResponse)
-def procedure_page(request: Request, procedure_id: str, actor: CurrentActor) -> HTMLResponse:
-    """Anyone: what the procedure is, what is not needed any more, and "apply online"."""
-    definition = get_procedure(procedure_id)
+def _principals(db: Session, actor: Actor | None, procedure_id: str) -> list[tuple[str, str]]:
+    """(id, name) of the persons whose valid power of attorney lets ``actor`` file this."""
+    if actor is None or actor.kind is not ActorKind.PERSON:
+        return []
+    found = []
+    for row in delegation.mine(db, actor):
+        shown = delegation.view(row)
+        if (
+            row.agent_person_id == actor.person_id
+            and row.principal_person_id is not None
+            and shown["status"] == "valid"
+            and procedure_id in shown["procedures"]
+        ):
+            person = identity.get_person(db, row.principal_person_id)
+            found.append((person.id, f"{person.family_name} {person.given_name}"))
+    return found
+
+
+def _procedure_page(
+    request: Request,
+    db: Session,
+    actor: Actor | None,
+    definition: ProcedureDefinition,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     types = evidence_types()
     return private_page(
         request,
@@ -83,17 +108,44 @@ def procedure_page(request: Request, procedure_id: str, actor: CurrentActor) -> 
             "definition": definition,
             "evidence": [(types[need.type_id], need) for need in definition.evidence],
             "logged_in": actor is not None,
+            "principals": _principals(db, actor, definition.id),
+            "error": error,
         },
+        status_code=status_code,
     )
 
 
+@router.get("/procedures/{procedure_id}", response_class=HTMLResponse)
+def procedure_page(
+    request: Request, procedure_id: str, db: DbSession, actor: CurrentActor
+) -> HTMLResponse:
+    """Anyone: what the procedure is, what is not needed any more, and "apply online"."""
+    return _procedure_page(request, db, actor, get_procedure(procedure_id))
+
+
 @router.post("/procedures/{procedure_id}/apply")
-def apply(request: Request, procedure_id: str, db: DbSession, actor: CurrentActor) -> Response:
-    """A logged-in person: a draft for themself, with what the registers hold already filled in."""
+async def apply(
+    request: Request, procedure_id: str, db: DbSession, actor: CurrentActor
+) -> Response:
+    """A logged-in person: a draft for themself, for a principal (power of attorney) or a
+    member of their household, with what the registers hold about that person filled in."""
     if actor is None:
         return login_redirect(request)
-    app = service.create(db, actor, procedure_id, {})
-    prefilled = forms.prefilled(forms.controls(db, get_procedure(procedure_id), app.subject_id))
+    definition = get_procedure(procedure_id)
+    posted = await request.form()
+    chosen = str(posted.get("subject") or "self")
+    if chosen == "other":
+        chosen = str(posted.get("subject_id") or "").strip()
+    party = None if chosen in ("self", "") else service.Party("person", chosen[:64])
+    try:
+        app = service.create(db, actor, procedure_id, {}, on_behalf_of=party)
+    except (ValidationError, PermissionDenied) as exc:
+        db.rollback()
+        status = 403 if isinstance(exc, PermissionDenied) else 422
+        return _procedure_page(
+            request, db, actor, definition, error=_message(request, exc), status_code=status
+        )
+    prefilled = forms.prefilled(forms.controls(db, definition, app.subject_id))
     if prefilled:
         service.update(db, actor, app.id, prefilled)
     return _see_other(f"/applications/{app.id}/form")
