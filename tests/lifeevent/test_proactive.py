@@ -95,6 +95,43 @@ def test_each_rule_holds_only_in_its_window(
     assert {n.rule_id for n in _notices(world)} == expected
 
 
+def test_moving_in_offers_the_claim_again_at_the_new_municipality(
+    world: World, family: Family
+) -> None:
+    """The old municipality's allowance record does not cover a child in the new one."""
+    moved = DAY - timedelta(days=5)
+    vault = MyNumberVault.from_settings(world.settings)
+    with transaction(world.factory) as session:
+        head, child, adult = (
+            _person(session, vault, "伊藤", given) for given in ("誠", "陽菜", "大輝")
+        )
+        for person, relationship, born in (
+            (head, "世帯主", "1984-02-02"), (child, "子", "2019-08-08"), (adult, "子", "2006-01-01")
+        ):  # fmt: skip
+            record = juki(
+                "h-ito", name={"family": "伊藤", "given": "x"}, birth_date=born,
+                moved_in={"date": moved.isoformat(), "reason": "転入"},
+            )  # fmt: skip
+            record["household"].update(head_name="伊藤 誠", relationship=relationship)
+            registry.assert_fact(
+                session, "juki", person, record, keeper_id=world.chiyoda, actor="test",
+                valid_from=moved,
+            )  # fmt: skip
+        registry.assert_fact(
+            session, "jidou_teate", head,
+            {"recipient_number": "2710040001", "certified_on": "2019-09-01",
+             "monthly_amount": 10000, "status": "支給中",
+             "children": [{"name": "伊藤 陽菜", "person_id": child, "birth_date": "2019-08-08"}]},
+            keeper_id=world.osaka, actor="test", valid_from=date(2019, 9, 1),
+        )  # fmt: skip
+    _scan(world, DAY)
+    offered = [n for n in _notices(world) if n.person_id == head]
+    assert [(n.rule_id, n.period_key, n.due_on) for n in offered] == [
+        ("jidou_teate_after_moving_in", str([moved.isoformat(), child]), moved + timedelta(days=15))
+    ]  # the 20-year-old is past the allowance age
+    assert _scan(world, DAY + timedelta(days=40)).offered == 0  # a month after the move
+
+
 def test_scans_are_idempotent_and_dismissed_notices_stay_dismissed(
     world: World, family: Family
 ) -> None:
@@ -234,7 +271,8 @@ def test_prefill_must_name_fields_of_the_procedure() -> None:
 
 def test_pack_rules_load() -> None:
     assert set(proactive.proactive_rules()) == {
-        "jidou_teate_after_birth", "kenshin_3sai", "jidou_teate_genkyo", "kaigo_koushin"
+        "jidou_teate_after_birth", "jidou_teate_after_moving_in", "kenshin_3sai",
+        "jidou_teate_genkyo", "kaigo_koushin",
     }  # fmt: skip
     assert KEN_BORN < MEI_BORN
 

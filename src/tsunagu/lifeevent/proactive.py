@@ -194,11 +194,16 @@ def _member(version: Version) -> dict[str, Any]:
         "birth_date": data.get("birth_date"),
         "relationship": (data.get("household") or {}).get("relationship"),
         "household_id": (data.get("household") or {}).get("household_id"),
+        "moved_in": data.get("moved_in"),
     }
 
 
 def _covered(child: Mapping[str, Any], allowance_records: Iterable[Mapping[str, Any]]) -> bool:
-    """A child-allowance record of the household (not ended) names this child."""
+    """A child-allowance record of the household (not ended) names this child.
+
+    Only records of the municipality the household lives in count: after a move the
+    allowance has to be claimed again from the new one.
+    """
     for record in allowance_records:
         if record.get("status") == ENDED_ALLOWANCE:
             continue
@@ -226,8 +231,12 @@ def contexts(
     fiscal_year = day.year if day.month >= 4 else day.year - 1
     calendar = {"year": day.year, "month": day.month, "fiscal_year": fiscal_year}
     found = []
-    for members in households.values():
-        records = [allowance[m["id"]] for m in members if m["id"] in allowance]
+    for (keeper_id, _household), members in households.items():
+        records = [
+            allowance[m["id"]]
+            for m in members
+            if m["id"] in allowance and allowance[m["id"]].get("keeper_id") == keeper_id
+        ]
         for member in members:
             member["allowance_covered"] = _covered(member, records)
         for person in members:
@@ -245,8 +254,13 @@ def contexts(
     return found
 
 
+def _facts(version: Version) -> dict[str, Any]:
+    """A record's data and which organization keeps it."""
+    return {**version.data, "keeper_id": version.keeper_id}
+
+
 def _by_subject(session: Session, registry_id: str, day: date) -> dict[str, dict[str, Any]]:
-    return {v.subject_id: v.data for v in registry.valid_on_day(session, registry_id, day)}
+    return {v.subject_id: _facts(v) for v in registry.valid_on_day(session, registry_id, day)}
 
 
 def _of_members(
@@ -256,7 +270,7 @@ def _of_members(
     for person_id in members:
         versions = registry.as_of(session, registry_id, person_id, valid_on=day)
         if versions:
-            found[person_id] = versions[0].data
+            found[person_id] = _facts(versions[0])
     return found
 
 
