@@ -127,7 +127,7 @@ def test_moving_in_offers_the_claim_again_at_the_new_municipality(
     _scan(world, DAY)
     offered = [n for n in _notices(world) if n.person_id == head]
     assert [(n.rule_id, n.period_key, n.due_on) for n in offered] == [
-        ("jidou_teate_after_moving_in", str([moved.isoformat(), child]), moved + timedelta(days=15))
+        ("jidou_teate_after_moving_in", f"{moved.isoformat()}/{child}", moved + timedelta(days=15))
     ]  # the 20-year-old is past the allowance age
     assert _scan(world, DAY + timedelta(days=40)).offered == 0  # a month after the move
 

@@ -159,6 +159,8 @@ def offers(rule: ProactiveRule, context: Mapping[str, Any]) -> list[Offer]:
         if rules.evaluate(rule.when, scope) is not True:
             continue
         period = rules.evaluate(rule.period, scope)
+        if isinstance(period, list):  # several parts, e.g. [the move's date, the child]
+            period = "/".join("" if part is None else str(part) for part in period)
         if period in (None, ""):
             continue
         about, due = (rules.evaluate(rule.about, scope), rules.evaluate(rule.due, scope))
