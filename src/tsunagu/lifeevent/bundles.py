@@ -70,16 +70,41 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Members:
+    """Whom the parts are about: the applicant ``always`` with the members ticked (a move),
+    ``never`` (a death: only the member ticked), or by ``choice`` like any member (care) —
+    with ``least`` to ``most`` ticked."""
+
+    label: Names
+    applicant: str
+    least: int
+    most: int | None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Something left to do by a date counted from an answer (相続放棄: three months …)."""
+
+    id: str
+    label: Names
+    basis: Names
+    months: int
+    start: str  # the answer the months run from, e.g. ``death_date``
+
+
+@dataclass(frozen=True)
 class Bundle:
     id: str
     name: Names
     description: Names
-    event: str
+    event: str | None  # the life event companies may be told of (notices), if any
     questions: tuple[Question, ...]
     fields: tuple[Field, ...]
     parts: tuple[Part, ...]
     # what the resident no longer has to do at all (told by the registers, fetched, not attached)
     unnecessary: tuple[Names, ...]
+    members: Members
+    checklist: tuple[Deadline, ...]
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
@@ -92,7 +117,13 @@ def _names(raw: Any, where: str) -> Names:
 
 
 def _check_template(value: Any, where: str) -> None:
-    if isinstance(value, str) and value.startswith("$"):
+    """A ``$path``, a literal, a mapping of templates, or a list of ``$path`` (first present)."""
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, str) and v.startswith("$") for v in value):
+            raise PackError(f"{where}: a list in a form template holds $paths, first present wins")
+        for item in value:
+            _check_template(item, where)
+    elif isinstance(value, str) and value.startswith("$"):
         if value[1:].split(".")[0] not in CONTEXT_ROOTS:
             raise PackError(f"{where}: {value!r} must start with one of {CONTEXT_ROOTS}")
     elif isinstance(value, Mapping):
@@ -143,6 +174,35 @@ def _part(raw: Any, where: str) -> Part:
     return Part(procedure_id, each, raw.get("when", True), dict(form), organization)
 
 
+APPLICANT_MODES = ("always", "never", "choice")
+MOVING_TOGETHER = Members(Names("一緒に手続をする人", "Who else this is for"), "always", 0, None)
+
+
+def _members(raw: Any, where: str) -> Members:
+    if raw is None:
+        return MOVING_TOGETHER
+    most = raw.get("most")
+    applicant = str(raw.get("applicant", "always"))
+    if applicant not in APPLICANT_MODES:
+        raise PackError(f"{where}: members.applicant must be one of {APPLICANT_MODES}")
+    return Members(
+        _names(raw["label"], f"{where} members"),
+        applicant,
+        int(raw.get("least", 0)),
+        int(most) if most is not None else None,
+    )
+
+
+def _deadline(raw: Any, where: str) -> Deadline:
+    return Deadline(
+        id=str(raw["id"]),
+        label=_names(raw["label"], f"{where} checklist"),
+        basis=_names(raw["basis"], f"{where} checklist basis"),
+        months=int(raw["months"]),
+        start=str(raw["from"]),
+    )
+
+
 def _parse(raw: Any, path: Path) -> Bundle:
     where = str(path)
     if not isinstance(raw, Mapping):
@@ -152,13 +212,15 @@ def _parse(raw: Any, path: Path) -> Bundle:
             id=str(raw["id"]),
             name=_names(raw["name"], f"{where} name"),
             description=_names(raw["description"], f"{where} description"),
-            event=str(raw["event"]),
+            event=str(raw["event"]) if raw.get("event") else None,
             questions=tuple(_question(q, f"{where} question") for q in raw.get("questions", [])),
             fields=tuple(_field(f, f"{where} field") for f in raw["fields"]),
             parts=tuple(_part(p, f"{where} part") for p in raw["parts"]),
             unnecessary=tuple(
                 _names(u, f"{where} unnecessary") for u in raw.get("unnecessary", [])
             ),
+            members=_members(raw.get("members"), where),
+            checklist=tuple(_deadline(d, where) for d in raw.get("checklist", [])),
         )
     except (KeyError, TypeError) as exc:
         raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc

@@ -30,11 +30,11 @@ from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import aware, tokyo_today, utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
-from tsunagu.identity import municipalities
+from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.lifeevent import notices
-from tsunagu.lifeevent.bundles import Bundle, Field, Part, get_bundle
+from tsunagu.lifeevent.bundles import Bundle, Deadline, Field, Part, get_bundle
 from tsunagu.lifeevent.models import BundleFiling, BundlePart
 from tsunagu.procedure import rules
 from tsunagu.procedure import service as procedures
@@ -48,7 +48,7 @@ from tsunagu.trust.pki import CertKind
 DOCUMENT_TYPE = "tsunagu.lifeevent.bundle/1"
 ADULT_AGE = 18
 # Registers read to prefill, per person: what the bundle rules may refer to.
-PERSON_REGISTERS = ("kokuho", "jidou_teate", "koukin_kouza")
+PERSON_REGISTERS = ("kokuho", "jidou_teate", "kaigo", "koukin_kouza")
 ACCOUNT_FIELDS = ("bank_code", "branch_code", "type", "number")
 
 
@@ -176,10 +176,22 @@ def _strip(value: Any) -> Any:
 
 
 def _leaf_sources(template: Any) -> list[str]:
-    """Every leaf of a form template: a ``$path`` or a literal (``=``)."""
+    """Every leaf of a form template: its (first) ``$path``, or ``=`` for a literal."""
     if isinstance(template, dict):
         return [leaf for item in template.values() for leaf in _leaf_sources(item)]
+    if isinstance(template, list):
+        return [template[0]]
     return [template if isinstance(template, str) and template.startswith("$") else "="]
+
+
+def _fill(template: Any, context: dict[str, Any]) -> Any:
+    """A part's form from its template; a list of paths takes the first that holds a value."""
+    if isinstance(template, list):
+        found = (procedures.fill(path, context) for path in template)
+        return next((value for value in found if value not in (None, "")), None)
+    if isinstance(template, dict):
+        return {key: _fill(item, context) for key, item in template.items()}
+    return procedures.fill(template, context)
 
 
 def _address_text(answers: dict[str, Any], current: dict[str, Any]) -> str:
@@ -191,15 +203,17 @@ def _address_text(answers: dict[str, Any], current: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p).strip()
 
 
-def _items(part: Part, members: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(context name, item) pairs a part is filed for."""
+def _items(
+    part: Part, applicant: dict[str, Any], members: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(context name, item) pairs a part is filed for (``members``: those it is about)."""
     if part.each == "member":
         return [("member", m) for m in members]
     if part.each == "child":
         return [("child", m) for m in members if m["age"] < ADULT_AGE and m["relationship"] == "子"]
     if part.each == "vehicle":
         return [("vehicle", v) for m in members for v in m["vehicles"]]
-    return [("applicant", members[0])]
+    return [("applicant", applicant)]
 
 
 def _subject(name: str, item: dict[str, Any], applicant: str) -> str:
@@ -211,10 +225,18 @@ def _subject(name: str, item: dict[str, Any], applicant: str) -> str:
 
 
 def plan(
-    bundle: Bundle, answers: dict[str, Any], members: list[dict[str, Any]]
+    bundle: Bundle,
+    answers: dict[str, Any],
+    applicant: dict[str, Any],
+    members: list[dict[str, Any]],
+    *,
+    filer: str,
 ) -> list[PlannedPart]:
-    """The parts that apply, in filing order, each with its filled form."""
-    applicant = members[0]
+    """The parts that apply, in filing order, each with its filled form.
+
+    ``applicant`` is whose household it is; ``filer`` who files (the same person, or a
+    proxy); a part about anyone but the filer is filed on that person's behalf.
+    """
     base = {
         "answers": answers,
         "applicant": applicant,
@@ -223,7 +245,7 @@ def plan(
     }
     planned = []
     for part in bundle.parts:
-        for name, item in _items(part, members):
+        for name, item in _items(part, applicant, members):
             context = {**base, name: item}
             if rules.evaluate(part.when, context) is not True:
                 continue
@@ -233,12 +255,12 @@ def plan(
             )
             sources = _leaf_sources(part.form)
             prefilled = sum(1 for source in sources if not source.startswith("$answers"))
-            form = _strip(procedures.fill(part.form, context))
+            form = _strip(_fill(part.form, context))
             planned.append(
                 PlannedPart(
                     part=part,
                     subject_id=subject,
-                    on_behalf_of=subject if subject != applicant["id"] else None,
+                    on_behalf_of=subject if subject != filer else None,
                     organization_id=organization,
                     form=form,
                     prefilled=prefilled,
@@ -316,19 +338,46 @@ def _require_person(actor: Actor) -> str:
 
 
 def _members_chosen(
-    household_facts: list[dict[str, Any]], member_ids: list[str] | None
+    bundle: Bundle, household_facts: list[dict[str, Any]], member_ids: list[str] | None
 ) -> list[dict[str, Any]]:
+    """Whom the parts are about, as the bundle's ``members`` rule says (see ``Members``)."""
+    rule = bundle.members
+    applicant, others = household_facts[0], household_facts[1:]
+    choosable = household_facts if rule.applicant == "choice" else others
     if member_ids is None:
-        return household_facts
-    known = {m["id"] for m in household_facts}
-    unknown = set(member_ids) - known
-    if unknown:
+        chosen = choosable if rule.applicant != "never" else []
+    else:
+        if set(member_ids) - {m["id"] for m in choosable}:
+            raise ValidationError(
+                "not_in_household",
+                "同じ世帯に記録されていない人が含まれています。",
+                "Someone chosen is not recorded in your household.",
+            )
+        chosen = [m for m in choosable if m["id"] in member_ids]
+    if len(chosen) < rule.least or (rule.most is not None and len(chosen) > rule.most):
         raise ValidationError(
-            "not_in_household",
-            "同じ世帯に記録されていない人が含まれています。",
-            "Someone chosen is not recorded in your household.",
+            "choose_members",
+            f"「{rule.label.ja}」を選び直してください。",
+            f"Choose again: {rule.label.en}.",
         )
-    return [household_facts[0]] + [m for m in household_facts[1:] if m["id"] in member_ids]
+    return [applicant, *chosen] if rule.applicant == "always" else chosen
+
+
+def _authorized(session: Session, agent_id: str, bundle: Bundle, principal_id: str) -> str:
+    """The principal, once a valid power of attorney covers every procedure of the bundle."""
+    for procedure_id in sorted({p.procedure_id for p in bundle.parts}):
+        found = delegation.check(
+            session, agent_kind="person", agent_id=agent_id, principal_kind="person",
+            principal_id=principal_id, procedure=procedure_id,
+        )  # fmt: skip
+        if found is None:
+            raise PermissionDenied(
+                "no_power_of_attorney",
+                "この手続について有効な委任状がありません（期限切れ・取消しを含む）。",
+                "You hold no valid power of attorney for this procedure "
+                "(it may have expired or been revoked).",
+            )
+    return principal_id
 
 
 def prepare(
@@ -340,14 +389,29 @@ def prepare(
     values: dict[str, Any],
     member_ids: list[str] | None = None,
     notify: list[str] | None = None,
+    principal_id: str | None = None,
 ) -> BundleFiling:
-    """Check the answers, plan the parts and create each one's draft; returns what to sign."""
+    """Check the answers, plan the parts and create each one's draft; returns what to sign.
+
+    With ``principal_id`` the actor files for another person's household under that
+    person's power of attorney (a care manager for the person needing care).
+    """
     person_id = _require_person(actor)
     bundle = get_bundle(bundle_id)
     typed = check_answers(bundle, choices, values)
-    members = _members_chosen(household(session, person_id), member_ids)
+    about = person_id
+    if principal_id not in (None, person_id):
+        about = _authorized(session, person_id, bundle, str(principal_id))
+    if notify and (bundle.event is None or about != person_id):
+        raise ValidationError(
+            "no_notices_for_event",
+            "この申請では事業者への通知はできません（本人が行う引越しなどに限ります）。",
+            "Companies cannot be told through this filing (only of one's own life event).",
+        )
+    household_facts = household(session, about)
+    members = _members_chosen(bundle, household_facts, member_ids)
     answers = {**choices, **_nested(typed)}
-    planned = plan(bundle, answers, members)
+    planned = plan(bundle, answers, household_facts[0], members, filer=person_id)
     if not planned:
         raise ValidationError(
             "nothing_to_file",
@@ -483,9 +547,10 @@ def submit(
         )
     _check_signer(session, actor, cms_der, filing.document)
     batch = procedures.SignedBatch(filing.id, json.loads(filing.document))
-    bundle = get_bundle(filing.bundle_id)
-    for subscriber_id in json.loads(filing.notify):
-        notices.give_consent(session, actor, subscriber_id=subscriber_id, event=bundle.event)
+    event = get_bundle(filing.bundle_id).event
+    if event is not None:
+        for subscriber_id in json.loads(filing.notify):
+            notices.give_consent(session, actor, subscriber_id=subscriber_id, event=event)
     for part in parts_of(session, filing.id):
         try:
             with session.begin_nested():
@@ -541,6 +606,7 @@ class Tracker:
     notices: list[notices.DeliveryOut]
     unnecessary: int
     completed_at: datetime | None
+    deadlines: list[tuple[Deadline, date]]
 
     @property
     def all_completed(self) -> bool:
@@ -589,13 +655,25 @@ def tracker(session: Session, actor: Actor, filing_id: str) -> Tracker:
         else []
     )
     decided = [aware(states[p.application_id][1]) for p in parts]
+    bundle = get_bundle(filing.bundle_id)
     return Tracker(
         filing,
         found,
         sent,
-        len(get_bundle(filing.bundle_id).unnecessary),
+        len(bundle.unnecessary),
         completed_at=_latest(decided),
+        deadlines=deadlines(bundle, json.loads(filing.answers)),
     )
+
+
+def deadlines(bundle: Bundle, answers: dict[str, Any]) -> list[tuple[Deadline, date]]:
+    """What is left to do and by when, counted from the answers (e.g. the date of death)."""
+    found = []
+    for item in bundle.checklist:
+        start = rules.lookup(answers, item.start)
+        if start:
+            found.append((item, rules.add_months(date.fromisoformat(str(start)), item.months)))
+    return sorted(found, key=lambda pair: pair[1])
 
 
 def filings(session: Session, actor: Actor) -> list[BundleFiling]:

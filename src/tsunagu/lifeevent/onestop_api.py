@@ -35,6 +35,10 @@ class FilingIn(BaseModel):
         default=None, description="household members who move (all when omitted)"
     )
     notify: list[str] = Field(default_factory=list, description="companies to tell (ids)")
+    principal_id: str | None = Field(
+        default=None,
+        description="file for this person's household under their power of attorney",
+    )
 
 
 class SubmitIn(BaseModel):
@@ -98,9 +102,10 @@ def household(bundle_id: str, db: DbSession, actor: Resident) -> dict[str, Any]:
     return {
         "members": [onestop.member_summary(m) for m in members],
         "companies": [
-            {"id": s.id, "name": s.name, "sector": s.sector, "fields": s.declared[found.event]}
+            {"id": s.id, "name": s.name, "sector": s.sector, "fields": s.declared[event]}
             for s in notices.public_subscribers(db)
-            if found.event in s.declared
+            for event in [found.event]
+            if event is not None and event in s.declared
         ],
     }
 
@@ -124,7 +129,7 @@ def prepare(bundle_id: str, body: FilingIn, db: DbSession, actor: Resident) -> d
     """Plan every part and create its draft; answers the one document to sign."""
     filing = onestop.prepare(
         db, actor, bundle_id, choices=body.choices, values=body.values,
-        member_ids=body.member_ids, notify=body.notify,
+        member_ids=body.member_ids, notify=body.notify, principal_id=body.principal_id,
     )  # fmt: skip
     return _filing(filing)
 
