@@ -241,6 +241,7 @@ def test_a_recorded_birth_is_offered_at_once_through_the_outbox(
         {"eq": [1]},
         {"eq": [1, 2], "ne": [1, 2]},
         {"add_months": ["2026-01-01"]},
+        {"eq": [{"today": None}, "2026-06-10"]},  # the clock, not the day being scanned
         "__import__('os').system('true')",  # a string is a literal, never code
     ],
 )

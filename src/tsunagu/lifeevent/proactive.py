@@ -72,13 +72,25 @@ def _names(raw: Any, where: str) -> Names:
     return Names(str(raw["ja"]), str(raw["en"]))
 
 
+def _reads_the_clock(expression: Any) -> bool:
+    if isinstance(expression, Mapping):
+        return "today" in expression or any(_reads_the_clock(v) for v in expression.values())
+    return isinstance(expression, list) and any(_reads_the_clock(v) for v in expression)
+
+
 def parse_rule(raw: Any, where: str) -> ProactiveRule:
-    """One rule, checked: a malformed expression or an unknown form field is a pack error."""
+    """One rule, checked: a malformed expression or an unknown form field is a pack error.
+
+    Rules read the day from the context (``{var: today}``), never the clock (``{today:
+    null}``), so a scan for a chosen day decides exactly as that day's scan would have.
+    """
     if not isinstance(raw, Mapping) or not raw.get("id") or "when" not in raw:
         raise PackError(f"{where}: a rule needs an id and when")
     where = f"{where} {raw['id']}"
     for key in ("when", "period", "about", "due"):
         rules.check(raw.get(key), f"{where} {key}")
+        if _reads_the_clock(raw.get(key)):
+            raise PackError(f"{where} {key}: use {{var: today}}, the day being scanned")
     if raw.get("period") is None:
         raise PackError(f"{where}: a rule needs a period (which occurrence it notifies once)")
     procedure = raw.get("procedure")
@@ -92,6 +104,8 @@ def parse_rule(raw: Any, where: str) -> ProactiveRule:
             raise PackError(f"{where}: prefill paths {unknown} are not fields of {procedure}")
     for path, expression in prefill.items():
         rules.check(expression, f"{where} prefill {path}")
+        if _reads_the_clock(expression):
+            raise PackError(f"{where} prefill {path}: use {{var: today}}, the day being scanned")
     for_each = raw.get("for_each")
     if for_each is not None and not isinstance(for_each, str):
         raise PackError(f"{where}: for_each takes a dotted path")
