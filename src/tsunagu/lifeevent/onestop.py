@@ -18,6 +18,7 @@ Reading the household's records to prefill is recorded in the audit trail
 from __future__ import annotations
 
 import json
+import statistics
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -684,4 +685,62 @@ def filings(session: Session, actor: Actor) -> list[BundleFiling]:
             .where(BundleFiling.applicant == actor.label)
             .order_by(BundleFiling.created_at.desc())
         ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One bundle's figures for the plan office (aggregates only, no person)."""
+
+    bundle_id: str
+    procedures_covered: int
+    procedures_unnecessary: int
+    filings_submitted: int
+    applications: int
+    fields_typed_mean: float | None
+    fields_prefilled_mean: float | None
+    completed: int
+    days_to_completion_median: float | None
+
+
+def figures(session: Session, bundle_id: str) -> Figures:
+    """How a bundle is used: typed versus prefilled fields, completions and their time."""
+    bundle = get_bundle(bundle_id)
+    filings = list(
+        session.execute(
+            select(BundleFiling).where(
+                BundleFiling.bundle_id == bundle.id, BundleFiling.submitted_at.is_not(None)
+            )
+        ).scalars()
+    )
+    parts = list(
+        session.execute(
+            select(BundlePart.filing_id, Application.status, Application.decided_at)
+            .join(Application, Application.id == BundlePart.application_id)
+            .where(BundlePart.filing_id.in_([f.id for f in filings]))
+        )
+    )
+    by_filing: dict[str, list[tuple[str, datetime | None]]] = {}
+    for row in parts:
+        by_filing.setdefault(row.filing_id, []).append((row.status, aware(row.decided_at)))
+    durations = []
+    for filing in filings:
+        states = by_filing.get(filing.id, [])
+        done = _latest([d for _s, d in states]) if states else None
+        submitted = aware(filing.submitted_at)
+        if done and submitted and all(s == "approved" for s, _d in states):
+            durations.append((done - submitted).total_seconds() / 86400)
+    count = len(filings)
+    return Figures(
+        bundle_id=bundle.id,
+        procedures_covered=len({p.procedure_id for p in bundle.parts}),
+        procedures_unnecessary=len(bundle.unnecessary),
+        filings_submitted=count,
+        applications=len(parts),
+        fields_typed_mean=round(sum(f.fields_typed for f in filings) / count, 2) if count else None,
+        fields_prefilled_mean=(
+            round(sum(f.fields_prefilled for f in filings) / count, 2) if count else None
+        ),
+        completed=len(durations),
+        days_to_completion_median=round(statistics.median(durations), 3) if durations else None,
     )

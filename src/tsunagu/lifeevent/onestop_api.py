@@ -8,6 +8,7 @@ filing is theirs; anyone else's answers "not found").
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -91,6 +92,13 @@ def mine(db: DbSession, actor: Resident) -> list[dict[str, Any]]:
 @router.get("/api/life-events/{bundle_id}")
 def bundle(bundle_id: str) -> dict[str, Any]:
     return _bundle(get_bundle(bundle_id))
+
+
+@router.get("/api/life-events/{bundle_id}/figures")
+def figures(bundle_id: str, db: DbSession) -> dict[str, Any]:
+    """The bundle's figures (public, aggregates only): fields typed versus prefilled,
+    procedures covered and made unnecessary, filings completed and the median time."""
+    return asdict(onestop.figures(db, bundle_id))
 
 
 @router.get("/api/life-events/{bundle_id}/household")
