@@ -105,7 +105,8 @@ def test_form_shows_what_the_registers_hold_and_asks_only_the_rest(
     page = taro.get(f"/applications/{app_id}/form?lang=ja")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     text = page.text
-    assert "すでに分かっていること" in text and "永田町" in text and "山田 花子" in text
+    assert "すでに分かっていること" in text and "山田 花子" in text
+    assert "1000014 東京都 千代田区 永田町 一丁目7番1号" in text  # in order, without codes
     assert 'name="f.dwelling.municipality_code"' not in text  # shown, never asked
     assert 'name="f.dwelling.address"' in text and 'name="f.damage"' in text
     # a posted value for the register's field is ignored: the register's value is kept
@@ -440,3 +441,22 @@ def test_filing_for_someone_else_needs_a_valid_power_of_attorney_or_the_househol
     assert outsider.status_code == 403
     with transaction(world.factory) as session:
         assert session.query(Application).count() == 2
+
+
+def test_a_fee_is_settled_before_the_signature(world: World, login: Login) -> None:
+    taro = login(person=world.taro)
+    app_id = _apply(taro, "juminhyo_kofu")
+    fields = {"f.copies": "1", "f.purpose": "就職", "action": "next"}
+    assert taro.post(f"/applications/{app_id}/form", data=fields).status_code == 200
+    fee = _stored(world, app_id).fee
+    review = taro.get(f"/applications/{app_id}/review?lang=ja").text
+    assert "提出の前に手数料のお支払いが必要です" in review and f"{fee}円" in review
+    assert f'href="/applications/{app_id}/payment"' in review
+    assert f'href="/applications/{app_id}/sign"' not in review
+    # signing anyway is refused on the page with the reason
+    content = protocol.canonical_json(service.document(_stored(world, app_id)))
+    signature = protocol.b64(world.signers[world.taro](content))
+    refused = taro.post(f"/applications/{app_id}/sign?lang=en", data={"cms": signature})
+    assert refused.status_code == 422 and _stored(world, app_id).status == "draft"
+    status = taro.get(f"/applications/{app_id}?lang=ja").text
+    assert "未払い" in status or "支払" in status

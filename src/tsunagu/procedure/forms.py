@@ -127,17 +127,26 @@ def known_facts(
         for version in registry.as_of(session, evidence.registry_id, subject_id):
             shown = evidence.project(version.data)
             for path in evidence.fields:
-                value = _text(lookup(shown, path))
+                value = _text(lookup(shown, path), register.schema, path)
                 if value:
                     source = evidence.name.get(language)
                     facts.append(KnownFact(source, register.title_of(path), value))
     return facts
 
 
-def _text(value: Any) -> str:
-    """A register value as one line: the parts of a name or an address joined by spaces."""
+def _text(value: Any, schema: Mapping[str, Any], path: str) -> str:
+    """A register value as one line: a name's or an address's parts in the register's order,
+    without machine codes (地方公共団体コード)."""
+    node: Mapping[str, Any] = schema
+    for part in path.split("."):
+        node = node.get("properties", {}).get(part, {})
     if isinstance(value, dict):
-        return " ".join(t for t in (_text(v) for v in value.values()) if t)
+        parts = (
+            _text(value.get(name), node, name)
+            for name, child in node.get("properties", {}).items()
+            if child.get("format") != "lgcode"
+        )
+        return " ".join(p for p in parts if p)
     if value is None:
         return ""
     return str(value)

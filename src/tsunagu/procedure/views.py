@@ -35,7 +35,7 @@ from tsunagu.identity import delegation
 from tsunagu.identity import service as identity
 from tsunagu.identity.deps import CurrentActor, login_redirect, private_page, settings_of
 from tsunagu.identity.roles import Actor, ActorKind
-from tsunagu.procedure import forms, inventory, service, uploads
+from tsunagu.procedure import fees, forms, inventory, service, uploads
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
 from tsunagu.procedure.models import Application, ApplicationUpload
 from tsunagu.procedure.workflow import OPEN, State
@@ -308,6 +308,7 @@ def _summary(
         "files": _files(db, app, items, values),
         "known": forms.known_facts(db, definition, app.subject_id, language),
         "evidence": [(types[need.type_id], need) for need in definition.evidence],
+        "fee": fees.fee_status(db, app),
     }
 
 
@@ -459,6 +460,7 @@ def status_page(
             "decided": app.status in (State.APPROVED.value, State.REJECTED.value),
             "notice_ready": app.decided_at is not None and _has_notice(db, actor, app),
             "sla": service.sla_status(app),
+            "fee": fees.fee_status(db, app),
             "done": request.query_params.get("done"),
         },
     )
