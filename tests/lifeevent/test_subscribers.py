@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -525,3 +526,33 @@ def test_deliver_command_sends_what_is_due(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1]) == {"delivered": 1}
     assert receiver.app.accepted == 1
+
+
+def test_two_dispatchers_never_send_one_notice_twice(
+    login: Login, world: World, receiver: ReceiverThread, settings: Settings,
+    session_factory: sessionmaker[Session],
+) -> None:  # fmt: skip
+    for _ in range(12):
+        subscriber = register(login, world, receiver.url).json()["subscriber"]["id"]
+        consent(login, HANAKO, subscriber)
+    move(session_factory)
+    outbox = Dispatcher(session_factory, backoff_base=0.0)
+    while outbox.run_once().claimed:
+        pass
+    stop = threading.Event()
+    dispatchers = [
+        WebhookDispatcher(session_factory, settings, batch_size=2, concurrency=2) for _ in range(2)
+    ]
+    threads = [
+        threading.Thread(target=d.run, args=(stop,), kwargs={"until_idle": True})
+        for d in dispatchers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for dispatcher in dispatchers:
+        dispatcher.close()
+    assert receiver.app.requests == 12 and receiver.app.accepted == 12
+    ids = {json.loads(r.body)["notice_id"] for r in receiver.app.received}
+    assert len(ids) == 12

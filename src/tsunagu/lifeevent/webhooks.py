@@ -171,7 +171,14 @@ class WebhookDispatcher:
         return secret
 
     def claim(self) -> list[_Outgoing]:
-        """Lock up to ``batch_size`` due deliveries and sign them (one transaction)."""
+        """Lock up to ``batch_size`` due deliveries (one statement) and load what signing needs.
+
+        One ``UPDATE … WHERE id IN (due ids) RETURNING``: on PostgreSQL the
+        subquery skips rows other dispatchers hold (``SKIP LOCKED``); on SQLite the
+        statement takes the write lock before it reads; and the outer condition
+        re-checks that each row is still due. So two dispatchers never claim the
+        same delivery, on either database.
+        """
         now = utcnow()
         due = and_(
             NoticeDelivery.status.in_(notices.DUE),
@@ -179,31 +186,30 @@ class WebhookDispatcher:
             or_(NoticeDelivery.locked_until.is_(None), NoticeDelivery.locked_until < now),
         )
         with self.factory.begin() as session:
-            query = (
-                select(
-                    NoticeDelivery.id, NoticeDelivery.attempts, NoticeDelivery.body,
-                    NoticeDelivery.subscriber_id,
-                )
+            candidates = (
+                select(NoticeDelivery.id)
                 .where(due)
                 .order_by(NoticeDelivery.next_attempt_at, NoticeDelivery.id)
                 .limit(self.batch_size)
-            )  # fmt: skip
+            )
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
-            if not rows:
-                return []
-            ids = [r.id for r in rows]
-            session.execute(
+                candidates = candidates.with_for_update(skip_locked=True)
+            rows = session.execute(
                 update(NoticeDelivery)
-                .where(NoticeDelivery.id.in_(ids))
+                .where(NoticeDelivery.id.in_(candidates.scalar_subquery()), due)
                 .values(
                     locked_by=self.worker_id,
                     locked_until=now + self.lease,
                     attempts=NoticeDelivery.attempts + 1,
                 )
+                .returning(
+                    NoticeDelivery.id, NoticeDelivery.attempts, NoticeDelivery.body,
+                    NoticeDelivery.subscriber_id,
+                )
                 .execution_options(synchronize_session=False)
-            )
+            ).all()  # fmt: skip
+            if not rows:
+                return []
             subscribers = {
                 s.id: s
                 for s in session.execute(
@@ -216,7 +222,7 @@ class WebhookDispatcher:
         self._seal = seal
         return [
             _Outgoing(
-                row.id, row.attempts + 1, subscribers[row.subscriber_id].webhook_url,
+                row.id, row.attempts, subscribers[row.subscriber_id].webhook_url,
                 (row.body or "").encode("utf-8"), self._secret(subscribers[row.subscriber_id]),
             )
             for row in rows
