@@ -27,9 +27,10 @@ from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
 from tsunagu.core.outbox.service import Dispatcher
 from tsunagu.exchange import sealing
+from tsunagu.identity import business, sessions
 from tsunagu.identity import service as identity
-from tsunagu.identity import sessions
 from tsunagu.identity.mynumber import MyNumberVault
+from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.identity.schemas import (
     OfficialIn,
     OfficialRole,
@@ -435,8 +436,11 @@ def test_a_withdrawn_consent_stops_pending_and_future_deliveries(
         assert login().post(path).status_code == 401
         withdrawn = hanako.post(path)
         assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"]
-        (seen,) = hanako.get("/api/me/life-notices").json()["deliveries"]
-        assert seen["status"] == "cancelled"
+        mine = hanako.get("/api/me/life-notices").json()
+        (seen,) = mine["deliveries"]
+        assert seen["status"] == "cancelled" and mine["consents"] == []
+        (history,) = mine["consent_history"]
+        assert history["given_at"] and history["withdrawn_at"]
         replay = login(official_id=world.officials["power"]).post(
             f"/api/lifeevent/deliveries/{seen['id']}/replay"
         )
@@ -556,3 +560,26 @@ def test_two_dispatchers_never_send_one_notice_twice(
     assert receiver.app.requests == 12 and receiver.app.accepted == 12
     ids = {json.loads(r.body)["notice_id"] for r in receiver.app.received}
     assert len(ids) == 12
+
+
+def test_a_business_member_registers_for_their_own_company_only(
+    login: Login, world: World, session_factory: sessionmaker[Session]
+) -> None:
+    counter = Actor(
+        ActorKind.OFFICIAL, 3, 2, official_id=world.officials["chiyoda"],
+        organization_id=world.chiyoda, roles=frozenset({OfficialRole.COUNTER_STAFF}),
+    )  # fmt: skip
+    with transaction(session_factory) as session:
+        business.open_at_counter(session, counter, corporate_number=GAS_NUMBER, person_id=TARO)
+    taro = login(person_id=TARO)
+    body = {
+        "corporate_number": GAS_NUMBER, "sector": "gas", "webhook_url": "https://gas.example/h",
+        "declared": {"moved": ["new_address"]},
+    }  # fmt: skip
+    created = taro.post("/api/lifeevent/subscribers", json=body)
+    assert created.status_code == 201 and created.json()["subscriber"]["name"] == "つなぐガス"
+    other = taro.post("/api/lifeevent/subscribers", json={**body, "corporate_number": POWER_NUMBER})
+    assert other.status_code == 403
+    assert [s["id"] for s in taro.get("/api/lifeevent/subscribers").json()["subscribers"]] == [
+        created.json()["subscriber"]["id"]
+    ]

@@ -84,11 +84,14 @@ def replay(delivery_id: str, session: DbSession, actor: Caller) -> dict[str, Any
 
 @router.get("/api/me/life-notices")
 def my_notices(session: DbSession, actor: Resident) -> dict[str, Any]:
-    """The companies that ask to be told, the resident's consents and the deliveries so far."""
+    """Companies that ask to be told, consents in force and ever given, deliveries so far."""
     assert actor.person_id is not None
     return {
         "subscribers": [asdict(s) for s in notices.public_subscribers(session)],
         "consents": [asdict(c) for c in notices.consents_of(session, actor.person_id)],
+        "consent_history": [
+            asdict(c) for c in notices.consents_of(session, actor.person_id, history=True)
+        ],
         "deliveries": [asdict(d) for d in notices.deliveries_of_person(session, actor.person_id)],
     }
 
