@@ -583,3 +583,16 @@ def test_a_business_member_registers_for_their_own_company_only(
     assert [s["id"] for s in taro.get("/api/lifeevent/subscribers").json()["subscribers"]] == [
         created.json()["subscriber"]["id"]
     ]
+
+
+def test_a_correction_of_the_register_is_no_life_event() -> None:
+    before, after = resident(), resident(**MOVE)
+    change = {"events": ["changed", "address_changed"], "valid_from": "2025-05-01"}
+    assert set(notices.life_events_of(change, before, after)) == {"moved"}
+    corrected = {**change, "events": ["corrected", "address_changed"]}
+    assert notices.life_events_of(corrected, before, after) == {}
+    renamed = {"events": ["changed", "name_changed"], "valid_from": "2025-06-01"}
+    married = resident(name={"family": "佐藤", "given": "花子"})
+    told = notices.life_events_of(renamed, before, married)
+    assert told["name_changed"]["former_name"] == "山田\u3000花子"
+    assert told["name_changed"]["name"] == "佐藤\u3000花子"

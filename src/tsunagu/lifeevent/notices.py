@@ -643,7 +643,7 @@ def life_events_of(change: dict[str, Any], before: dict[str, Any] | None,
     """
     events = set(change.get("events", []))
     found: dict[str, dict[str, Any]] = {}
-    if after is None:
+    if after is None or "corrected" in events:  # fixing a record is not a life event
         return found
     common = {
         "name": _name(after),
