@@ -21,7 +21,7 @@ def _submit(world: World, client: TestClient, person: str, created: dict) -> dic
 
 def test_catalog_is_public(client: TestClient) -> None:
     listed = client.get("/api/procedures").json()
-    assert len(listed) == 14  # the 13 of the issue and 自動車の変更登録 (moving bundle)
+    assert len(listed) == 18  # the 13 of the issue, 自動車の変更登録 and 4 of 入社・退社
     tennyu = client.get("/api/procedures/tennyu").json()
     assert tennyu["evidence"][0]["replaces"]["ja"] == "転出証明書"
     assert client.get("/api/procedures/nothing").status_code == 404

@@ -193,3 +193,51 @@ class BundlePart(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_ja: Mapped[str | None] = mapped_column(Text)
     error_en: Mapped[str | None] = mapped_column(Text)
+
+
+
+# --- employers' one-stop: hiring and leaving (入社・退社) ---------------------------------------
+
+
+class EmployerFiling(Base):
+    """One hire or one leaver filed by an employer: the parts it needs, under one signature.
+
+    ``corporation_id`` is the employer (the subject of every part); ``applicant``
+    who filed it (a member of its business account, or a 社会保険労務士 under its
+    power of attorney). ``facts`` are what the HR software sent (canonical JSON,
+    without the employee's 個人番号); ``document`` is exactly what was signed.
+    """
+
+    __tablename__ = "lifeevent_employer_filings"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    corporation_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_organizations.id"), index=True
+    )
+    employee_person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    applicant: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20))
+    facts: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    submitted_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class EmployerPart(Base):
+    """One procedure of an employer filing and whether it could be submitted."""
+
+    __tablename__ = "lifeevent_employer_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filing_id: Mapped[str] = mapped_column(
+        ForeignKey("lifeevent_employer_filings.id"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    procedure_id: Mapped[str] = mapped_column(String(64))
+    application_id: Mapped[str] = mapped_column(ID, index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_ja: Mapped[str | None] = mapped_column(Text)
+    error_en: Mapped[str | None] = mapped_column(Text)

@@ -22,6 +22,7 @@ from tsunagu.exchange.views import router as exchange_views
 from tsunagu.identity.access_api import router as access_router
 from tsunagu.identity.api import router as identity_router
 from tsunagu.identity.views import router as identity_views
+from tsunagu.lifeevent.employer_api import router as lifeevent_employer_api
 from tsunagu.lifeevent.notices_api import router as lifeevent_notices_api
 from tsunagu.lifeevent.notices_views import router as lifeevent_notices_views
 from tsunagu.lifeevent.onestop_api import router as lifeevent_onestop_api
@@ -74,6 +75,7 @@ ROUTERS = [
     lifeevent_notices_views,
     lifeevent_proactive_api,
     lifeevent_proactive_views,
+    lifeevent_employer_api,
 ]
 
 
