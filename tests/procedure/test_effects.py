@@ -5,13 +5,16 @@ certificate with the damage level). A rejection changes nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
-from tsunagu.procedure import service
+from tsunagu.packs import PackError, load_file
+from tsunagu.procedure import definitions, service
 from tsunagu.procedure.models import Application
 from tsunagu.registry import service as registry
 
@@ -174,3 +177,22 @@ def test_review_facts_only_where_the_procedure_asks_for_them(world: World) -> No
     with transaction(world.factory) as session, pytest.raises(service.ValidationError):
         service.assign(session, reviewer, app.id)
         service.decide(session, reviewer, app.id, True, "ok", {"care_level": "要介護1"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e["patch"].update(status="$review.level"), "must start with"),  # no form
+        (lambda e: e.pop("patch"), "a patch, a record or both"),
+        (lambda e: e.update(when={"exec": "rm -rf"}), "unknown rule operator"),
+        (lambda e: e["patch"].update(status={"$join": "$form.x"}), "$join"),
+    ],
+)
+def test_broken_effects_are_refused(tmp_path: Path, change: Any, message: str) -> None:
+    raw = load_file(Path(definitions.__file__).parent.parent / "packs/jp/procedures/shibou.yaml")
+    change(raw["effects"][0])
+    path = tmp_path / "shibou.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PackError) as raised:
+        definitions._parse(load_file(path), path)
+    assert message in str(raised.value)

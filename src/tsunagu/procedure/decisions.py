@@ -1,7 +1,9 @@
 """Decision notices (決定通知書): a PAdES-signed, time-stamped PDF plus a sealed JSON copy.
 
-Every decision, automatic or by a reviewer, is issued in the same transaction
-as the decision itself, signed with the owning organization's seal
+Every decision, automatic or by a reviewer, gets a notice, issued right after
+the decision commits by the outbox handler of :mod:`tsunagu.procedure.notices`
+(so the signing stays out of the deciding transaction), signed with the owning
+organization's seal
 certificate (電子公印, held by :class:`tsunagu.exchange.sealing.SealStore`) and
 time-stamped by the platform's time-stamping unit, so any PDF reader that
 trusts the platform root can validate it, also after the seal certificate

@@ -296,21 +296,23 @@ def _fee(raw: Any, where: str) -> Fee:
     return Fee(paper, online, exemptions)
 
 
-def _check_template(value: Any, where: str) -> None:
+def _check_template(value: Any, where: str, roots: tuple[str, ...] = CONTEXT_ROOTS) -> None:
     if isinstance(value, str) and value.startswith("$"):
-        if value[1:].split(".")[0] not in CONTEXT_ROOTS:
-            raise PackError(f"{where}: {value!r} must start with one of {CONTEXT_ROOTS}")
+        if value[1:].split(".")[0] not in roots:
+            raise PackError(f"{where}: {value!r} must start with one of {roots}")
     elif isinstance(value, Mapping):
         if JOIN in value and (len(value) != 1 or not isinstance(value[JOIN], list)):
             raise PackError(f"{where}: {JOIN} stands alone and takes a list")
         for item in value.values():
-            _check_template(item, where)
+            _check_template(item, where, roots)
     elif isinstance(value, list):
         for item in value:
-            _check_template(item, where)
+            _check_template(item, where, roots)
 
 
-def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
+def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
+    """The register changes; ``$review…`` only where the procedure has a review form."""
+    roots = CONTEXT_ROOTS if reviewed else tuple(r for r in CONTEXT_ROOTS if r != "review")
     effects = []
     for item in raw or []:
         if item.get("registry") not in registries():
@@ -324,7 +326,7 @@ def _effects(raw: Any, where: str) -> tuple[Effect, ...]:
             raise PackError(f"{where}: an effect needs valid_from ($path)")
         subject = str(item.get("subject", "$subject.id"))
         for template in (patch, record, item["valid_from"], subject):
-            _check_template(template, where)
+            _check_template(template, where, roots)
         if item.get("when") is not None:
             rules.check(item["when"], f"{where} effect when")
         effects.append(
@@ -416,7 +418,9 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
             fee=_fee(raw.get("fee"), where),
             processing_days=days,
             rules=rules.parse(raw.get("auto_decision"), where),
-            effects=_effects(raw.get("effects"), where),
+            effects=_effects(
+                raw.get("effects"), where, reviewed=raw.get("review_form") is not None
+            ),
             source=path.name,
             certificate=_certificate(raw.get("certificate"), where, evidence, form),
             review_form=(
