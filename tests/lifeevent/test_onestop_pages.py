@@ -24,7 +24,7 @@ def test_the_catalog_is_public_and_the_rest_needs_a_resident(
 ) -> None:
     assert client.get("/life-events").status_code == 200
     listed = {b["id"]: b for b in client.get("/api/life-events").json()}
-    assert set(listed) == {"moving", "death", "care"}
+    assert set(listed) == {"moving", "death", "care", "birth"}
     assert "tennyu" in listed["moving"]["procedures"]
     page = client.get("/life-events/moving", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/login")

@@ -27,6 +27,8 @@ EXPECTED = {
     "risai_shomei": "罹災証明書の交付申請",
     "hisaisha_shien": "被災者生活再建支援金の支給申請",
     "shikaku_shutoku": "健康保険・厚生年金保険 被保険者資格取得届",
+    "shussei": "出生届",
+    "kodomo_iryo": "子ども医療費助成の申請",
 }
 
 

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from tsunagu.core.errors import NotFoundError
-from tsunagu.packs import DEFAULT_PACK, PackError, load_folder
+from tsunagu.packs import DEFAULT_PACK, PackError, load_document, load_folder
 from tsunagu.procedure import rules
 from tsunagu.procedure.definitions import procedures
 from tsunagu.registry.definitions import Names
@@ -67,6 +67,9 @@ class Part:
     when: Any
     form: dict[str, Any]
     organization: str | None
+    # evidence the one signature consents to have fetched for this part (就労証明書 from the
+    # employer): recorded on the part's case before the fetch
+    consent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Deadline:
     basis: Names
     months: int
     start: str  # the answer the months run from, e.g. ``death_date``
+    # ``due``: to be done by the date; ``from``: due from the date on (a check-up, a vaccine)
+    kind: str = "due"
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,11 @@ def _part(raw: Any, where: str) -> Part:
     organization = raw.get("organization")
     _check_template(organization, where)
     rules.check(raw.get("when"), where)
-    return Part(procedure_id, each, raw.get("when", True), dict(form), organization)
+    consent = tuple(str(c) for c in raw.get("consent", []))
+    fetched = {need.type_id for need in procedures()[procedure_id].evidence}
+    if not set(consent) <= fetched:
+        raise PackError(f"{where}: consent names evidence {procedure_id!r} does not fetch")
+    return Part(procedure_id, each, raw.get("when", True), dict(form), organization, consent)
 
 
 APPLICANT_MODES = ("always", "never", "choice")
@@ -193,17 +202,33 @@ def _members(raw: Any, where: str) -> Members:
     )
 
 
-def _deadline(raw: Any, where: str) -> Deadline:
+def _deadline(raw: Any, where: str, start: str | None = None, kind: str = "due") -> Deadline:
     return Deadline(
         id=str(raw["id"]),
         label=_names(raw["label"], f"{where} checklist"),
         basis=_names(raw["basis"], f"{where} checklist basis"),
         months=int(raw["months"]),
-        start=str(raw["from"]),
+        start=start or str(raw["from"]),
+        kind=kind,
     )
 
 
-def _parse(raw: Any, path: Path) -> Bundle:
+SCHEDULES = "lifeevents/schedules"
+
+
+def _schedule(raw: Any, where: str, pack: str) -> tuple[Deadline, ...]:
+    """A shared dated schedule (``schedules/<id>.yaml``: 乳幼児健診・予防接種), each item due
+    from its age in months counted from the bundle's answer ``from`` (the birth date)."""
+    if raw is None:
+        return ()
+    name = f"{SCHEDULES}/{raw['id']}.yaml"
+    items = load_document(name, pack)
+    if not isinstance(items, Mapping) or not isinstance(items.get("items"), list):
+        raise PackError(f"{where}: {name} holds a list of items")
+    return tuple(_deadline(i, f"{where} {name}", str(raw["from"]), "from") for i in items["items"])
+
+
+def _parse(raw: Any, path: Path, pack: str) -> Bundle:
     where = str(path)
     if not isinstance(raw, Mapping):
         raise PackError(f"{where}: a bundle definition is a mapping")
@@ -220,7 +245,10 @@ def _parse(raw: Any, path: Path) -> Bundle:
                 _names(u, f"{where} unnecessary") for u in raw.get("unnecessary", [])
             ),
             members=_members(raw.get("members"), where),
-            checklist=tuple(_deadline(d, where) for d in raw.get("checklist", [])),
+            checklist=(
+                *(_deadline(d, where) for d in raw.get("checklist", [])),
+                *_schedule(raw.get("schedule"), where, pack),
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc
@@ -231,7 +259,7 @@ def bundles(pack: str = DEFAULT_PACK) -> dict[str, Bundle]:
     """Every bundle of the pack, checked, by id."""
     found: dict[str, Bundle] = {}
     for path, raw in load_folder(FOLDER, pack):
-        bundle = _parse(raw, path)
+        bundle = _parse(raw, path, pack)
         if bundle.id in found:
             raise PackError(f"{path}: bundle {bundle.id!r} is defined twice")
         found[bundle.id] = bundle

@@ -438,8 +438,13 @@ def prepare(
     applications = [
         _draft(session, actor, filing, index, item) for index, item in enumerate(planned)
     ]
+    consents = {
+        app.id: list(item.part.consent)
+        for app, item in zip(applications, planned, strict=True)
+        if item.part.consent
+    }
     filing.document = protocol.canonical_json(
-        document(filing, applications, json.loads(filing.notify))
+        document(filing, applications, json.loads(filing.notify), consents)
     ).decode("utf-8")
     audit.record(
         session,
@@ -483,16 +488,21 @@ def _draft(
 
 
 def document(
-    filing: BundleFiling, applications: list[Application], notify: list[str]
+    filing: BundleFiling,
+    applications: list[Application],
+    notify: list[str],
+    consents: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """What the resident signs once: every part's application document and whom to tell."""
-    return {
+    """What the resident signs once: every part's application document, whom to tell and,
+    per application, the evidence they consent to have fetched (the 就労証明書)."""
+    signed = {
         "type": DOCUMENT_TYPE,
         "bundle_id": filing.id,
         "life_event": filing.bundle_id,
         "applications": [procedures.document(app) for app in applications],
         "notify": notify,
     }
+    return {**signed, "consents": consents} if consents else signed
 
 
 def get_filing(session: Session, actor: Actor, filing_id: str) -> BundleFiling:

@@ -152,6 +152,11 @@ def _tracker(tracker: onestop.Tracker) -> dict[str, Any]:
         "attachments_requested": 0,
         "procedures_unnecessary": tracker.unnecessary,
         "notices": [vars(n) for n in tracker.notices],
+        # what remains by a date, and check-ups and vaccinations due from a date
+        "checklist": [
+            {"id": item.id, "kind": item.kind, "date": day, "label": vars(item.label)}
+            for item, day in tracker.deadlines
+        ],
     }
 
 

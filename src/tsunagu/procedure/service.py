@@ -328,6 +328,11 @@ class SignedBatch:
     id: str
     document: dict[str, Any]
 
+    def consents(self, application_id: str) -> list[str]:
+        """The evidence types the signer consented, in the signed document, to have fetched
+        for this application (``consents``: application id → types; e.g. 就労証明書)."""
+        return list(self.document.get("consents", {}).get(application_id, []))
+
 
 def _signed_content(app: Application, batch: SignedBatch | None) -> bytes:
     if batch is None:
@@ -370,9 +375,18 @@ def _verify_signature(
 
 
 def _fetch_evidence(
-    session: Session, store: sealing.SealStore, app: Application, definition: ProcedureDefinition
+    session: Session,
+    store: sealing.SealStore,
+    app: Application,
+    definition: ProcedureDefinition,
+    consents: list[str],
 ) -> list[ApplicationEvidence]:
-    """Fetch every evidence the procedure needs; the rows stored (in the procedure's order)."""
+    """Fetch every evidence the procedure needs; the rows stored (in the procedure's order).
+
+    ``consents``: evidence types the applicant's signature consents to (recorded on the case
+    before fetching). Evidence that needs consent and is not required is simply not fetched
+    without it (outcome ``not_consented``): the office asks for the paper instead.
+    """
     if not definition.evidence:
         return []
     assert app.owner_id is not None and definition.exchange_procedure is not None
@@ -391,6 +405,12 @@ def _fetch_evidence(
         session.execute(
             delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id)
         )
+    for need in definition.evidence:
+        if need.type_id in consents:
+            exchange.give_consent(
+                session, case_id=app.case_id, party_id=_about(app, form, need.about),
+                evidence_type_id=need.type_id, actor=app.applicant,
+            )  # fmt: skip
     rows = []
     for need in definition.evidence:
         row = ApplicationEvidence(
@@ -412,6 +432,10 @@ def _fetch_evidence(
             )
         except NotFoundError:
             pass
+        except exchange.FetchRefused as refused:
+            if need.required or refused.reason != "consent_missing":
+                raise
+            row.outcome = "not_consented"
         else:
             row.outcome, row.owner_id, row.seal_serial = (
                 "provided",
@@ -464,16 +488,21 @@ def context(
             # what was filed together shares one id (a household moving in together)
             "group_id": app.batch_id or app.id,
             "serial": serial(app),
+            # what an approval creates (a newborn's resident record): its subject id and an
+            # 11-digit number (住民票コード), derived from the application like ``serial``
+            "new_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tsunagu:application:{app.id}")),
+            "serial_long": serial(app, 11),
         },
         "today": tokyo_today().isoformat(),
         "review": {},
     }
 
 
-def serial(app: Application) -> str:
-    """A 10-digit number for what an approval numbers (a member, recipient or certificate
-    number), taken from the application's id so the same approval always gives the same one."""
-    return str(int(app.id.replace("-", "")[:16], 16) % 10**10).zfill(10)
+def serial(app: Application, digits: int = 10) -> str:
+    """A number of ``digits`` digits for what an approval numbers (a member, recipient or
+    certificate number), taken from the application's id so the same approval always gives
+    the same one."""
+    return str(int(app.id.replace("-", "")[:16], 16) % 10**digits).zfill(digits)
 
 
 def _owner_facts(session: Session, owner_id: str) -> dict[str, Any]:
@@ -511,7 +540,9 @@ def submit(
     # set together, so they reach the database in one UPDATE
     app.signer_serial, app.signature, app.owner_id = signer_serial, cms_der, owner_id
     app.batch_id = batch.id if batch is not None else None
-    rows = _fetch_evidence(session, store, app, definition)
+    rows = _fetch_evidence(
+        session, store, app, definition, batch.consents(app.id) if batch is not None else []
+    )
     today = tokyo_today()
     app.status = target.value
     app.submitted_at = app.submitted_at or utcnow()
