@@ -8,18 +8,18 @@ import hmac
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.exchange.test_api import Login
+from tests.exchange.test_api import login as login  # the fixture
 from tests.openssl import cms_verify
 from tests.registry.conftest import resident
 from tsunagu.core.audit.models import AuditRecord
@@ -27,7 +27,7 @@ from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
 from tsunagu.core.outbox.service import Dispatcher
 from tsunagu.exchange import sealing
-from tsunagu.identity import business, sessions
+from tsunagu.identity import business
 from tsunagu.identity import service as identity
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.identity.roles import Actor, ActorKind
@@ -62,7 +62,6 @@ MOVE = {
         "block": "一丁目1番1号",
     }
 }
-Login = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -143,32 +142,6 @@ def world(settings: Settings, session_factory: sessionmaker[Session]) -> World:
             "chiyoda": official(chiyoda, "chiyoda-admin", OfficialRole.ADMINISTRATOR),
         }
     return World(chiyoda, platform, power, gas, officials)
-
-
-@pytest.fixture
-def login(
-    app: FastAPI, settings: Settings, session_factory: sessionmaker[Session]
-) -> Iterator[Login]:
-    clients: list[TestClient] = []
-
-    def make(*, person_id: str | None = None, official_id: str | None = None) -> TestClient:
-        client = TestClient(app)
-        clients.append(client)
-        if person_id or official_id:
-            with transaction(session_factory) as session:
-                started = sessions.start(
-                    session, method="test", ial=3, aal=3, person_id=person_id,
-                    official_id=official_id,
-                )  # fmt: skip
-            client.cookies.set(sessions.COOKIE, started.token)
-            client.headers[sessions.CSRF_HEADER] = sessions.csrf_token(
-                settings.secret_key, started.token
-            )
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
