@@ -67,20 +67,16 @@ def _session_factory() -> sessionmaker[Session]:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="worker processes (each on its own SO_REUSEPORT socket)")
+    ] = 1,
     reload: bool = False,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Web サーバを起動 / serve the web application."""
-    import uvicorn
+    from tsunagu.web import serve as server
 
-    uvicorn.run(
-        "tsunagu.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-    )
+    server.run(host, port, workers=workers, reload=reload, access_log=access_log)
 
 
 @app.command()
