@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.procedure.conftest import Login, World
+from tests.procedure.conftest import Login, World, _person
 from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.db import transaction
 from tsunagu.exchange import service as exchange
 from tsunagu.identity import business, delegation, sessions
 from tsunagu.identity import service as parties
+from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.identity.schemas import OrganizationIn, OrganizationKind
 from tsunagu.lifeevent import employer
@@ -327,6 +328,28 @@ def test_leaver_files_the_three_notices_and_the_registers_follow(
         assert tax is not None
         evidence = procedures.evidence_of(session, tax.id)
         assert [(e.evidence_type, e.outcome) for e in evidence] == [("juminhyo", "provided")]
+
+
+def test_the_resident_tax_goes_to_the_municipality_of_1_january(
+    world: World, employers: Employers, as_member: MemberLogin
+) -> None:
+    assert employer.levy_day(date(2026, 11, 30)) == date(2026, 1, 1)
+    assert employer.levy_day(date(2027, 5, 31)) == date(2026, 1, 1)
+    assert employer.levy_day(date(2027, 6, 1)) == date(2027, 1, 1)
+    with transaction(world.factory) as session:
+        vault = MyNumberVault.from_settings(world.settings)
+        newcomer = _person(session, vault, "田中", "新")  # in no resident register
+    facts = {**_leaver(world, employers), "employee_person_id": newcomer}
+    hr = as_member(employers.member)
+    refused = hr.post(f"/api/employers/{employers.corporation}/leavers", json=facts)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "employee_not_resident"
+    # without resident tax to change, the two insurance notices go on their own
+    facts["resident_tax"] = None
+    created = hr.post(f"/api/employers/{employers.corporation}/leavers", json=facts)
+    assert created.status_code == 201, created.text
+    parts = [a["procedure_id"] for a in created.json()["document"]["applications"]]
+    assert parts == LEAVE_PARTS[:2]
 
 
 def test_a_sharoushi_under_the_corporations_power_of_attorney_files(

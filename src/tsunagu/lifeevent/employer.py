@@ -231,16 +231,29 @@ def _employee(session: Session, person_id: str) -> PersonRecord:
         ) from exc
 
 
+def levy_day(day: date) -> date:
+    """1 January of the fiscal year whose resident tax is being deducted on ``day``.
+
+    The resident tax is levied by the municipality the person lived in on 1 January
+    (賦課期日, 地方税法 第39条・第318条); special collection of a fiscal year's tax runs
+    from June to the next May, so the notice goes to that municipality.
+    """
+    return date(day.year if day.month >= 6 else day.year - 1, 1, 1)
+
+
 def _residence(session: Session, person_id: str, on: date) -> str:
-    """The 地方公共団体コード of the municipality keeping the employee's resident record:
-    only where to send the notice, never the address (the municipality reads its own)."""
-    found = registry.version_at(session, "juki", person_id, on)
+    """The 地方公共団体コード of the municipality that recorded the employee as a resident on
+    the levy day: only where to send the notice, never the address (the municipality
+    reads its own register)."""
+    found = registry.version_at(session, "juki", person_id, levy_day(on))
+    resident = found is not None and found.data["status"] == "住民"
     code = identity.get_organization(session, found.keeper_id).lgcode if found else None
-    if found is None or code is None:
+    if not resident or code is None:
         raise ValidationError(
             "employee_not_resident",
-            "従業員の住所地の市区町村が住民基本台帳で確認できません。",
-            "The employee's municipality is not found in the resident register.",
+            "住民税を課した市区町村（1月1日の住所地）が住民基本台帳で確認できません。",
+            "The municipality levying the employee's resident tax (residence on 1 January) "
+            "is not found in the resident register.",
         )
     return code
 
@@ -499,7 +512,8 @@ def _prepare(
             "event": event,
             "corporation_id": corporation.id,
             "parts": [p.procedure_id for p in planned],
-            "read": ["identity.person", "juki.keeper", "kenpo"] if event == "leave" else [],
+            # what was read about the employee to fill the forms (never its contents)
+            "read": ["identity.person", *(("juki", "kenpo") if event == "leave" else ())],
         },
     )
     return filing
@@ -545,6 +559,7 @@ def submit(
         )
     batch = procedures.SignedBatch(filing.id, json.loads(filing.document))
     parts = parts_of(session, filing.id)
+    refusals: list[TsunaguError] = []
     for part in parts:
         try:
             with session.begin_nested():
@@ -552,6 +567,7 @@ def submit(
                     session, actor, part.application_id, cms_der, store=store, batch=batch
                 )
         except TsunaguError as error:
+            refusals.append(error)
             part.outcome = "refused"
             part.error_code, part.error_ja, part.error_en = (
                 error.code,
@@ -560,9 +576,8 @@ def submit(
             )
         else:
             part.outcome = "submitted"
-    if all(p.outcome == "refused" for p in parts):
-        first = parts[0]
-        raise PermissionDenied(str(first.error_code), str(first.error_ja), str(first.error_en))
+    if len(refusals) == len(parts):  # nothing went (a wrong signer, a revoked power)
+        raise refusals[0]
     filing.status = "submitted"
     filing.signature = cms_der
     filing.submitted_at = utcnow()
