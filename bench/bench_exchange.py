@@ -6,7 +6,13 @@ request, the exchange checks seal, freshness, case, matrix and consent,
 projects the record, seals the answer with the owner's seal and logs the
 access in the hash-chained audit; the requester then verifies the answer.
 Over HTTP on PostgreSQL: the same through ``POST /api/exchange/fetch`` served
-by uvicorn with two workers (requests sealed beforehand by the client side).
+by ``tsunagu serve --workers 2``, driven by wrk (a C client, so the client
+takes little of the two cores) with requests sealed beforehand and each sent
+once (the replay check refuses a second copy). Successful fetches are counted
+in the access log, not by the client. Every run reports the CPU the workers,
+PostgreSQL and the client used per request, and the same for the trivial
+``/healthz``: on a small machine where all three share the cores, CPU per
+request bounds the rate (cores / CPU per request), whatever the code does.
 
 Sizes: ``TSUNAGU_BENCH_EXCHANGE_SIZES`` (default ``100000``; add ``1000000``
 to see how cost grows with the register).
@@ -14,20 +20,24 @@ to see how cost grows with the register).
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import resource
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import percentile, postgres_url, sqlite_url
@@ -35,6 +45,7 @@ from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
+from tsunagu.exchange.models import ACCESS_LOG
 from tsunagu.identity import service as identity
 from tsunagu.identity import sessions
 from tsunagu.identity.schemas import OfficialIn, OfficialRole
@@ -44,6 +55,13 @@ from tsunagu.trust import service as trust
 FETCHES = 2000
 CASES = 2000
 HTTP_REQUESTS = 4000
+WORKERS = 2
+FETCH_PATH = "/api/exchange/fetch"
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "fetch.lua"
+WRK_THREADS = 1
+WRK_CONNECTIONS = 16
+WRK_SECONDS = 10
+WRK_BODIES = 25_000
 PASSWORD = "bench-ca-password"
 TOWNS = ["永田町", "霞が関", "丸の内", "大手町", "神田", "有楽町", "麹町", "番町"]
 
@@ -145,7 +163,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _official_token(factory: sessionmaker[Session], chiyoda: str) -> tuple[str, str]:
+def _official_token(factory: sessionmaker[Session], chiyoda: str) -> str:
     with transaction(factory) as session:
         official = identity.create_official(
             session,
@@ -153,33 +171,99 @@ def _official_token(factory: sessionmaker[Session], chiyoda: str) -> tuple[str, 
                        roles=[OfficialRole.COUNTER_STAFF]),
             actor="bench",
         )  # fmt: skip
-        started = sessions.start(session, method="bench", ial=2, aal=2, official_id=official.id)
-    return started.token, started.token
+        return sessions.start(session, method="bench", ial=2, aal=2, official_id=official.id).token
 
 
-def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
-    var = workdir / f"var-pg-{n}"
-    settings = Settings(database_url=url, var_dir=var, pki_key_password=PASSWORD)
-    factory, chiyoda, cases, load = _world(url, settings, n)
-    token, _ = _official_token(factory, chiyoda)
-    csrf = sessions.csrf_token(settings.secret_key, token)
-    store = sealing.store_for(settings)
-    # The same fetch without HTTP, one thread: what one core does per fetch on PostgreSQL.
-    in_process = _in_process(factory, store, chiyoda, cases)
-    with factory() as session:
-        envelopes = [
-            exchange.request_envelope(
-                session,
-                store,
-                requester_id=chiyoda,
-                procedure_id="jidou_teate_nintei",
-                application_ref=cases[i % len(cases)][0],
-                evidence_type="juminhyo_kisai",
-                subject_id=cases[i % len(cases)][1],
-            )
-            for i in range(HTTP_REQUESTS)
-        ]
-    port = _free_port()
+def _envelopes(
+    factory: sessionmaker[Session], store: sealing.SealStore, chiyoda: str,
+    cases: list[tuple[str, str]], count: int, path: Path,
+) -> Path:  # fmt: skip
+    """``count`` sealed fetch requests, one JSON body a line (each may be sent once)."""
+    with factory() as session, path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            ref, subject = cases[i % len(cases)]
+            envelope = exchange.request_envelope(
+                session, store, requester_id=chiyoda, procedure_id="jidou_teate_nintei",
+                application_ref=ref, evidence_type="juminhyo_kisai", subject_id=subject,
+            )  # fmt: skip
+            out.write(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return path
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
+
+
+class _Cpu:
+    """CPU seconds used by the server workers, PostgreSQL and the whole machine over a run."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def sample(self) -> dict[str, Any]:
+        workers = [p for p in _children(self.server_pid) if b"resource_tracker" not in _cmdline(p)]
+        return {
+            "workers": {pid: _cpu_seconds(pid) for pid in workers},
+            "postgres": sum(_cpu_seconds(pid) for pid in _postgres_pids()),
+            "machine": _machine_busy(),
+        }
+
+    @staticmethod
+    def used(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        workers = {
+            pid: round(after["workers"][pid] - before["workers"].get(pid, 0.0), 2)
+            for pid in after["workers"]
+        }
+        return {
+            "workers_s": list(workers.values()),
+            # backends that ended during the run take their CPU time with them
+            "postgres_s": round(max(after["postgres"] - before["postgres"], 0.0), 2),
+            "machine_busy_s": round(after["machine"][0] - before["machine"][0], 2),
+            "machine_total_s": round(after["machine"][1] - before["machine"][1], 2),
+        }
+
+
+def _serve(url: str, var: Path, settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """``tsunagu serve --workers 2`` as an operator would start it (no access log)."""
     env = os.environ | {
         "TSUNAGU_DATABASE_URL": url,
         "TSUNAGU_VAR_DIR": str(var),
@@ -187,45 +271,168 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
         "TSUNAGU_SECRET_KEY": settings.secret_key,
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tsunagu.web.app:create_app", "--factory",
-         "--workers", "2", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-c", "from tsunagu.cli import main; main()", "serve",
+         "--workers", str(WORKERS), "--port", str(port), "--no-access-log"],
         env=env,
     )  # fmt: skip
+    for _ in range(150):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            if len(_children(server.pid)) >= WORKERS:
+                time.sleep(1.0)  # every worker has bound its socket
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return server
+
+
+def _wrk(base: str, bodies: Path | None, path: str, cookie: str, csrf: str,
+         seconds: int) -> dict[str, Any]:  # fmt: skip
+    """One wrk run; returns its summary and the CPU wrk itself used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s",
+         "--timeout", "10s", "-s", str(WRK_SCRIPT), base, "--",
+         str(bodies or ""), path, str(WRK_THREADS), cookie, csrf],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    summary["client_cpu_s"] = round(
+        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2
+    )
+    return summary
+
+
+def _provided(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(
+            session.execute(
+                select(func.count()).where(ACCESS_LOG.c.outcome == "provided")
+            ).scalar_one()
+        )
+
+
+def _settled(count: Callable[[], int]) -> None:
+    """Wait until ``count`` stops moving (requests wrk abandoned at its deadline complete)."""
+    last = count()
+    for _ in range(60):
+        time.sleep(1.0)
+        now = count()
+        if now == last:
+            return
+        last = now
+
+
+def _measured(
+    cpu: _Cpu, run: Callable[[], dict[str, Any]], count: Callable[[], int] | None
+) -> dict[str, Any]:
+    """A run with the CPU every party used; per-request CPU is what bounds the rate on 2 cores.
+
+    ``count`` reads how many requests really succeeded (for fetches: access-log rows
+    with outcome provided); without it wrk's count of 2xx answers stands.
+    """
+    before_count, before = (count() if count else 0), cpu.sample()
+    summary = run()
+    used = cpu.used(before, cpu.sample())
+    done = count() - before_count if count else summary["requests"] - summary["non_2xx"]
+    seconds = summary["duration_us"] / 1e6
+    per = sum(used["workers_s"]) + used["postgres_s"] + summary.get("client_cpu_s", 0.0)
+    per_ms = 1000 * per / max(done, 1)
+    return {
+        **summary,
+        "ok": done,
+        "per_second": round(done / seconds, 1),
+        "cpu": used,
+        "cpu_ms_per_request": {
+            "server_workers": round(1000 * sum(used["workers_s"]) / max(done, 1), 3),
+            "postgres": round(1000 * used["postgres_s"] / max(done, 1), 3),
+            "client": round(1000 * summary.get("client_cpu_s", 0.0) / max(done, 1), 3),
+            "all_three": round(per_ms, 3),
+        },
+        # What the machine could do if its cores did nothing else: cores / CPU per request.
+        "ceiling_per_second_all_cores": round((os.cpu_count() or 1) * 1000 / per_ms, 1),
+        "worker_share": [
+            round(w / max(sum(used["workers_s"]), 1e-9), 2) for w in used["workers_s"]
+        ],
+        "load_average": os.getloadavg(),
+    }
+
+
+def _python_client(base: str, bodies: Path, cookie: str, csrf: str) -> dict[str, Any]:
+    """Fallback when wrk is missing: 8 threads of httpx (costs far more CPU than the server)."""
+    lines = bodies.read_text(encoding="utf-8").splitlines()[:HTTP_REQUESTS]
+    headers = {"x-csrf-token": csrf, "content-type": "application/json", "cookie": cookie}
+
+    def send(batch: list[str]) -> list[int]:
+        with httpx.Client(base_url=base, headers=headers) as client:
+            return [client.post("/api/exchange/fetch", content=b).status_code for b in batch]
+
+    threads = 8
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        codes = [c for part in pool.map(send, [lines[i::threads] for i in range(threads)])
+                 for c in part]  # fmt: skip
+    seconds = time.perf_counter() - started
+    return {
+        "requests": len(codes),
+        "duration_us": int(seconds * 1e6),
+        "non_2xx": sum(c != 200 for c in codes),
+    }
+
+
+def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
+    var = workdir / f"var-pg-{n}"
+    settings = Settings(database_url=url, var_dir=var, pki_key_password=PASSWORD)
+    factory, chiyoda, cases, load = _world(url, settings, n)
+    token = _official_token(factory, chiyoda)
+    csrf = sessions.csrf_token(settings.secret_key, token)
+    cookie = f"{sessions.COOKIE}={token}"
+    store = sealing.store_for(settings)
+    # The same fetch without HTTP, one thread: what one core does per fetch on PostgreSQL.
+    in_process = _in_process(factory, store, chiyoda, cases)
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    server = _serve(url, var, settings, port)
+    result: dict[str, Any] = {"residents": n, "load_seconds": round(load, 1)}
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/api/audit/roots", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        headers = {"x-csrf-token": csrf}
-        cookies = {sessions.COOKIE: token}
-        warm, measured = envelopes[:200], envelopes[200:]
-
-        def send(batch: list[dict[str, Any]]) -> list[int]:
-            with httpx.Client(base_url=base, headers=headers, cookies=cookies) as client:
-                return [client.post("/api/exchange/fetch", json=e).status_code for e in batch]
-
-        send(warm)
-        threads = 8
-        slices = [measured[i::threads] for i in range(threads)]
-        started = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            codes = [c for part in pool.map(send, slices) for c in part]
-        seconds = time.perf_counter() - started
+        cpu = _Cpu(server.pid)
+        if shutil.which("wrk"):
+            warm = _envelopes(factory, store, chiyoda, cases, 2000, workdir / "warm.jsonl")
+            _wrk(base, warm, FETCH_PATH, cookie, csrf, 3)
+            _settled(lambda: _provided(factory))  # warm-up fetches still in flight finish
+            # Sealed beforehand (requests are fresh for five minutes): more than can be sent.
+            bodies = _envelopes(
+                factory, store, chiyoda, cases, WRK_BODIES, workdir / "bodies.jsonl"
+            )
+            fetches = _measured(
+                cpu, lambda: _wrk(base, bodies, FETCH_PATH, cookie, csrf, WRK_SECONDS),
+                lambda: _provided(factory),
+            )  # fmt: skip
+            health = _measured(
+                cpu, lambda: _wrk(base, None, "/healthz", cookie, csrf, WRK_SECONDS), None
+            )  # fmt: skip
+            result |= {
+                "client": f"wrk, {WRK_THREADS} thread(s), {WRK_CONNECTIONS} keep-alive "
+                f"connections, {WRK_SECONDS} s, each request sealed beforehand and sent once",
+                "fetches_per_second": fetches["per_second"],
+                "fetch": fetches,
+                "trivial_endpoint_healthz": health,
+            }
+        else:
+            bodies = _envelopes(factory, store, chiyoda, cases, HTTP_REQUESTS, workdir / "b.jsonl")
+            fetches = _measured(cpu, lambda: _python_client(base, bodies, cookie, csrf),
+                                lambda: _provided(factory))  # fmt: skip
+            result |= {
+                "client": "python httpx, 8 threads (wrk not installed: apt-get install wrk)",
+                "fetches_per_second": fetches["per_second"],
+                "fetch": fetches,
+            }
     finally:
         server.terminate()
-        server.wait(10)
-    return {
-        "residents": n,
-        "load_seconds": round(load, 1),
-        "requests": len(codes),
-        "ok": sum(c == 200 for c in codes),
-        "fetches_per_second": round(len(codes) / seconds, 1),
-        "client": f"{threads} threads, keep-alive, requests sealed beforehand",
-        "in_process_one_thread": in_process,
-    }
+        server.wait(20)
+    return {**result, "in_process_one_thread": in_process}
 
 
 def run(workdir: Path) -> dict[str, Any]:
