@@ -169,7 +169,7 @@ def test_check_ups_and_vaccinations_are_dated_from_the_birth() -> None:
 
 
 def _api_filing(client: TestClient) -> dict[str, Any]:
-    body = {"choices": {**CHOICES, "apply_nursery": "none"}, "values": VALUES, "member_ids": []}
+    body = {"choices": {**CHOICES, "apply_nursery": "none"}, "values": VALUES}  # nobody else
     created = client.post("/api/life-events/birth/filings", json=body)
     assert created.status_code == 201, created.text
     return dict(created.json())

@@ -345,8 +345,8 @@ def _members_chosen(
     rule = bundle.members
     applicant, others = household_facts[0], household_facts[1:]
     choosable = household_facts if rule.applicant == "choice" else others
-    if member_ids is None:
-        chosen = choosable if rule.applicant != "never" else []
+    if member_ids is None:  # by default everyone who may be chosen (none when none may)
+        chosen = choosable if rule.applicant != "never" and rule.most != 0 else []
     else:
         if set(member_ids) - {m["id"] for m in choosable}:
             raise ValidationError(
