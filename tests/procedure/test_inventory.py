@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
 from tsunagu.procedure import service
+from tsunagu.procedure.definitions import procedures
 from tsunagu.procedure.inventory import COLUMNS
 
 from .conftest import World, tennyu_form
@@ -33,7 +34,7 @@ def _file(world: World, form: dict) -> str:
 
 def test_inventory_lists_every_procedure_publicly(world: World, client: TestClient) -> None:
     rows = client.get("/api/procedures/inventory").json()
-    assert len(rows) == 13
+    assert len(rows) == len(procedures())
     shibou = next(r for r in rows if r["procedure_id"] == "shibou")
     assert shibou["name_ja"] == "死亡届" and shibou["online"]
     assert shibou["legal_basis_ja"].startswith("戸籍法")
@@ -66,7 +67,7 @@ def test_figures_follow_the_applications(world: World, client: TestClient) -> No
     response = client.get("/api/procedures/inventory.csv")
     assert response.headers["content-type"].startswith("text/csv")
     parsed = list(csv.DictReader(io.StringIO(response.text)))
-    assert tuple(parsed[0]) == COLUMNS and len(parsed) == 13
+    assert tuple(parsed[0]) == COLUMNS and len(parsed) == len(procedures())
     tennyu = next(r for r in parsed if r["procedure_id"] == "tennyu")
     assert (tennyu["name_ja"], tennyu["automatic_share"], tennyu["applications"]) == (
         "転入届",
