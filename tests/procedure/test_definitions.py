@@ -29,6 +29,12 @@ EXPECTED = {
     "shikaku_shutoku": "健康保険・厚生年金保険 被保険者資格取得届",
     "shussei": "出生届",
     "kodomo_iryo": "子ども医療費助成の申請",
+    "jidosha_henko": "自動車の変更登録（住所の変更）",
+    # the employers' one-stop (入社・退社)
+    "shikaku_soshitsu": "健康保険・厚生年金保険 被保険者資格喪失届",
+    "koyou_shutoku": "雇用保険被保険者資格取得届",
+    "koyou_soshitsu": "雇用保険被保険者資格喪失届",
+    "jyuminzei_idou": "給与所得者異動届出書（住民税の特別徴収）",
 }
 
 
