@@ -150,6 +150,10 @@ def _authorize(
 # --- what applies --------------------------------------------------------------------------------
 
 
+def _decide(procedure_id: str, applies: bool, yes: Reason, no: Reason) -> Decision:
+    return Decision(procedure_id, applies, yes if applies else no)
+
+
 def hire_plan(facts: HireFacts) -> list[Decision]:
     """Which enrolments a hire needs, by the hours and pay (the rules of the insurances)."""
     full_time = facts.weekly_hours >= FULL_TIME_HOURS
@@ -158,27 +162,29 @@ def hire_plan(facts: HireFacts) -> list[Decision]:
         and facts.weekly_hours >= SHORT_TIME_HOURS
         and facts.monthly_pay >= SHORT_TIME_PAY
     )
-    if full_time:
-        social = Reason("所定労働時間が週30時間以上です。", "Contracted 30 hours a week or more.")
-    elif short_time:
-        social = Reason(
+    insured = (
+        Reason("所定労働時間が週30時間以上です。", "Contracted 30 hours a week or more.")
+        if full_time
+        else Reason(
             "特定適用事業所で週20時間以上・月額8.8万円以上の短時間労働者です。",
             "A short-time worker of 20 hours or more and 88,000 yen or more at a covered employer.",
         )
-    else:
-        social = Reason(
-            "所定労働時間・賃金が加入の基準に達しません。",
-            "The hours and pay are below the thresholds of the insurances.",
-        )
-    employment = facts.weekly_hours >= SHORT_TIME_HOURS
+    )
     return [
-        Decision("shikaku_shutoku", full_time or short_time, social),
-        Decision(
+        _decide(
+            "shikaku_shutoku",
+            full_time or short_time,
+            insured,
+            Reason(
+                "所定労働時間・賃金が加入の基準に達しません。",
+                "The hours and pay are below the thresholds of the insurances.",
+            ),
+        ),
+        _decide(
             "koyou_shutoku",
-            employment,
-            Reason("所定労働時間が週20時間以上です。", "Contracted 20 hours a week or more.")
-            if employment
-            else Reason(
+            facts.weekly_hours >= SHORT_TIME_HOURS,
+            Reason("所定労働時間が週20時間以上です。", "Contracted 20 hours a week or more."),
+            Reason(
                 "所定労働時間が週20時間未満のため雇用保険の被保険者になりません。",
                 "Under 20 hours a week, the employee is not insured.",
             ),
@@ -188,33 +194,27 @@ def hire_plan(facts: HireFacts) -> list[Decision]:
 
 def leave_plan(facts: LeaveFacts) -> list[Decision]:
     """Which enrolments end: those the employer names, and the resident tax it deducted."""
-    taxed = facts.resident_tax is not None
     return [
-        Decision(
+        _decide(
             "shikaku_soshitsu",
             facts.social_insurance is not None,
-            Reason("健康保険・厚生年金保険の被保険者でした。", "The employee was insured.")
-            if facts.social_insurance is not None
-            else Reason("社会保険に加入していません。", "The employee was not insured."),
+            Reason("健康保険・厚生年金保険の被保険者でした。", "The employee was insured."),
+            Reason("社会保険に加入していません。", "The employee was not insured."),
         ),
-        Decision(
+        _decide(
             "koyou_soshitsu",
             facts.employment_insurance is not None,
-            Reason("雇用保険の被保険者でした。", "The employee had employment insurance.")
-            if facts.employment_insurance is not None
-            else Reason("雇用保険に加入していません。", "No employment insurance to end."),
+            Reason("雇用保険の被保険者でした。", "The employee had employment insurance."),
+            Reason("雇用保険に加入していません。", "No employment insurance to end."),
         ),
-        Decision(
+        _decide(
             "jyuminzei_idou",
-            taxed,
+            facts.resident_tax is not None,
             Reason(
                 "住民税を給与から特別徴収していました。",
                 "Resident tax was deducted from pay (特別徴収).",
-            )
-            if taxed
-            else Reason(
-                "住民税を特別徴収していません。", "Resident tax was not deducted from pay."
             ),
+            Reason("住民税を特別徴収していません。", "Resident tax was not deducted from pay."),
         ),
     ]
 
