@@ -271,6 +271,29 @@ def test_who_may_open_an_application(
     assert login(official=world.chiyoda_reviewer).get(url).status_code == 404  # not the owner
 
 
+def test_who_may_change_or_sign_an_application(
+    world: World, client: TestClient, login: Login
+) -> None:
+    hanako = login(person=world.hanako)
+    app_id = _apply(hanako, "tennyu")
+    content = protocol.canonical_json(service.document(_stored(world, app_id)))
+    signature = protocol.b64(world.signers[world.hanako](content))
+    posts = {"form": {**_tennyu_fields(), "action": "save"}, "sign": {"cms": signature}}
+    for path, data in posts.items():
+        url = f"/applications/{app_id}/{path}"
+        assert client.post(url, data=data, follow_redirects=False).status_code == 303  # login
+        for other in (login(person=world.stranger), login(official=world.osaka_reviewer)):
+            assert other.post(url, data=data).status_code == 404
+        no_csrf = login(person=world.hanako)
+        del no_csrf.headers["x-csrf-token"]
+        assert no_csrf.post(url, data=data).status_code == 403
+    assert _stored(world, app_id).status == "draft"
+    assert json.loads(_stored(world, app_id).form_data) == {}
+    mine = client.get("/applications", follow_redirects=False)
+    assert mine.status_code == 303 and mine.headers["location"] == "/login?next=%2Fapplications"
+    assert app_id not in login(person=world.stranger).get("/applications").text
+
+
 def test_reviewer_of_the_owner_sees_the_status_page_only(world: World, login: Login) -> None:
     hanako = login(person=world.hanako)
     app_id = _apply(hanako, "tennyu")
