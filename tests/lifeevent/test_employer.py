@@ -165,6 +165,7 @@ def _power_of_attorney(
 def _hire(world: World, emp: Employers, **overrides: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "employee_person_id": world.taro,
+        "employee_birth_date": "1980-01-02",
         "hired_on": tokyo_today().isoformat(),
         "weekly_hours": 40,
         "monthly_pay": 300000,
@@ -184,6 +185,7 @@ def _hire(world: World, emp: Employers, **overrides: Any) -> dict[str, Any]:
 def _leaver(world: World, emp: Employers) -> dict[str, Any]:
     return {
         "employee_person_id": world.taro,
+        "employee_birth_date": "1980-01-02",
         "left_on": (tokyo_today() - timedelta(days=1)).isoformat(),
         "basic_pension_number": "1234567890",
         "employment_insured_number": "1301-000001-2",
@@ -238,7 +240,8 @@ def test_hire_files_both_enrolments_under_one_seal_signature(
 def test_which_enrolments_a_hire_needs() -> None:
     def plan(**facts: Any) -> list[str]:
         base: dict[str, Any] = {
-            "employee_person_id": "x", "hired_on": "2026-04-01", "weekly_hours": 40,
+            "employee_person_id": "x", "employee_birth_date": "1980-01-02",
+            "hired_on": "2026-04-01", "weekly_hours": 40,
             "monthly_pay": 300000, "employment_type": "正社員", "occupation": "事務",
         }  # fmt: skip
         decisions = employer.hire_plan(HireFacts(**{**base, **facts}))
@@ -258,6 +261,11 @@ def test_a_hire_needing_nothing_or_missing_an_office_is_refused(
     path = f"/api/employers/{employers.corporation}/hires"
     nothing = hr.post(path, json=_hire(world, employers, weekly_hours=10))
     assert nothing.status_code == 422 and nothing.json()["error"]["code"] == "nothing_to_file"
+    # a user ID with the wrong birth date reveals nobody's name
+    stranger = hr.post(path, json=_hire(world, employers, employee_birth_date="1999-09-09"))
+    assert stranger.status_code == 422
+    assert stranger.json()["error"]["code"] == "employee_not_found"
+    assert "鈴木" not in stranger.text
     missing = hr.post(path, json=_hire(world, employers, employment_insurance=None))
     assert missing.status_code == 422
     error = missing.json()["error"]

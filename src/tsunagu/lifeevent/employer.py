@@ -222,13 +222,23 @@ def leave_plan(facts: LeaveFacts) -> list[Decision]:
 # --- the forms, filled from what the platform knows ----------------------------------------------
 
 
-def _employee(session: Session, person_id: str) -> PersonRecord:
+def _employee(session: Session, person_id: str, birth_date: date) -> PersonRecord:
+    """The employee's person record, once the birth date the employee declared matches.
+
+    The user ID and the birth date both come from the employee, so an employer cannot
+    read a stranger's name from the register by guessing; a mismatch is "not found".
+    """
     try:
-        return identity.get_person(session, person_id)
-    except NotFoundError as exc:
+        person = identity.get_person(session, person_id)
+    except NotFoundError:
+        person = None
+    if person is None or person.birth_date != birth_date:
         raise ValidationError(
-            "employee_not_found", "従業員が見つかりません。", "No such employee (person id)."
-        ) from exc
+            "employee_not_found",
+            "従業員が見つかりません（利用者IDと生年月日を確かめてください）。",
+            "No such employee (check the user ID and the date of birth).",
+        )
+    return person
 
 
 def levy_day(day: date) -> date:
@@ -420,7 +430,7 @@ def hire(
     decisions = hire_plan(facts)
     applies = {d.procedure_id for d in decisions if d.applies}
     _authorize(session, actor, corporation.id, sorted(applies))
-    person = _employee(session, employee_person_id)
+    person = _employee(session, employee_person_id, facts.employee_birth_date)
     planned = _hire_forms(person, facts, applies)
     return Prepared(
         _prepare(session, actor, corporation, person, "hire", facts, planned), decisions
@@ -435,7 +445,7 @@ def leave(
     decisions = leave_plan(facts)
     applies = {d.procedure_id for d in decisions if d.applies}
     _authorize(session, actor, corporation.id, sorted(applies))
-    person = _employee(session, employee_person_id)
+    person = _employee(session, employee_person_id, facts.employee_birth_date)
     planned = _leave_forms(session, corporation, person, facts, applies)
     return Prepared(
         _prepare(session, actor, corporation, person, "leave", facts, planned), decisions

@@ -30,7 +30,10 @@ class EmploymentInsuranceOffice(BaseModel):
 class HireFacts(BaseModel):
     """A new employee: the terms of employment decide which insurances apply."""
 
-    employee_person_id: str
+    employee_person_id: str = Field(description="the user ID the employee gave the employer")
+    employee_birth_date: date = Field(
+        description="as the employee declared it: checked against the person record"
+    )
     hired_on: date
     weekly_hours: float = Field(ge=0, le=80, description="所定労働時間 per week")
     days_per_week: float = Field(default=5, ge=0, le=7)
@@ -55,7 +58,10 @@ class HireFacts(BaseModel):
 class LeaveFacts(BaseModel):
     """An employee leaving: which enrolments to end and how the resident tax is collected."""
 
-    employee_person_id: str
+    employee_person_id: str = Field(description="the user ID the employee gave the employer")
+    employee_birth_date: date = Field(
+        description="as the employee declared it: checked against the person record"
+    )
     left_on: date = Field(description="the last day of employment (離職日)")
     reason: Literal["退職等", "死亡", "その他"] = "退職等"
     employer_initiated: bool = Field(default=False, description="事業主の都合による離職")
