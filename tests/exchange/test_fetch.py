@@ -118,6 +118,32 @@ def test_fetch_without_legal_basis_is_refused_with_a_reason_and_logged(
     assert allowed.outcome == "provided"
 
 
+def test_designations_closed_cases_and_replays_count_at_the_next_fetch(
+    session: Session, world: World
+) -> None:
+    """Nothing the checks read is cached: each change counts at the very next fetch."""
+    case = _case(session, world.jasso, "izoku_nenkin", "NK-2")
+    request = dict(
+        procedure_id="izoku_nenkin", application_ref="NK-2", evidence_type="shotoku_shomei"
+    )
+    before = _fetch(session, world, world.jasso, **request)
+    assert before.refused is not None and before.refused.reason == "no_legal_basis"
+    exchange.designate(session, world.jasso, "pension_service", actor="test")
+    assert _fetch(session, world, world.jasso, **request).outcome == "provided"
+    exchange.close_case(session, case, actor="test")
+    closed = _fetch(session, world, world.jasso, **request)
+    assert closed.refused is not None and closed.refused.reason == "application_closed"
+    # A replay is named as such even when the request is refused for more reasons.
+    unknown = exchange.request_envelope(
+        session, world.store, requester_id=world.jasso, subject_id=HANAKO,
+        procedure_id="izoku_nenkin", application_ref="NK-2", evidence_type="no-such-evidence",
+    )  # fmt: skip
+    first = exchange.fetch(session, unknown, store=world.store)
+    assert first.refused is not None and first.refused.reason == "unknown_evidence_type"
+    again = exchange.fetch(session, unknown, store=world.store)
+    assert again.refused is not None and again.refused.reason == "replayed_request"
+
+
 def test_fetch_for_someone_elses_procedure_is_refused(session: Session, world: World) -> None:
     _case(session, world.chiyoda, "jidou_teate_nintei", "JT-9")
     _case(session, world.osaka, "hoiku_riyou", "OS-1")

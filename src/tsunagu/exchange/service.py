@@ -19,9 +19,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -79,12 +80,17 @@ def _kind_of(session: Session, organization_id: str) -> str:
     return kind
 
 
+@lru_cache(maxsize=64)
+def _implied(kind: str) -> frozenset[str]:
+    """Functions every organization of ``kind`` performs (the matrix is fixed per process)."""
+    return frozenset(f.id for f in matrix().functions.values() if f.implied and kind in f.kinds)
+
+
 def functions_of(session: Session, organization_id: str, kind: str | None = None) -> set[str]:
     """Functions implied by the organization's kind plus those it was designated for."""
     kind = kind or _kind_of(session, organization_id)
-    implied = {f.id for f in matrix().functions.values() if f.implied and kind in f.kinds}
     designated = session.execute(_DESIGNATED, {"organization": organization_id}).scalars()
-    return implied | set(designated)
+    return {*_implied(kind), *designated}
 
 
 def designate(session: Session, organization_id: str, function_id: str, *, actor: str) -> None:
@@ -498,36 +504,39 @@ def _check_seal(session: Session, state: _Fetch, document: dict[str, Any]) -> No
     state.facts.requester_verified = True
 
 
-_SEEN = (
-    select(ACCESS_LOG.c.id)
+# Everything the checks after the seal need from the database, in one round trip:
+# whether the request id was answered before, the requester's application, whether
+# the subject is party to it and consented, whether another organization has an
+# application with that reference, and for each function that could give a legal
+# basis whether the requester was designated for it. The anchor row makes the
+# answer exactly one row even when there is no such application. Nothing here is
+# cached: a revoked consent or a closed case counts at the very next fetch.
+_ANCHOR = select(literal(1).label("one")).subquery("anchor")
+_OTHER_CASES = CASES.alias("other_cases")
+_CHECK_FROM = _ANCHOR.outerjoin(
+    CASES,
+    and_(
+        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
+    ),
+).outerjoin(
+    CASE_SUBJECTS,
+    and_(CASE_SUBJECTS.c.case_id == CASES.c.id, CASE_SUBJECTS.c.party_id == bindparam("party")),
+)
+_CHECK_COLUMNS = (
+    exists()
     .where(
         ACCESS_LOG.c.request_id == bindparam("request"),
         ACCESS_LOG.c.requester_id == bindparam("requester"),
         ACCESS_LOG.c.requester_verified.is_(True),
     )
-    .limit(1)
-)
-# The requester's application and whether the subject is party to it, in one query.
-_CASE = (
-    select(CASES.c.id, CASES.c.procedure_id, CASES.c.closed_at, CASE_SUBJECTS.c.party_id)
-    .select_from(
-        CASES.outerjoin(
-            CASE_SUBJECTS,
-            and_(
-                CASE_SUBJECTS.c.case_id == CASES.c.id,
-                CASE_SUBJECTS.c.party_id == bindparam("party"),
-            ),
-        )
-    )
+    .label("seen"),
+    CASES.c.id,
+    CASES.c.procedure_id,
+    CASES.c.closed_at,
+    CASE_SUBJECTS.c.party_id,
+    exists()
     .where(
-        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
-    )
-)
-_ELSEWHERE = select(CASES.c.id).where(CASES.c.application_ref == bindparam("ref")).limit(1)
-_CONSENTED = (
-    select(CONSENTS.c.id)
-    .where(
-        CONSENTS.c.case_id == bindparam("case"),
+        CONSENTS.c.case_id == CASES.c.id,
         CONSENTS.c.party_id == bindparam("party"),
         CONSENTS.c.revoked_at.is_(None),
         or_(
@@ -535,53 +544,77 @@ _CONSENTED = (
             CONSENTS.c.evidence_type_id == bindparam("evidence"),
         ),
     )
-    .limit(1)
+    .label("consented"),
+    exists().where(_OTHER_CASES.c.application_ref == bindparam("ref")).label("elsewhere"),
 )
+_CHECKS: dict[tuple[str, ...], Select[Any]] = {}
 
 
-def _check_fresh(session: Session, state: _Fetch, now: datetime) -> None:
+def _checks_statement(functions: tuple[str, ...]) -> Select[Any]:
+    """The one-row check query, with a designation column per function in ``functions``."""
+    statement = _CHECKS.get(functions)
+    if statement is None:
+        designated = [
+            exists()
+            .where(
+                DESIGNATIONS.c.organization_id == bindparam("requester"),
+                DESIGNATIONS.c.function_id == function,
+            )
+            .label(f"designated_{i}")
+            for i, function in enumerate(functions)
+        ]
+        statement = _CHECKS[functions] = select(*_CHECK_COLUMNS, *designated).select_from(
+            _CHECK_FROM
+        )
+    return statement
+
+
+def _check_fresh(state: _Fetch, now: datetime) -> None:
     sent = datetime.fromisoformat(state.payload["requested_at"])
     if sent.tzinfo is None or abs(now - sent) > FRESHNESS:
         raise FetchRefused("stale_request")
-    seen = session.execute(
-        _SEEN, {"request": state.facts.request_id, "requester": state.facts.requester_id}
-    ).first()
-    if seen:
-        raise FetchRefused("replayed_request")
 
 
-def _check_case(session: Session, state: _Fetch) -> None:
+def _check_stored(session: Session, state: _Fetch) -> None:
+    """Replay, application, subject, legal basis and consent, in that order, from one query."""
     facts = state.facts
-    evidence = evidence_types().get(facts.evidence_type_id or "")
+    assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
+    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
+    functions = tuple(sorted({f for p in candidates for f in p.requesters}))
+    parameters = {
+        "request": facts.request_id,
+        "requester": facts.requester_id,
+        "ref": facts.application_ref,
+        "party": facts.party_id,
+        "evidence": facts.evidence_type_id,
+    }
+    # Through the session, not its connection: consent given earlier in this
+    # transaction must be flushed before it is looked for.
+    row = session.execute(_checks_statement(functions), parameters).one()
+    if row.seen:
+        raise FetchRefused("replayed_request")
+    evidence = evidence_types().get(facts.evidence_type_id)
     if evidence is None:
         raise FetchRefused("unknown_evidence_type")
     state.evidence = evidence
     facts.registry_id = evidence.registry_id
     if facts.procedure_id not in matrix().procedures:
         raise FetchRefused("unknown_procedure")
-    case = session.execute(
-        _CASE,
-        {"requester": facts.requester_id, "ref": facts.application_ref, "party": facts.party_id},
-    ).first()
-    if case is None:
-        elsewhere = session.execute(_ELSEWHERE, {"ref": facts.application_ref}).first()
+    if row.id is None:
         raise FetchRefused(
-            "application_of_another_organization" if elsewhere else "unknown_application"
+            "application_of_another_organization" if row.elsewhere else "unknown_application"
         )
-    if case.procedure_id != facts.procedure_id:
+    if row.procedure_id != facts.procedure_id:
         raise FetchRefused("procedure_mismatch")
-    if case.closed_at is not None:
+    if row.closed_at is not None:
         raise FetchRefused("application_closed")
-    state.case_id = case.id
-    if case.party_id is None:
+    state.case_id = row.id
+    if row.party_id is None:
         raise FetchRefused("subject_not_in_application")
-
-
-def _check_basis(session: Session, state: _Fetch) -> None:
-    facts = state.facts
-    assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
-    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
-    performed = functions_of(session, facts.requester_id) if candidates else set()
+    designated = {f for i, f in enumerate(functions) if row[len(_CHECK_COLUMNS) + i]}
+    performed = (
+        (_implied(_kind_of(session, facts.requester_id)) | designated) if candidates else set()
+    )
     allowed = [p for p in candidates if performed & set(p.requesters)]
     if not allowed:
         raise FetchRefused("no_legal_basis")
@@ -589,18 +622,8 @@ def _check_basis(session: Session, state: _Fetch) -> None:
     allowed.sort(key=lambda p: p.consent)
     state.provision = allowed[0]
     facts.provision_id, facts.basis = allowed[0].id, allowed[0].basis
-    if allowed[0].consent and not _has_consent(session, state):
+    if allowed[0].consent and not row.consented:
         raise FetchRefused("consent_missing")
-
-
-def _has_consent(session: Session, state: _Fetch) -> bool:
-    assert state.case_id is not None
-    facts = state.facts
-    found = session.execute(
-        _CONSENTED,
-        {"case": state.case_id, "party": facts.party_id, "evidence": facts.evidence_type_id},
-    ).first()
-    return found is not None
 
 
 def _records(session: Session, state: _Fetch) -> list[registry.Version]:
@@ -635,9 +658,8 @@ def fetch(
     try:
         _parse(state, document)
         _check_seal(session, state, document)
-        _check_fresh(session, state, moment)
-        _check_case(session, state)
-        _check_basis(session, state)
+        _check_fresh(state, moment)
+        _check_stored(session, state)
         versions = _records(session, state)
     except FetchRefused as refused:
         state.facts.reason = refused.reason
