@@ -154,6 +154,34 @@ def test_keeper_sees_the_record_its_history_and_the_registers_of_its_kind(
     assert client.get("/registries/juki", params={"subject": HANAKO}).headers["location"] == RECORD
 
 
+def test_keeper_finds_records_by_name_in_kanji_or_kana(
+    staff: Staff, login: Login, session_factory: sessionmaker[Session]
+) -> None:
+    taro = str(uuid.UUID(int=78))
+    with transaction(session_factory) as session:
+        chiyoda = identity.ensure_local_government(session, "131016", actor="t").id
+        service.assert_fact(
+            session, "juki", taro,
+            resident(name={"family": "佐藤", "given": "太郎"},
+                     kana={"family": "サトウ", "given": "タロウ"}, resident_code="12345678902"),
+            keeper_id=chiyoda, actor="t", valid_from=date(2010, 4, 1),
+        )  # fmt: skip
+    client = login(staff.chiyoda_keeper)
+    for query in ("山田", "山田 花子", "山田花子", "ヤマダ", "やまだ　はなこ", "ﾊﾅｺ"):
+        listing = client.get("/registries/juki", params={"name": query}).text
+        assert RECORD in listing and taro not in listing, query
+    listing = client.get("/registries/juki", params={"name": "さとう"}).text
+    assert taro in listing and RECORD not in listing
+    # Not a name: the address and other fields are not searched.
+    assert RECORD not in client.get("/registries/juki", params={"name": "永田町"}).text
+    assert RECORD not in client.get("/registries/juki", params={"name": "%"}).text
+    # Another municipality's keeper does not find 千代田区's residents.
+    other = login(staff.osaka_keeper).get("/registries/juki", params={"name": "山田"})
+    assert other.status_code == 200 and RECORD not in other.text
+    assert login(staff.chiyoda_clerk).get("/registries/juki?name=山田").status_code == 403
+    assert login(None).get("/registries/juki?name=山田").status_code == 401
+
+
 def test_a_change_is_recorded_audited_and_history_kept(
     staff: Staff, login: Login, session_factory: sessionmaker[Session]
 ) -> None:
@@ -264,3 +292,5 @@ def test_record_page_with_errors_passes_axe(
     page.wait_for_selector("#error-summary")
     assert_no_axe_violations(page)
     assert_keyboard_accessible(page, f"/registries/juki?lang={lang}")
+    page.goto(f"/registries/juki?lang={lang}&name=やまだ")
+    assert_no_axe_violations(page)

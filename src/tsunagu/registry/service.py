@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -623,6 +624,70 @@ def kept_by(
         .offset(offset)
     ).scalars()
     return [_version(r) for r in rows]
+
+
+# Top-level fields that hold the name of a record's subject, in any register.
+NAME_FIELDS = (
+    "name", "kana", "former_name", "trade_name", "trade_name_kana", "employee_name",
+    "holder_name", "holder_kana",
+)  # fmt: skip
+_HIRAGANA = {code: code + 0x60 for code in range(ord("ぁ"), ord("ゖ") + 1)}
+
+
+def _name_key(text: str) -> str:
+    """What name matching compares: NFKC, no spaces, hiragana as katakana."""
+    folded = unicodedata.normalize("NFKC", text).translate(_HIRAGANA)
+    return "".join(folded.split())
+
+
+def names_of(data: dict[str, Any]) -> list[str]:
+    """The subject's names in a record (each part, and family + given together), folded."""
+    found: list[str] = []
+    for key in NAME_FIELDS:
+        value = data.get(key)
+        if isinstance(value, dict):
+            parts = [v for v in value.values() if isinstance(v, str)]
+            found += parts
+            found.append("".join(str(value.get(k, "")) for k in ("family", "given")))
+        elif isinstance(value, str):
+            found.append(value)
+    return [k for k in (_name_key(n) for n in found) if k]
+
+
+def find_kept_by(
+    session: Session, keeper_id: str, registry_id: str, name: str, *, limit: int = 50
+) -> list[Version]:
+    """Current versions an organization keeps whose subject's name contains ``name``.
+
+    Kanji or kana (hiragana finds katakana readings), with or without the space
+    between family and given name. The database narrows by the first two
+    characters of each word; the names are then compared exactly.
+    """
+    get_registry(registry_id)
+    wanted = _name_key(name)
+    if not wanted:
+        return []
+    words = [_name_key(w)[:2] for w in unicodedata.normalize("NFKC", name).split()]
+    rows = session.execute(
+        select(RegistryRecord)
+        .where(
+            RegistryRecord.keeper_id == keeper_id,
+            RegistryRecord.registry_id == registry_id,
+            RegistryRecord.superseded_at.is_(None),
+            _valid_on(tokyo_today()),
+            *(RegistryRecord.data.contains(w, autoescape=True) for w in words if w),
+        )
+        .order_by(RegistryRecord.subject_id, RegistryRecord.record_key)
+        .execution_options(yield_per=500)
+    ).scalars()
+    found: list[Version] = []
+    for row in rows:
+        version = _version(row)
+        if any(wanted in n for n in names_of(version.data)):
+            found.append(version)
+            if len(found) == limit:
+                break
+    return found
 
 
 def valid_on_day(

@@ -98,12 +98,21 @@ def registry_page(
     actor: Keeper,
     offset: Annotated[int, Query(ge=0)] = 0,
     subject: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     organization, definition = _registry(session, actor, registry_id)
-    if subject:
+    if subject and subject.strip():
         return RedirectResponse(_record_url(registry_id, subject.strip()), status_code=303)
-    versions = service.kept_by(session, organization, registry_id, limit=PAGE_SIZE, offset=offset)
-    total = service.count_kept_by(session, organization, registry_id)
+    name = (name or "").strip()
+    if name:
+        # Matches by name: the first page's worth, no paging (narrow the name instead).
+        versions = service.find_kept_by(session, organization, registry_id, name, limit=PAGE_SIZE)
+        total, offset = len(versions), 0
+    else:
+        versions = service.kept_by(
+            session, organization, registry_id, limit=PAGE_SIZE, offset=offset
+        )
+        total = service.count_kept_by(session, organization, registry_id)
     return render(
         request,
         "registry/registry.html",
@@ -114,6 +123,7 @@ def registry_page(
             "total": total,
             "offset": offset,
             "page_size": PAGE_SIZE,
+            "name": name,
         },
     )
 
