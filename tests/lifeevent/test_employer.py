@@ -376,8 +376,13 @@ def test_a_sharoushi_under_the_corporations_power_of_attorney_files(
     assert submitted.status_code == 200, submitted.text
     assert {p["status"] for p in submitted.json()["parts"]} == {"approved"}
     # the corporation's members see what its 社労士 filed
-    seen = as_member(employers.member).get(f"/api/employers/filings/{body['id']}")
+    hr = as_member(employers.member)
+    seen = hr.get(f"/api/employers/filings/{body['id']}")
     assert seen.status_code == 200 and len(seen.json()["parts"]) == 2
+    own = hr.post(f"/api/employers/{employers.corporation}/hires", json=_hire(world, employers))
+    listed = f"/api/employers/{employers.corporation}/filings"
+    assert [f["id"] for f in hr.get(listed).json()] == [own.json()["id"], body["id"]]
+    assert [f["id"] for f in sharoushi.get(listed).json()] == [body["id"]]
 
 
 @pytest.mark.parametrize("state", ["expired", "revoked", "too_narrow"])
@@ -415,7 +420,9 @@ def test_who_may_call_the_employer_api(
     filing = f"/api/employers/filings/{created['id']}"
     submit = f"{filing}/submit"
     signed = {"cms": protocol.b64(employers.seal(protocol.canonical_json(created["document"])))}
+    listed = f"/api/employers/{employers.corporation}/filings"
     # anonymous
+    assert client.get(listed).status_code == 401
     assert client.post(hires, json=_hire(world, employers)).status_code == 401
     assert client.post(leavers, json=_leaver(world, employers)).status_code == 401
     assert client.get(filing).status_code == 401
@@ -430,6 +437,7 @@ def test_who_may_call_the_employer_api(
         assert outsider.post(hires, json=_hire(world, employers)).status_code == 403
         assert outsider.post(leavers, json=_leaver(world, employers)).status_code == 403
         assert outsider.get(filing).status_code == 404
+        assert outsider.get(listed).json() == []
         assert outsider.post(submit, json=signed).status_code == 404
     # only a corporation has employers' filings
     other = as_member(employers.other_member)

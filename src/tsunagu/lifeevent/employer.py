@@ -539,6 +539,15 @@ def get_filing(session: Session, actor: Actor, filing_id: str) -> EmployerFiling
     return filing
 
 
+def filings(session: Session, actor: Actor, corporation_id: str) -> list[EmployerFiling]:
+    """The corporation's filings, newest first: all of them for its members, for anyone
+    else (a 社労士) only those they filed."""
+    query = select(EmployerFiling).where(EmployerFiling.corporation_id == corporation_id)
+    if not _is_member(actor, corporation_id):
+        query = query.where(EmployerFiling.applicant == actor.label)
+    return list(session.execute(query.order_by(EmployerFiling.created_at.desc())).scalars())
+
+
 def parts_of(session: Session, filing_id: str) -> list[EmployerPart]:
     return list(
         session.execute(

@@ -70,6 +70,12 @@ def leaver(corporation_id: str, body: LeaveFacts, db: DbSession, actor: Caller) 
     return _prepared(employer.leave(db, actor, corporation_id, body.employee_person_id, body))
 
 
+@router.get("/api/employers/{corporation_id}/filings")
+def filings(corporation_id: str, db: DbSession, actor: Caller) -> list[dict[str, Any]]:
+    """The corporation's hires and leavers (for a 社労士: those they filed), newest first."""
+    return [_filing(f) for f in employer.filings(db, actor, corporation_id)]
+
+
 def _status(db: DbSession, actor: Actor, filing_id: str) -> dict[str, Any]:
     parts = employer.status(db, actor, filing_id)
     return {
