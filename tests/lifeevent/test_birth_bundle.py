@@ -102,7 +102,7 @@ def test_one_signature_notifies_the_birth_and_claims_for_the_child(
 
 
 def test_the_employment_certificate_is_fetched_only_with_consent(
-    world: World, parents: Parents
+    login: Login, world: World, parents: Parents
 ) -> None:
     _, consented = _file(world, parents, "fetch")
     [nursery] = [a for a in consented["applications"] if a["procedure_id"] == "hoiku"]
@@ -140,6 +140,8 @@ def test_the_employment_certificate_is_fetched_only_with_consent(
         (parents.mother, "shuro_shomei")
     ]
     assert (on_paper["application_id"], "refused", "consent_missing") in log
+    page = login(person=parents.mother).get(f"/applications/{on_paper['application_id']}")
+    assert page.status_code == 200 and "同意がないため取得していません" in page.text
     assert any(
         ref == nursery["application_id"] and outcome != "refused" for ref, outcome, _r in log
     )
