@@ -51,6 +51,21 @@ def _member(
     return parties.create_person(session, data, actor="test", vault=vault).id
 
 
+def benefit_account(session: Any, person_id: str, account: dict[str, str]) -> None:
+    """The account the person registered for public benefits (公金受取口座, kept by デジタル庁)."""
+    digital = parties.create_organization(
+        session,
+        OrganizationIn(kind=OrganizationKind.MINISTRY, name_ja="デジタル庁",
+                       name_kana="デジタルチョウ", name_en="Digital Agency",
+                       corporate_number="6000012010023"),
+        actor="test",
+    ).id  # fmt: skip
+    registry.assert_fact(
+        session, "koukin_kouza", person_id, {**account, "registered_on": "2022-04-01"},
+        keeper_id=digital, actor="test", valid_from=date(2022, 4, 1),
+    )  # fmt: skip
+
+
 @pytest.fixture
 def movers(world: World) -> Movers:
     """中村 family of 千代田区: parents and a child of five, all in 国保, with a car and the
@@ -106,18 +121,10 @@ def movers(world: World) -> Movers:
         ).id  # fmt: skip
         exchange.designate(session, transport, "transport_bureau", actor="test")
         world.store.ensure(session, transport, actor="test")
-        digital = parties.create_organization(
-            session,
-            OrganizationIn(kind=OrganizationKind.MINISTRY, name_ja="デジタル庁",
-                           name_kana="デジタルチョウ", name_en="Digital Agency",
-                           corporate_number="6000012010023"),
-            actor="test",
-        ).id  # fmt: skip
-        registry.assert_fact(
-            session, "koukin_kouza", ids["head"],
+        benefit_account(
+            session, ids["head"],
             {"bank_code": "0001", "branch_code": "123", "type": "普通", "number": "7654321",
-             "holder_kana": "ナカムラ ケンタ", "registered_on": "2022-04-01"},
-            keeper_id=digital, actor="test", valid_from=date(2022, 4, 1),
+             "holder_kana": "ナカムラ ケンタ"},
         )  # fmt: skip
         owner = {
             "name": "中村 健太",

@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from tests.lifeevent.movers import benefit_account
 from tests.procedure.conftest import World, _code, _person, _signer, juki
 from tsunagu.core.db import transaction
 from tsunagu.identity import service as parties
@@ -49,18 +50,10 @@ def parents_fixture(world: World) -> Parents:
              "status": "資格取得"},
             keeper_id=world.chiyoda, actor="test", valid_from=SINCE,
         )  # fmt: skip
-        digital = parties.create_organization(
-            session,
-            OrganizationIn(kind=OrganizationKind.MINISTRY, name_ja="デジタル庁",
-                           name_kana="デジタルチョウ", name_en="Digital Agency",
-                           corporate_number="6000012010023"),
-            actor="test",
-        ).id  # fmt: skip
-        registry.assert_fact(
-            session, "koukin_kouza", ids["mother"],
+        benefit_account(
+            session, ids["mother"],
             {"bank_code": "0005", "branch_code": "001", "type": "普通", "number": "1234567",
-             "holder_kana": "コバヤシ ミサキ", "registered_on": "2022-04-01"},
-            keeper_id=digital, actor="test", valid_from=date(2022, 4, 1),
+             "holder_kana": "コバヤシ ミサキ"},
         )  # fmt: skip
         employer = parties.create_organization(
             session,
