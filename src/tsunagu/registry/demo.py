@@ -829,10 +829,12 @@ def _ensure_agencies(session: Session, actor: str) -> dict[str, str]:
     """The keepers outside the municipalities, by registry id (created when missing)."""
     keepers = {}
     for registry_id, agency in AGENCIES.items():
-        agency_id = identity.party_id("corporate", str(agency.corporate_number))
-        if not identity.existing_ids(session, "organization", [agency_id]):
-            identity.create_organization(session, agency, actor=actor, id=agency_id)
-        keepers[registry_id] = agency_id
+        number = str(agency.corporate_number)
+        found = identity.find_organization(session, corporate_number=number)
+        if found is None:  # e.g. デジタル庁 is usually there already, seeded as the ministry
+            agency_id = identity.party_id("corporate", number)
+            found = identity.create_organization(session, agency, actor=actor, id=agency_id)
+        keepers[registry_id] = found.id
     return keepers
 
 
