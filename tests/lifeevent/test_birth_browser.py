@@ -8,10 +8,11 @@ from playwright.sync_api import Page, expect
 
 from tests.browser import assert_keyboard_accessible, assert_no_axe_violations
 from tests.lifeevent.parents import Parents, parents_fixture  # noqa: F401
-from tests.lifeevent.test_birth_bundle import _file
+from tests.lifeevent.test_birth_bundle import CHOICES, NURSERY, VALUES, _file
 from tests.procedure.conftest import World
 from tsunagu.core.db import transaction
 from tsunagu.identity import sessions
+from tsunagu.lifeevent import onestop
 
 pytestmark = pytest.mark.browser
 
@@ -38,3 +39,12 @@ def test_birth_pages_in_both_languages(
     expect(page.locator("main")).to_contain_text("BCG")
     assert_no_axe_violations(page)
     assert_keyboard_accessible(page, tracker)
+    with transaction(world.factory) as session:  # prepared, not yet signed: what it consents to
+        prepared = onestop.prepare(
+            session, world.person(parents.mother), "birth",
+            choices={**CHOICES, "apply_nursery": "fetch"}, values={**VALUES, **NURSERY},
+        ).id  # fmt: skip
+    sign = f"/life-events/filings/{prepared}/sign?lang={lang}"
+    page.goto(sign)
+    expect(page.locator("main")).to_contain_text("就労証明書" if lang == "ja" else "Employment")
+    assert_no_axe_violations(page)

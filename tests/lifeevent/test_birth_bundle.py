@@ -6,6 +6,7 @@ approved; check-ups and vaccinations are dated from the birth."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -206,3 +207,17 @@ def test_the_filing_and_its_schedule_are_the_parents_alone(
         client.get(f"/life-events/filings/{filing['id']}", follow_redirects=False).status_code
         == 303
     )
+
+
+def test_the_sign_page_says_what_the_signature_consents_to(
+    login: Login, world: World, parents: Parents
+) -> None:
+    mother = login(person=parents.mother)
+    for nursery, consents in (("fetch", True), ("paper", False)):
+        body = {"choices": {**CHOICES, "apply_nursery": nursery}, "values": {**VALUES, **NURSERY}}
+        created = mother.post("/api/life-events/birth/filings", json=body)
+        assert created.status_code == 201, created.text
+        page = mother.get(f"/life-events/filings/{created.json()['id']}/sign")
+        assert page.status_code == 200 and "保育所等の利用申込み" in page.text
+        agreed = re.search(r"同意します：\s*就労証明書</p>", page.text)
+        assert bool(agreed) is consents

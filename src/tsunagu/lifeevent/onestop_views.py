@@ -27,6 +27,7 @@ from tsunagu.core.errors import TsunaguError, ValidationError
 from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
+from tsunagu.exchange.definitions import evidence_types
 from tsunagu.identity import service as identity
 from tsunagu.identity.deps import CurrentActor, csrf_for, settings_of
 from tsunagu.identity.roles import Actor, ActorKind
@@ -158,6 +159,11 @@ def _review(db: Session, filing: BundleFiling) -> dict[str, Any]:
         "names": _names_of(db, subjects),
         "procedure_definitions": procedures(),
         "companies": [s for s in notices.public_subscribers(db) if s.id in told],
+        # per application, the evidence the one signature consents to have fetched
+        "consents": {
+            app_id: [evidence_types()[t].name for t in types]
+            for app_id, types in document.get("consents", {}).items()
+        },
     }
 
 
