@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError, ValidationError
-from tsunagu.core.rendering import render, request_language
+from tsunagu.core.rendering import request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import evidence_types
 from tsunagu.identity import service as identity
-from tsunagu.identity.deps import CurrentActor, csrf_for, settings_of
+from tsunagu.identity.deps import CurrentActor, login_redirect, private_page, settings_of
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.lifeevent import notices, onestop
 from tsunagu.lifeevent.bundles import Bundle, bundles, get_bundle
@@ -38,22 +37,8 @@ from tsunagu.procedure.definitions import procedures
 from tsunagu.trust import protocol
 
 router = APIRouter(include_in_schema=False)
-NO_STORE = {"Cache-Control": "no-store"}
 MEMBER_PREFIX = "member."
 NOTIFY_PREFIX = "notify."
-
-
-def _page(
-    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
-) -> HTMLResponse:
-    """A page about the resident's household: with the CSRF token, never cached."""
-    response = render(request, template, {"csrf_token": csrf_for(request), **context}, status_code)
-    response.headers.update(NO_STORE)
-    return response
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
 
 
 def _is_person(actor: Actor | None) -> bool:
@@ -64,7 +49,9 @@ def _is_person(actor: Actor | None) -> bool:
 def index(request: Request, db: DbSession, actor: CurrentActor) -> HTMLResponse:
     """Anyone: the life events; a resident also sees their filings."""
     mine = onestop.filings(db, actor) if actor is not None and _is_person(actor) else []
-    return _page(request, "lifeevent/onestop_index.html", {"bundles": bundles(), "filings": mine})
+    return private_page(
+        request, "lifeevent/onestop_index.html", {"bundles": bundles(), "filings": mine}
+    )
 
 
 def _companies(db: Session, bundle: Bundle) -> list[notices.PublicSubscriber]:
@@ -85,7 +72,7 @@ def _form_page(
     members = [onestop.member_summary(m) for m in onestop.household(db, actor.person_id)]
     field_errors = {e.path: e.message_ja if language == "ja" else e.message_en
                     for e in getattr(error, "errors", [])}  # fmt: skip
-    return _page(
+    return private_page(
         request,
         "lifeevent/onestop_form.html",
         {
@@ -108,7 +95,7 @@ def form_page(request: Request, bundle_id: str, db: DbSession, actor: CurrentAct
     """The resident: one form for the whole life event."""
     bundle = get_bundle(bundle_id)
     if actor is None or not _is_person(actor):
-        return _to_login(request)
+        return login_redirect(request)
     return _form_page(request, db, actor, bundle)
 
 
@@ -123,7 +110,7 @@ async def form_post(
     """Check the answers, prepare every part's draft, go on to sign."""
     bundle = get_bundle(bundle_id)
     if actor is None or not _is_person(actor):
-        return _to_login(request)
+        return login_redirect(request)
     posted = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     choices = {q.id: posted.get(f"q.{q.id}", "") for q in bundle.questions}
     values = {f.id: posted.get(f"f.{f.id}", "").strip() for f in bundle.fields}
@@ -171,7 +158,7 @@ def _review(db: Session, filing: BundleFiling) -> dict[str, Any]:
 def sign_page(request: Request, filing_id: str, db: DbSession, actor: CurrentActor) -> Response:
     """The resident: everything that will be filed, signed once."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     filing = onestop.get_filing(db, actor, filing_id)
     if filing.status != "prepared":
         return RedirectResponse(f"/life-events/filings/{filing.id}", status_code=303)
@@ -182,7 +169,7 @@ def _sign_page(
     request: Request, db: Session, filing: BundleFiling, *, error: str | None = None
 ) -> HTMLResponse:
     content = (filing.document or "").encode("utf-8")
-    return _page(
+    return private_page(
         request,
         "lifeevent/onestop_sign.html",
         {**_review(db, filing), "document_b64": protocol.b64(content), "error": error},
@@ -196,7 +183,7 @@ async def sign_post(
 ) -> Response:
     """Verify the one signature and submit every part; then the tracker."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     posted = await request.form()
     filing = onestop.get_filing(db, actor, filing_id)
     cms = posted.get("cms")
@@ -220,11 +207,11 @@ async def sign_post(
 def tracker_page(request: Request, filing_id: str, db: DbSession, actor: CurrentActor) -> Response:
     """The resident: every part's state, what is pending and why, the companies told."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     tracker = onestop.tracker(db, actor, filing_id)
     if tracker.filing.status == "prepared":
         return RedirectResponse(f"/life-events/filings/{filing_id}/sign", status_code=303)
-    return _page(
+    return private_page(
         request,
         "lifeevent/onestop_tracker.html",
         {**_review(db, tracker.filing), "tracker": tracker},
