@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,16 @@ from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
+from tsunagu.core.outbox.service import Dispatcher
 from tsunagu.demo import seed
+from tsunagu.exchange import notifications, sealing
+from tsunagu.exchange import service as exchange
 from tsunagu.identity import municipalities as master
 from tsunagu.identity import service
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.identity.schemas import OfficialRole, OrganizationKind, Relationship
+from tsunagu.registry import service as registry
+from tsunagu.registry.models import RegistryRecord
 
 RESIDENTS = 200
 
@@ -44,6 +51,8 @@ def wipe_identity(engine: Engine) -> None:
     with engine.begin() as connection:
         for table in (
             "registry_records",  # kept by the organizations removed below
+            "exchange_subscriptions",  # 日本年金機構's, and its designation
+            "exchange_designations",
             "identity_official_roles",
             "identity_officials",
             "identity_persons",
@@ -68,7 +77,8 @@ def test_the_world_has_what_was_asked_for(
             OrganizationKind.MUNICIPALITY: 3,
             OrganizationKind.PREFECTURE: 3,
             OrganizationKind.MINISTRY: 3,  # デジタル庁; 法務省 and 国土交通省 keep registers
-            OrganizationKind.OTHER_AGENCY: 1,  # 全国健康保険協会 keeps employee health insurance
+            # 全国健康保険協会 keeps employee health insurance; 日本年金機構 is told of deaths
+            OrganizationKind.OTHER_AGENCY: 2,
             OrganizationKind.CORPORATION: 20,
         }
         municipalities = service.list_organizations(session, kind=OrganizationKind.MUNICIPALITY)
@@ -232,3 +242,38 @@ def test_cli_seeds_once(tmp_path: Path) -> None:
     assert "created: 0" in second.stdout
     digest = [line for line in first.stdout.splitlines() if line.startswith("digest:")]
     assert digest and digest[0] in second.stdout
+
+
+def test_a_death_recorded_in_the_demo_reaches_the_pension_office(
+    session_factory: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The outbox handlers seal with the process's store; here that is the test's var dir.
+    monkeypatch.setattr(sealing, "default_store", lambda: sealing.store_for(settings))
+    seeded(session_factory, settings, seed=2019, residents=30)
+    with transaction(session_factory) as session:
+        office = service.party_id("corporate", str(seed.PENSION_OFFICE.corporate_number))
+        assert "pension_service" in exchange.functions_of(session, office)
+        (subscription,) = notifications.subscriptions_of(session, office)
+        assert (subscription.basis_id, subscription.event_id) == seed.DEATH_NOTICES
+        subject, keeper = next(
+            (row.subject_id, row.keeper_id)
+            for row in session.execute(
+                select(RegistryRecord)
+                .where(RegistryRecord.registry_id == "juki", RegistryRecord.valid_to.is_(None))
+                .order_by(RegistryRecord.subject_id)
+            ).scalars()
+            if json.loads(row.data)["status"] == "住民"
+        )
+        registry.change(
+            session, "juki", subject,
+            {"status": "死亡", "moved_out": {"date": "2025-03-01", "reason": "死亡"}},
+            actor="keeper", valid_from=date(2025, 3, 1),
+        )  # fmt: skip
+    dispatcher = Dispatcher(session_factory, backoff_base=0.0, max_attempts=3)
+    for _ in range(50):
+        if not dispatcher.run_once().claimed:
+            break
+    with session_factory() as session:
+        (item,) = notifications.inbox(session, office)
+        assert item.publisher_id == keeper and item.events == ["died"]
+        assert item.message["data"]["status"] == "死亡"

@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core import ids
 from tsunagu.core.config import Settings, get_settings
+from tsunagu.exchange import notifications, sealing
+from tsunagu.exchange import service as exchange
 from tsunagu.identity import municipalities as master
 from tsunagu.identity import service
 from tsunagu.identity.card import enroll_demo_wallets
@@ -95,6 +97,19 @@ MINISTRY_OFFICIALS = (
     (OfficialRole.DATA_PUBLISHER, "platform", "企画官"),
     (OfficialRole.REVIEWER, "services", "参事官補佐"),
 )
+# 日本年金機構 is told of every death the demo municipalities record (住民基本台帳法
+# 第30条の9), so no one has to report a death to stop a pension. Its number is
+# generated (the organization is flagged ``demo``), like the ministry's.
+PENSION_OFFICE = OrganizationIn(
+    kind=OrganizationKind.OTHER_AGENCY,
+    name_ja="日本年金機構",
+    name_kana="ニホンネンキンキコウ",
+    name_en="Japan Pension Service",
+    corporate_number=ids.complete(ids.IdKind.CORPORATE, "701999999998"),
+    demo=True,
+)
+PENSION_FUNCTION = "pension_service"
+DEATH_NOTICES = ("juki-nenkin-shibo", "died")
 CORPORATIONS = 20
 # 会社法人等番号: registry office (4 digits), legal form (2), serial (6).
 LEGAL_FORMS = {
@@ -425,6 +440,30 @@ def _missing(session: Session, kind: str, items: list[Item]) -> list[Item]:
     return [item for item in items if item[0] not in present]
 
 
+def _pension_office(session: Session, settings: Settings, municipalities: list[str]) -> str:
+    """日本年金機構, designated for pension work and subscribed to death notifications.
+
+    The municipalities get their seals here too: a notification leaves sealed
+    by the register's keeper, so without one a recorded death would wait.
+    """
+    office_id = service.party_id("corporate", str(PENSION_OFFICE.corporate_number))
+    if not service.existing_ids(session, "organization", [office_id]):
+        service.create_organization(session, PENSION_OFFICE, actor=ACTOR, id=office_id)
+    exchange.designate(session, office_id, PENSION_FUNCTION, actor=ACTOR)
+    basis_id, event_id = DEATH_NOTICES
+    if not any(
+        s.basis_id == basis_id and s.event_id == event_id and s.ended_at is None
+        for s in notifications.subscriptions_of(session, office_id)
+    ):
+        notifications.subscribe(
+            session, subscriber_id=office_id, basis_id=basis_id, event_id=event_id, actor=ACTOR
+        )
+    store = sealing.store_for(settings)
+    for organization_id in municipalities:
+        store.ensure(session, organization_id, actor=ACTOR)
+    return office_id
+
+
 def seed_world(
     session: Session, *, seed: int = 2019, residents: int = 200, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -475,6 +514,9 @@ def seed_world(
         actor=ACTOR,
     )
     demo_wallets = enroll_demo_wallets(session, settings or get_settings())
+    _pension_office(
+        session, settings or get_settings(), [organizations[c] for c, _ in MUNICIPALITIES]
+    )
     return {
         "seed": seed,
         "municipalities": ", ".join(
@@ -482,6 +524,7 @@ def seed_world(
             for m in (master.get_municipality(c) for c, _ in MUNICIPALITIES)
         ),
         "ministry": MINISTRY.name_ja,
+        "pension_office": f"{PENSION_OFFICE.name_ja} ({'/'.join(DEATH_NOTICES)})",
         "households": len(world.households),
         "residents": len(world.persons),
         "corporations": len(world.corporations),
