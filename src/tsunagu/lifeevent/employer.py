@@ -30,12 +30,13 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
-from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
+from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.identity import delegation
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.identity.schemas import OrganizationKind, OrganizationPublic, PersonRecord, Sex
+from tsunagu.lifeevent import onestop
 from tsunagu.lifeevent.employer_schemas import HireFacts, LeaveFacts
 from tsunagu.lifeevent.models import EmployerFiling, EmployerPart
 from tsunagu.procedure import service as procedures
@@ -578,23 +579,12 @@ def submit(
         )
     batch = procedures.SignedBatch(filing.id, json.loads(filing.document))
     parts = parts_of(session, filing.id)
-    refusals: list[TsunaguError] = []
+    outcomes = procedures.submit_each(
+        session, actor, [p.application_id for p in parts], cms_der, store=store, batch=batch
+    )
     for part in parts:
-        try:
-            with session.begin_nested():
-                procedures.submit(
-                    session, actor, part.application_id, cms_der, store=store, batch=batch
-                )
-        except TsunaguError as error:
-            refusals.append(error)
-            part.outcome = "refused"
-            part.error_code, part.error_ja, part.error_en = (
-                error.code,
-                error.message_ja,
-                error.message_en,
-            )
-        else:
-            part.outcome = "submitted"
+        onestop.record_outcome(part, outcomes[part.application_id])
+    refusals = [error for error in outcomes.values() if error is not None]
     if len(refusals) == len(parts):  # nothing went (a wrong signer, a revoked power)
         raise refusals[0]
     filing.status = "submitted"

@@ -36,7 +36,7 @@ from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.lifeevent import notices
 from tsunagu.lifeevent.bundles import Bundle, Deadline, Field, Part, get_bundle
-from tsunagu.lifeevent.models import BundleFiling, BundlePart
+from tsunagu.lifeevent.models import BundleFiling, BundlePart, EmployerPart
 from tsunagu.procedure import rules
 from tsunagu.procedure import service as procedures
 from tsunagu.procedure.models import Application
@@ -523,6 +523,15 @@ def parts_of(session: Session, filing_id: str) -> list[BundlePart]:
     )
 
 
+def record_outcome(part: BundlePart | EmployerPart, error: TsunaguError | None) -> None:
+    """Whether a part went in, and if not why (in both languages, for the tracker)."""
+    if error is None:
+        part.outcome = "submitted"
+        return
+    part.outcome = "refused"
+    part.error_code, part.error_ja, part.error_en = error.code, error.message_ja, error.message_en
+
+
 def _check_signer(session: Session, actor: Actor, cms_der: bytes, signed: str) -> None:
     """The one signature is the applicant's own, over exactly the prepared document.
 
@@ -562,21 +571,12 @@ def submit(
     if event is not None:
         for subscriber_id in json.loads(filing.notify):
             notices.give_consent(session, actor, subscriber_id=subscriber_id, event=event)
-    for part in parts_of(session, filing.id):
-        try:
-            with session.begin_nested():
-                procedures.submit(
-                    session, actor, part.application_id, cms_der, store=store, batch=batch
-                )
-        except TsunaguError as error:
-            part.outcome = "refused"
-            part.error_code, part.error_ja, part.error_en = (
-                error.code,
-                error.message_ja,
-                error.message_en,
-            )
-        else:
-            part.outcome = "submitted"
+    parts = parts_of(session, filing.id)
+    outcomes = procedures.submit_each(
+        session, actor, [p.application_id for p in parts], cms_der, store=store, batch=batch
+    )
+    for part in parts:
+        record_outcome(part, outcomes[part.application_id])
     filing.status = "submitted"
     filing.signature = cms_der
     filing.submitted_at = utcnow()

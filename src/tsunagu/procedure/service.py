@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
+from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
 from tsunagu.identity import delegation, municipalities
@@ -559,6 +559,32 @@ def submit(
         reason = f"{decided.reason_ja}\n{decided.reason_en}"
         _decide(session, app, definition, action, SYSTEM, reason, values=values)
     return app
+
+
+def submit_each(
+    session: Session,
+    actor: Actor,
+    application_ids: Sequence[str],
+    cms_der: bytes,
+    *,
+    store: sealing.SealStore,
+    batch: SignedBatch,
+) -> dict[str, TsunaguError | None]:
+    """Submit applications signed together, each in its own savepoint.
+
+    A refused one is rolled back alone and reported with its reason (None: submitted), so
+    a life event fails partly and visibly while the other offices go on.
+    """
+    outcomes: dict[str, TsunaguError | None] = {}
+    for application_id in application_ids:
+        try:
+            with session.begin_nested():
+                submit(session, actor, application_id, cms_der, store=store, batch=batch)
+        except TsunaguError as error:
+            outcomes[application_id] = error
+        else:
+            outcomes[application_id] = None
+    return outcomes
 
 
 # --- review ------------------------------------------------------------------------------------
