@@ -26,9 +26,9 @@ def world(session_factory: sessionmaker[Session], settings: Settings) -> dict[st
 
 def test_list_and_filter_organizations(client: TestClient, world: dict[str, object]) -> None:
     everything = client.get("/api/identity/organizations").json()
-    # 3 municipalities, their 3 prefectures, デジタル庁, 20 corporations, and the
-    # registers' demo keepers 法務省, 国土交通省 and 全国健康保険協会.
-    assert everything["total"] == 30 and len(everything["items"]) == 30
+    # 3 municipalities, their 3 prefectures, デジタル庁, 20 corporations, the registers'
+    # demo keepers 法務省, 国土交通省 and 全国健康保険協会, and the pension service 日本年金機構.
+    assert everything["total"] == 31 and len(everything["items"]) == 31
     municipalities = client.get(
         "/api/identity/organizations", params={"kind": "municipality"}
     ).json()

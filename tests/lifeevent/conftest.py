@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from tests.procedure.conftest import World, _code, _person, juki, login, settings, world  # noqa: F401
 from tests.lifeevent.movers import movers  # noqa: F401
+from tests.procedure.conftest import World, _code, _person, juki, login, settings, world  # noqa: F401
 from tsunagu.core.db import transaction
 from tsunagu.identity.mynumber import MyNumberVault
 from tsunagu.registry import service as registry
