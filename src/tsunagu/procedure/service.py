@@ -38,6 +38,7 @@ from tsunagu.procedure.models import (
     ApplicationComment,
     ApplicationEvidence,
     Decision,
+    FeeExemption,
 )
 from tsunagu.procedure.workflow import FINAL, Action, State, next_state
 from tsunagu.registry import service as registry
@@ -487,6 +488,8 @@ def context(
             "role": app.role,
             # what was filed together shares one id (a household moving in together)
             "group_id": app.batch_id or app.id,
+            # an exemption (減免) was claimed: the claim is for a reviewer, never a rule, to accept
+            "fee_waived": session.get(FeeExemption, app.id) is not None,
             "serial": serial(app),
             # what an approval creates (a newborn's resident record): its subject id and an
             # 11-digit number (住民票コード), derived from the application like ``serial``
