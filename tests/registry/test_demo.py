@@ -135,7 +135,10 @@ def test_registers_are_a_pure_function_of_the_world() -> None:
     organizations = {code: f"org-{code}" for code, _ in seed.MUNICIPALITIES}
     organizations[seed.MINISTRY_SLUG] = "org-ministry"
     world = seed.plan_world(3, 40, organizations)
-    keepers = {**organizations, "houjin": "moj", "jidosha": "mlit", "kenpo": "kyokai"}
+    keepers = {
+        **organizations, "houjin": "moj", "jidosha": "mlit", "kenpo": "kyokai",
+        "koukin_kouza": "digital",
+    }  # fmt: skip
 
     def plan() -> list[tuple[str, service.InitialRecord]]:
         residents = demo.residents_of(world.persons, world.households)
