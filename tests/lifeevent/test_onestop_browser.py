@@ -103,7 +103,13 @@ def test_life_event_pages_in_both_languages(
     page.context.add_cookies(
         [{"name": sessions.COOKIE, "value": started.token, "url": live_server}]
     )
-    for path in (f"/life-events?lang={lang}", f"/life-events/moving?lang={lang}"):
+    bundles = ("moving", "death", "care", "birth")
+    for path in (f"/life-events?lang={lang}", *(f"/life-events/{b}?lang={lang}" for b in bundles)):
         page.goto(path)
         assert_no_axe_violations(page)
         assert_keyboard_accessible(page, path)
+    # an error shown on the death form: summary and inline, still accessible
+    page.goto(f"/life-events/death?lang={lang}")
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    assert_no_axe_violations(page)
