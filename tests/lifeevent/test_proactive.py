@@ -170,7 +170,11 @@ def test_accept_creates_the_prefilled_draft_for_the_resident(world: World, famil
         assert renewal_app.subject_id == family.tome
         assert json.loads(renewal_app.form_data) == {"kind": "更新", "insured_number": "0000012345"}
         actions = (
-            session.execute(select(AuditRecord.action).where(AuditRecord.object_id == birth.id))
+            session.execute(
+                select(AuditRecord.action)
+                .where(AuditRecord.object_id == birth.id)
+                .order_by(AuditRecord.seq)
+            )
             .scalars()
             .all()
         )
