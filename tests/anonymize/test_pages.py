@@ -154,7 +154,9 @@ def test_whole_flow_through_the_forms(
     assert publisher.get(f"/anonymize/work/{work_id}").status_code == 404
     with transaction(session_factory) as session:
         trail = session.scalars(
-            select(AuditRecord.action).where(AuditRecord.object_id == work_id)
+            select(AuditRecord.action)
+            .where(AuditRecord.object_id == work_id)
+            .order_by(AuditRecord.seq)
         ).all()
     assert trail == ["anonymize.work.upload", "anonymize.work.run"]
     page = publisher.get(release_page)
