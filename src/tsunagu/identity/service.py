@@ -463,6 +463,10 @@ def create_organization(
 
 def get_organization(session: Session, organization_id: str) -> OrganizationPublic:
     org = session.get(Organization, organization_id)
+    # The identity map holds objects weakly: without a reference the row is read again by
+    # the next call (3–4 times per submission). Kept for the session's life, the object still
+    # expires at commit like any other, so nothing stale is ever returned.
+    session.info.setdefault("identity_organizations", {})[organization_id] = org
     if org is None:
         raise NotFoundError(
             "organization_not_found",
