@@ -80,10 +80,11 @@ def new_number() -> str:
 
 def normalize_number(raw: str) -> str | None:
     """The canonical form of a typed number, or None when it cannot be one (check fails)."""
-    text = "".join(raw.upper().split()).replace("-", "")
+    # O, I and L are in neither alphabet, so the check symbol is read as leniently as the body
+    text = "".join(raw.upper().split()).replace("-", "").translate(_TYPED)
     if len(text) != BODY_SYMBOLS + 1:
         return None
-    body, check = text[:BODY_SYMBOLS].translate(_TYPED), text[BODY_SYMBOLS]
+    body, check = text[:BODY_SYMBOLS], text[BODY_SYMBOLS]
     if any(symbol not in ALPHABET for symbol in body) or _check_symbol(body) != check:
         return None
     return _format(body)
