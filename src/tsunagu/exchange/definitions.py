@@ -18,13 +18,7 @@ from typing import Any
 
 from tsunagu.core.errors import NotFoundError
 from tsunagu.packs import DEFAULT_PACK, PackError, load_document, load_folder
-from tsunagu.registry.definitions import Names, RegistryDefinition, registries
-
-
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, dict) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: needs names in 'ja' and 'en'")
-    return Names(str(raw["ja"]), str(raw["en"]))
+from tsunagu.registry.definitions import Names, RegistryDefinition, parse_names, registries
 
 
 @dataclass(frozen=True)
@@ -127,8 +121,8 @@ def _parse_evidence(raw: dict[str, Any], where: Path) -> EvidenceType:
         _check_fields(fields, registry, str(where))
         return EvidenceType(
             id=str(raw["id"]),
-            name=_names(raw.get("name"), str(where)),
-            description=_names(raw.get("description"), f"{where} description"),
+            name=parse_names(raw.get("name"), str(where)),
+            description=parse_names(raw.get("description"), f"{where} description"),
             registry_id=registry.id,
             fields=fields,
         )
@@ -163,18 +157,18 @@ def matrix(pack: str = DEFAULT_PACK) -> Matrix:
     try:
         functions = {
             f["id"]: Function(
-                f["id"], _names(f["name"], where), tuple(f["kinds"]), bool(f.get("implied"))
+                f["id"], parse_names(f["name"], where), tuple(f["kinds"]), bool(f.get("implied"))
             )
             for f in raw["functions"]
         }
         procedures = {
-            p["id"]: Procedure(p["id"], _names(p["name"], where)) for p in raw["procedures"]
+            p["id"]: Procedure(p["id"], parse_names(p["name"], where)) for p in raw["procedures"]
         }
         evidence = evidence_types(pack)
         provisions = tuple(
             Provision(
                 id=str(p["id"]),
-                basis=_names(p["basis"], f"{where} {p['id']}"),
+                basis=parse_names(p["basis"], f"{where} {p['id']}"),
                 procedure_id=_ids([p["procedure"]], procedures, "procedure", p["id"])[0],
                 requesters=_ids(p["requesters"], functions, "functions", p["id"]),
                 evidence=_ids(p["evidence"], evidence, "evidence types", p["id"]),
@@ -192,7 +186,7 @@ def matrix(pack: str = DEFAULT_PACK) -> Matrix:
             events = {e: e for e in registry.event_ids}
             notifications[n["id"]] = NotificationBasis(
                 id=str(n["id"]),
-                basis=_names(n["basis"], f"{where} {n['id']}"),
+                basis=parse_names(n["basis"], f"{where} {n['id']}"),
                 subscribers=_ids(n["subscribers"], functions, "functions", n["id"]),
                 registry_id=registry.id,
                 events=_ids(n["events"], events, "events", n["id"]),

@@ -24,7 +24,7 @@ from tsunagu.core.errors import NotFoundError, ValidationError
 from tsunagu.packs import DEFAULT_PACK, PackError, load_document
 from tsunagu.procedure.rules import add_months
 from tsunagu.registry import service as registry
-from tsunagu.registry.definitions import Names
+from tsunagu.registry.definitions import Names, parse_names
 
 DOCUMENT = "lifeevents/child_allowance.yaml"
 INCOMES = ("under_limit", "above_limit", "above_upper_limit")
@@ -64,12 +64,6 @@ class RuleVersion:
     income: dict[str, int | None]
 
 
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: needs text in 'ja' and 'en'")
-    return Names(str(raw["ja"]), str(raw["en"]))
-
-
 def _band(raw: Any, where: str) -> Band:
     amounts = raw.get("amounts") if isinstance(raw, Mapping) else None
     if (
@@ -83,7 +77,7 @@ def _band(raw: Any, where: str) -> Band:
         raise PackError(f"{where}: a band needs under_months or until_fiscal_year_of_age")
     return Band(
         str(raw["id"]),
-        _names(raw.get("name"), where),
+        parse_names(raw.get("name"), where),
         under,
         until,
         (amounts[0], amounts[1], amounts[2]),
@@ -100,8 +94,8 @@ def _version(raw: Any, where: str) -> RuleVersion:
     return RuleVersion(
         id=str(raw["id"]),
         valid_from=raw["valid_from"],
-        name=_names(raw.get("name"), f"{where} name"),
-        law=_names(raw.get("law"), f"{where} law"),
+        name=parse_names(raw.get("name"), f"{where} name"),
+        law=parse_names(raw.get("law"), f"{where} law"),
         eligible_until=int(raw["eligible_until_fiscal_year_of_age"]),
         counted_until=int(raw["counted_until_fiscal_year_of_age"]),
         payment_months=tuple(int(m) for m in raw["payment_months"]),

@@ -25,7 +25,7 @@ from tsunagu.core.errors import NotFoundError
 from tsunagu.packs import DEFAULT_PACK, PackError, load_document, load_folder
 from tsunagu.procedure import rules
 from tsunagu.procedure.definitions import procedures
-from tsunagu.registry.definitions import Names
+from tsunagu.registry.definitions import Names, parse_names
 
 FOLDER = "lifeevents/bundles"
 # Whom a part is filed for: once for the applicant, or once per item of the household facts.
@@ -115,12 +115,6 @@ class Bundle:
         return next((q for q in self.questions if q.id == question_id), None)
 
 
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: needs text in 'ja' and 'en'")
-    return Names(str(raw["ja"]), str(raw["en"]))
-
-
 def _check_template(value: Any, where: str) -> None:
     """A ``$path``, a literal, a mapping of templates, or a list of ``$path`` (first present)."""
     if isinstance(value, list):
@@ -138,11 +132,11 @@ def _check_template(value: Any, where: str) -> None:
 
 def _question(raw: Any, where: str) -> Question:
     options = tuple(
-        Option(str(o["value"]), _names(o["label"], f"{where} option")) for o in raw["options"]
+        Option(str(o["value"]), parse_names(o["label"], f"{where} option")) for o in raw["options"]
     )
     if len(options) < 2:
         raise PackError(f"{where}: a question offers at least two options")
-    return Question(str(raw["id"]), _names(raw["label"], where), options)
+    return Question(str(raw["id"]), parse_names(raw["label"], where), options)
 
 
 def _field(raw: Any, where: str) -> Field:
@@ -156,8 +150,8 @@ def _field(raw: Any, where: str) -> Field:
         id=str(raw["id"]),
         schema=schema,
         required=bool(raw.get("required", False)),
-        label=_names(raw["label"], where),
-        help=_names(raw["help"], where) if raw.get("help") else None,
+        label=parse_names(raw["label"], where),
+        help=parse_names(raw["help"], where) if raw.get("help") else None,
         when=raw.get("when", True),
     )
 
@@ -195,7 +189,7 @@ def _members(raw: Any, where: str) -> Members:
     if applicant not in APPLICANT_MODES:
         raise PackError(f"{where}: members.applicant must be one of {APPLICANT_MODES}")
     return Members(
-        _names(raw["label"], f"{where} members"),
+        parse_names(raw["label"], f"{where} members"),
         applicant,
         int(raw.get("least", 0)),
         int(most) if most is not None else None,
@@ -205,8 +199,8 @@ def _members(raw: Any, where: str) -> Members:
 def _deadline(raw: Any, where: str, start: str | None = None, kind: str = "due") -> Deadline:
     return Deadline(
         id=str(raw["id"]),
-        label=_names(raw["label"], f"{where} checklist"),
-        basis=_names(raw["basis"], f"{where} checklist basis"),
+        label=parse_names(raw["label"], f"{where} checklist"),
+        basis=parse_names(raw["basis"], f"{where} checklist basis"),
         months=int(raw["months"]),
         start=start or str(raw["from"]),
         kind=kind,
@@ -235,14 +229,14 @@ def _parse(raw: Any, path: Path, pack: str) -> Bundle:
     try:
         return Bundle(
             id=str(raw["id"]),
-            name=_names(raw["name"], f"{where} name"),
-            description=_names(raw["description"], f"{where} description"),
+            name=parse_names(raw["name"], f"{where} name"),
+            description=parse_names(raw["description"], f"{where} description"),
             event=str(raw["event"]) if raw.get("event") else None,
             questions=tuple(_question(q, f"{where} question") for q in raw.get("questions", [])),
             fields=tuple(_field(f, f"{where} field") for f in raw["fields"]),
             parts=tuple(_part(p, f"{where} part") for p in raw["parts"]),
             unnecessary=tuple(
-                _names(u, f"{where} unnecessary") for u in raw.get("unnecessary", [])
+                parse_names(u, f"{where} unnecessary") for u in raw.get("unnecessary", [])
             ),
             members=_members(raw.get("members"), where),
             checklist=(

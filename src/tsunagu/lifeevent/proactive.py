@@ -36,7 +36,7 @@ from tsunagu.procedure import rules
 from tsunagu.procedure import service as procedures
 from tsunagu.procedure.definitions import get_procedure
 from tsunagu.registry import service as registry
-from tsunagu.registry.definitions import Names
+from tsunagu.registry.definitions import Names, parse_names
 from tsunagu.registry.service import Version
 
 DOCUMENT = "lifeevents/proactive.yaml"
@@ -64,12 +64,6 @@ class ProactiveRule:
     due: Any
     procedure: str | None
     prefill: dict[str, Any]
-
-
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: needs text in 'ja' and 'en'")
-    return Names(str(raw["ja"]), str(raw["en"]))
 
 
 def _reads_the_clock(expression: Any) -> bool:
@@ -111,8 +105,8 @@ def parse_rule(raw: Any, where: str) -> ProactiveRule:
         raise PackError(f"{where}: for_each takes a dotted path")
     return ProactiveRule(
         id=str(raw["id"]),
-        name=_names(raw.get("name"), f"{where} name"),
-        message=_names(raw.get("message"), f"{where} message"),
+        name=parse_names(raw.get("name"), f"{where} name"),
+        message=parse_names(raw.get("message"), f"{where} message"),
         for_each=for_each,
         when=raw["when"],
         period=raw["period"],

@@ -28,7 +28,7 @@ from tsunagu.core.errors import NotFoundError
 from tsunagu.exchange.definitions import evidence_types, matrix
 from tsunagu.packs import DEFAULT_PACK, PackError, load_folder
 from tsunagu.procedure import rules
-from tsunagu.registry.definitions import OWNER_KINDS, Names, registries
+from tsunagu.registry.definitions import OWNER_KINDS, Names, parse_names, registries
 from tsunagu.registry.validation import RecordValidator
 
 CATEGORIES = ("notification", "application", "certificate")
@@ -42,14 +42,8 @@ CONTEXT_ROOTS = ("form", "evidence", "subject", "owner", "application", "today",
 JOIN = "$join"  # {"$join": [template, …]}: the filled parts joined by a space (e.g. a full name)
 
 
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: needs text in 'ja' and 'en'")
-    return Names(str(raw["ja"]), str(raw["en"]))
-
-
 def _optional_names(raw: Any, where: str) -> Names | None:
-    return None if raw is None else _names(raw, where)
+    return None if raw is None else parse_names(raw, where)
 
 
 @dataclass(frozen=True)
@@ -228,7 +222,7 @@ def _form(raw: Any, where: str) -> FormDefinition:
         fields.append(
             FormField(
                 path,
-                _names(item.get("label"), f"{where} {path} label"),
+                parse_names(item.get("label"), f"{where} {path} label"),
                 _optional_names(item.get("help"), f"{where} {path} help"),
                 leaf_schema,
                 required,
@@ -277,7 +271,7 @@ def _evidence(raw: Any, where: str, exchange_procedure: str | None) -> tuple[Evi
             EvidenceNeed(
                 type_id,
                 about,
-                _names(item.get("replaces"), f"{where} {type_id} replaces"),
+                parse_names(item.get("replaces"), f"{where} {type_id} replaces"),
                 bool(item.get("required", True)),
             )
         )
@@ -290,7 +284,7 @@ def _fee(raw: Any, where: str) -> Fee:
     if paper < 0 or online < 0 or online > paper:
         raise PackError(f"{where}: fees must be ≥ 0 and online ≤ paper")
     exemptions = tuple(
-        Exemption(str(e["id"]), _names(e.get("name"), f"{where} exemption"))
+        Exemption(str(e["id"]), parse_names(e.get("name"), f"{where} exemption"))
         for e in raw.get("exemptions") or []
     )
     return Fee(paper, online, exemptions)
@@ -367,7 +361,7 @@ def _certificate(
             raise PackError(f"{where}: certificate option {form_path!r} is no boolean form field")
     return CertificateSpec(
         str(raw.get("kind") or source),
-        _names(raw.get("title"), f"{where} certificate.title"),
+        parse_names(raw.get("title"), f"{where} certificate.title"),
         str(raw["layout"]),
         source,
         days,
@@ -403,11 +397,11 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
         evidence = _evidence(raw.get("evidence"), where, exchange_procedure)
         return ProcedureDefinition(
             id=str(raw["id"]),
-            name=_names(raw["name"], f"{where} name"),
-            description=_names(raw["description"], f"{where} description"),
+            name=parse_names(raw["name"], f"{where} name"),
+            description=parse_names(raw["description"], f"{where} description"),
             category=str(raw["category"]),
             owner=_owner(raw["owner"], where),
-            legal_basis=_names(raw["legal_basis"], f"{where} legal_basis"),
+            legal_basis=parse_names(raw["legal_basis"], f"{where} legal_basis"),
             exchange_procedure=exchange_procedure,
             ial=ial,
             aal=aal,

@@ -8,6 +8,7 @@ engine in :mod:`tsunagu.registry.service` knows nothing beyond this.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -131,9 +132,10 @@ def lookup(data: dict[str, Any] | None, path: str) -> Any:
     return value
 
 
-def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, dict) or not raw.get("ja") or not raw.get("en"):
-        raise PackError(f"{where}: names need both 'ja' and 'en'")
+def parse_names(raw: Any, where: str) -> Names:
+    """A pack item's names in both languages; a missing one fails the load, naming ``where``."""
+    if not isinstance(raw, Mapping) or not raw.get("ja") or not raw.get("en"):
+        raise PackError(f"{where}: needs text in 'ja' and 'en'")
     return Names(str(raw["ja"]), str(raw["en"]))
 
 
@@ -150,7 +152,7 @@ def parse_definition(raw: dict[str, Any], source: Path | str) -> RegistryDefinit
         events = tuple(
             EventRule(
                 id=str(e["id"]),
-                name=_names(e.get("name"), f"{where} event {e.get('id')}"),
+                name=parse_names(e.get("name"), f"{where} event {e.get('id')}"),
                 field=str(e["field"]),
                 becomes=e.get("becomes"),
             )
@@ -158,9 +160,9 @@ def parse_definition(raw: dict[str, Any], source: Path | str) -> RegistryDefinit
         )
         definition = RegistryDefinition(
             id=str(raw["id"]),
-            name=_names(raw.get("name"), where),
-            description=_names(raw.get("description"), f"{where} description"),
-            law=_names(raw.get("law"), f"{where} law"),
+            name=parse_names(raw.get("name"), where),
+            description=parse_names(raw.get("description"), f"{where} description"),
+            law=parse_names(raw.get("law"), f"{where} law"),
             owner_kind=raw["owner_kind"],
             subject_kind=raw["subject_kind"],
             key_field=raw.get("key"),
