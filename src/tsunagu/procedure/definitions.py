@@ -10,7 +10,8 @@ procedure by adding a file; a broken file fails at load with its name.
 
 Values in ``effects`` are templates: a string starting with ``$`` is a path
 into the decision context (``$form.moved_on``, ``$evidence.juminhyo.address``,
-``$owner.address.town``, ``$today``); anything else is a literal.
+``$owner.address.town``, ``$today``); anything else is a literal. An effect with ``each``
+may also refer to ``$item``, the item of the list it is made for.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ class Effect:
     # the whole record written when the subject has none valid then (an enrolment, a first
     # certification), or always without a patch (keyed registers: one more certificate)
     record: dict[str, Any] | None = None
+    # a ``$path`` to a list: the change is made once per item, ``$item`` being that item (every
+    # remaining member of a household whose head died); nothing when the list is absent
+    each: str | None = None
 
 
 CERTIFICATE_LAYOUTS = ("resident_record", "tax_assessment")
@@ -319,8 +323,12 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
         if not str(item.get("valid_from", "")).startswith("$"):
             raise PackError(f"{where}: an effect needs valid_from ($path)")
         subject = str(item.get("subject", "$subject.id"))
+        each = item.get("each")
+        if each is not None and not str(each).startswith("$"):
+            raise PackError(f"{where}: an effect's each is a $path to a list")
+        _check_template(each, where, roots)
         for template in (patch, record, item["valid_from"], subject):
-            _check_template(template, where, roots)
+            _check_template(template, where, (*roots, "item") if each is not None else roots)
         if item.get("when") is not None:
             rules.check(item["when"], f"{where} effect when")
         effects.append(
@@ -331,6 +339,7 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
                 subject,
                 item.get("when"),
                 dict(record) if record is not None else None,
+                str(each) if each is not None else None,
             )
         )
     return tuple(effects)

@@ -32,7 +32,7 @@ from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRecord, OfficialRole
 from tsunagu.procedure import calendar, fees, notices, rules
-from tsunagu.procedure.definitions import JOIN, ProcedureDefinition, get_procedure
+from tsunagu.procedure.definitions import JOIN, Effect, ProcedureDefinition, get_procedure
 from tsunagu.procedure.models import (
     Application,
     ApplicationComment,
@@ -737,23 +737,32 @@ def _apply_effects(
         return
     note = f"procedure:{app.procedure_id}:{app.id}"
     for effect in definition.effects:
-        if effect.when is not None and not rules.evaluate(effect.when, values):
-            continue
-        subject = str(fill(effect.subject, values))
-        valid_from = date.fromisoformat(str(fill(effect.valid_from, values)))
-        if effect.record is not None and (
-            effect.patch is None
-            or registry.version_at(session, effect.registry, subject, valid_from) is None
-        ):
-            registry.assert_fact(
-                session, effect.registry, subject, fill(effect.record, values),
-                keeper_id=str(app.owner_id), actor=by, valid_from=valid_from, note=note,
-            )  # fmt: skip
-            continue
-        registry.change(
-            session, effect.registry, subject, fill(effect.patch, values),
-            actor=by, valid_from=valid_from, keeper_id=app.owner_id, note=note,
+        items = [None] if effect.each is None else fill(effect.each, values) or []
+        for item in items:
+            _apply_effect(session, app, effect, by, {**values, "item": item}, note)
+
+
+def _apply_effect(
+    session: Session, app: Application, effect: Effect, by: str, values: dict[str, Any], note: str
+) -> None:
+    """One register change of an approval (for one item of ``each``), unless ``when`` fails."""
+    if effect.when is not None and not rules.evaluate(effect.when, values):
+        return
+    subject = str(fill(effect.subject, values))
+    valid_from = date.fromisoformat(str(fill(effect.valid_from, values)))
+    if effect.record is not None and (
+        effect.patch is None
+        or registry.version_at(session, effect.registry, subject, valid_from) is None
+    ):
+        registry.assert_fact(
+            session, effect.registry, subject, fill(effect.record, values),
+            keeper_id=str(app.owner_id), actor=by, valid_from=valid_from, note=note,
         )  # fmt: skip
+        return
+    registry.change(
+        session, effect.registry, subject, fill(effect.patch, values),
+        actor=by, valid_from=valid_from, keeper_id=app.owner_id, note=note,
+    )  # fmt: skip
 
 
 def _close_case(session: Session, app: Application, by: str) -> None:
