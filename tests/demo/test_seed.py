@@ -244,7 +244,7 @@ def test_cli_seeds_once(tmp_path: Path) -> None:
     assert digest and digest[0] in second.stdout
 
 
-def test_a_death_recorded_in_the_demo_reaches_the_pension_office(
+def test_a_death_recorded_in_the_demo_reaches_the_pension_office_and_health_insurer(
     session_factory: sessionmaker[Session], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The outbox handlers seal with the process's store; here that is the test's var dir.
@@ -255,6 +255,13 @@ def test_a_death_recorded_in_the_demo_reaches_the_pension_office(
         assert "pension_service" in exchange.functions_of(session, office)
         (subscription,) = notifications.subscriptions_of(session, office)
         assert (subscription.basis_id, subscription.event_id) == seed.DEATH_NOTICES
+        insurer = service.find_organization(
+            session, corporate_number=str(seed.HEALTH_INSURER.corporate_number)
+        )
+        assert insurer is not None
+        assert "health_insurer" in exchange.functions_of(session, insurer.id)
+        (subscription,) = notifications.subscriptions_of(session, insurer.id)
+        assert (subscription.basis_id, subscription.event_id) == seed.HEALTH_INSURER_DEATH_NOTICES
         subject, keeper = next(
             (row.subject_id, row.keeper_id)
             for row in session.execute(
@@ -277,3 +284,6 @@ def test_a_death_recorded_in_the_demo_reaches_the_pension_office(
         (item,) = notifications.inbox(session, office)
         assert item.publisher_id == keeper and item.events == ["died"]
         assert item.message["data"]["status"] == "死亡"
+        (told,) = notifications.inbox(session, insurer.id)  # and 協会けんぽ, likewise
+        assert (told.publisher_id, told.subject_id) == (keeper, subject)
+        assert told.message["basis_id"] == "juki-kenpo-shibo"

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from tests.lifeevent.bereaved import bereaved  # noqa: F401
 from tests.lifeevent.movers import movers  # noqa: F401
 from tests.procedure.conftest import World, _code, _person, juki, login, settings, world  # noqa: F401
 from tsunagu.core.db import transaction

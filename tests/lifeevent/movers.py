@@ -40,11 +40,13 @@ class Movers:
 
 def _member(
     session: Any, vault: MyNumberVault, household: str, given: str, born: date,
-    relationship: Relationship,
+    relationship: Relationship, *, family: tuple[str, str] = ("中村", "ナカムラ"),
+    female: bool | None = None,
 ) -> str:  # fmt: skip
+    female = given == "美咲" if female is None else female
     data = PersonIn(
-        family_name="中村", given_name=given, family_name_kana="ナカムラ", given_name_kana="テスト",
-        birth_date=born, sex=Sex.FEMALE if given == "美咲" else Sex.MALE,
+        family_name=family[0], given_name=given, family_name_kana=family[1],
+        given_name_kana="テスト", birth_date=born, sex=Sex.FEMALE if female else Sex.MALE,
         address=AddressIn(municipality_code="131016", town="永田町", block="1丁目1番1号"),
         household_id=household, relationship=relationship,
     )  # fmt: skip

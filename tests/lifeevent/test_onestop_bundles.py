@@ -61,7 +61,7 @@ def test_a_death_is_notified_once_and_the_registers_follow(world: World, movers:
         tracker = onestop.tracker(session, head, filing_id)
     assert record.data["status"] == "死亡"
     assert (insurance.data["status"], insurance.data["loss_reason"]) == ("資格喪失", "死亡")
-    assert tracker.all_completed and tracker.unnecessary == 3
+    assert tracker.all_completed and tracker.unnecessary == 6
     died = tokyo_today() - timedelta(days=2)
     due = {item.id: day for item, day in tracker.deadlines}
     assert list(due) == ["renunciation", "final_return", "inheritance_tax"]

@@ -12,41 +12,19 @@ from sqlalchemy import select
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.db import transaction
 from tsunagu.exchange import notifications, sealing
-from tsunagu.exchange import service as exchange
 from tsunagu.exchange.models import AccessLogEntry, InboxMessage
-from tsunagu.identity import service as identity
-from tsunagu.identity.schemas import OrganizationIn, OrganizationKind
 from tsunagu.procedure import decisions
 from tsunagu.registry import service as registry
 from tsunagu.trust import protocol
 
+from .agencies import PENSION_SERVICE, told_of_deaths
 from .conftest import Login, World
-
-
-def _pension_service(world: World) -> str:
-    """日本年金機構, designated as the pension service, subscribed to deaths in 住基."""
-    with transaction(world.factory) as session:
-        pension = identity.create_organization(
-            session,
-            OrganizationIn(
-                kind=OrganizationKind.OTHER_AGENCY, name_ja="日本年金機構",
-                name_kana="ニホンネンキンキコウ", corporate_number="4011105001589",
-            ),
-            actor="test",
-        ).id  # fmt: skip
-        exchange.designate(session, pension, "pension_service", actor="test")
-        world.store.ensure(session, pension, actor="test")
-        notifications.subscribe(
-            session, subscriber_id=pension, basis_id="juki-nenkin-shibo", event_id="died",
-            actor="pension-admin",
-        )  # fmt: skip
-    return pension
 
 
 def test_an_approved_death_notification_reaches_the_pension_service(
     world: World, login: Login
 ) -> None:
-    pension = _pension_service(world)
+    pension = told_of_deaths(world, PENSION_SERVICE)
     died_on = (tokyo_today() - timedelta(days=1)).isoformat()
     form = {
         "death_date": died_on,

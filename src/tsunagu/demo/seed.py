@@ -48,7 +48,7 @@ from tsunagu.identity.schemas import (
     UnitIn,
 )
 from tsunagu.opendata.demo import seed_catalog
-from tsunagu.registry.demo import seed_registers
+from tsunagu.registry.demo import AGENCIES, seed_registers
 
 ACTOR = "demo-seed"
 DEMO_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tsunagu:demo")
@@ -110,6 +110,25 @@ PENSION_OFFICE = OrganizationIn(
 )
 PENSION_FUNCTION = "pension_service"
 DEATH_NOTICES = ("juki-nenkin-shibo", "died")
+# 全国健康保険協会, keeper of the demo 健康保険 register, is told of deaths likewise (住民基本台帳法
+# 第30条の9), so no one reports a death to the employee health insurer either.
+HEALTH_INSURER = AGENCIES["kenpo"]
+HEALTH_INSURER_DEATH_NOTICES = ("juki-kenpo-shibo", "died")
+
+
+@dataclass(frozen=True)
+class NotifiedAgency:
+    """An agency designated for its statutory function and subscribed to a register event."""
+
+    organization: OrganizationIn
+    function: str
+    notices: tuple[str, str]  # (legal basis of the notification, event)
+
+
+NOTIFIED_AGENCIES = (
+    NotifiedAgency(PENSION_OFFICE, PENSION_FUNCTION, DEATH_NOTICES),
+    NotifiedAgency(HEALTH_INSURER, "health_insurer", HEALTH_INSURER_DEATH_NOTICES),
+)
 CORPORATIONS = 20
 # 会社法人等番号: registry office (4 digits), legal form (2), serial (6).
 LEGAL_FORMS = {
@@ -440,28 +459,36 @@ def _missing(session: Session, kind: str, items: list[Item]) -> list[Item]:
     return [item for item in items if item[0] not in present]
 
 
-def _pension_office(session: Session, settings: Settings, municipalities: list[str]) -> str:
-    """日本年金機構, designated for pension work and subscribed to death notifications.
+def _notified_agencies(session: Session, settings: Settings, municipalities: list[str]) -> None:
+    """日本年金機構 and 全国健康保険協会, designated for their work and subscribed to death
+    notifications (each created unless there, e.g. 協会けんぽ as the 健康保険 register's keeper).
 
     The municipalities get their seals here too: a notification leaves sealed
     by the register's keeper, so without one a recorded death would wait.
     """
-    office_id = service.party_id("corporate", str(PENSION_OFFICE.corporate_number))
-    if not service.existing_ids(session, "organization", [office_id]):
-        service.create_organization(session, PENSION_OFFICE, actor=ACTOR, id=office_id)
-    exchange.designate(session, office_id, PENSION_FUNCTION, actor=ACTOR)
-    basis_id, event_id = DEATH_NOTICES
-    if not any(
-        s.basis_id == basis_id and s.event_id == event_id and s.ended_at is None
-        for s in notifications.subscriptions_of(session, office_id)
-    ):
-        notifications.subscribe(
-            session, subscriber_id=office_id, basis_id=basis_id, event_id=event_id, actor=ACTOR
+    for agency in NOTIFIED_AGENCIES:
+        number = str(agency.organization.corporate_number)
+        found = service.find_organization(session, corporate_number=number)
+        agency_id = (
+            found.id
+            if found is not None
+            else service.create_organization(
+                session, agency.organization, actor=ACTOR, id=service.party_id("corporate", number)
+            ).id
         )
+        exchange.designate(session, agency_id, agency.function, actor=ACTOR)
+        basis_id, event_id = agency.notices
+        if not any(
+            s.basis_id == basis_id and s.event_id == event_id and s.ended_at is None
+            for s in notifications.subscriptions_of(session, agency_id)
+        ):
+            notifications.subscribe(
+                session, subscriber_id=agency_id, basis_id=basis_id, event_id=event_id,
+                actor=ACTOR,
+            )  # fmt: skip
     store = sealing.store_for(settings)
     for organization_id in municipalities:
         store.ensure(session, organization_id, actor=ACTOR)
-    return office_id
 
 
 def seed_world(
@@ -514,7 +541,7 @@ def seed_world(
         actor=ACTOR,
     )
     demo_wallets = enroll_demo_wallets(session, settings or get_settings())
-    _pension_office(
+    _notified_agencies(
         session, settings or get_settings(), [organizations[c] for c, _ in MUNICIPALITIES]
     )
     return {
@@ -524,7 +551,9 @@ def seed_world(
             for m in (master.get_municipality(c) for c, _ in MUNICIPALITIES)
         ),
         "ministry": MINISTRY.name_ja,
-        "pension_office": f"{PENSION_OFFICE.name_ja} ({'/'.join(DEATH_NOTICES)})",
+        "notified_agencies": ", ".join(
+            f"{a.organization.name_ja} ({'/'.join(a.notices)})" for a in NOTIFIED_AGENCIES
+        ),
         "households": len(world.households),
         "residents": len(world.persons),
         "corporations": len(world.corporations),

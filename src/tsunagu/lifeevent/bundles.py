@@ -25,7 +25,7 @@ from tsunagu.core.errors import NotFoundError
 from tsunagu.packs import DEFAULT_PACK, PackError, load_document, load_folder
 from tsunagu.procedure import rules
 from tsunagu.procedure.definitions import procedures
-from tsunagu.registry.definitions import Names, parse_names
+from tsunagu.registry.definitions import Names, parse_names, registries
 
 FOLDER = "lifeevents/bundles"
 # Whom a part is filed for: once for the applicant, or once per item of the household facts.
@@ -97,6 +97,26 @@ class Deadline:
     kind: str = "due"
 
 
+# In a ``head_change`` table: 兄・姉・弟・妹, by the members' dates of birth and sex.
+SIBLING = "兄弟姉妹"
+
+
+@dataclass(frozen=True)
+class HeadChange:
+    """Who heads the household when the member a bundle is about was its head (住民基本台帳法
+    第25条): the only remaining member of ``min_age`` or over, else the one the filer chooses
+    among them. ``relationships`` gives the others' new 続柄 by the new head's former one and
+    theirs; one not listed keeps it if ``kept`` (同居人, no relative) and is ``otherwise``
+    (縁故者, a relative not described more precisely)."""
+
+    label: Names
+    help: Names | None
+    min_age: int
+    relationships: dict[str, dict[str, str]]
+    kept: tuple[str, ...]
+    otherwise: str
+
+
 @dataclass(frozen=True)
 class Bundle:
     id: str
@@ -110,6 +130,7 @@ class Bundle:
     unnecessary: tuple[Names, ...]
     members: Members
     checklist: tuple[Deadline, ...]
+    head_change: HeadChange | None = None
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
@@ -207,6 +228,30 @@ def _deadline(raw: Any, where: str, start: str | None = None, kind: str = "due")
     )
 
 
+def _head_change(raw: Any, where: str) -> HeadChange | None:
+    if raw is None:
+        return None
+    known = set(registries()["juki"].schema["properties"]["household"]["properties"]
+                ["relationship"]["enum"])  # fmt: skip
+    table = {
+        str(k): {str(a): str(b) for a, b in v.items()} for k, v in raw["relationships"].items()
+    }
+    kept = tuple(str(k) for k in raw.get("kept", []))
+    named = {str(raw["otherwise"]), *kept, *table}
+    for row in table.values():
+        named |= set(row) | (set(row.values()) - {SIBLING})
+    if named - known:
+        raise PackError(f"{where}: head_change names unknown relationships {sorted(named - known)}")
+    return HeadChange(
+        label=parse_names(raw["label"], f"{where} head_change"),
+        help=parse_names(raw["help"], f"{where} head_change help") if raw.get("help") else None,
+        min_age=int(raw["min_age"]),
+        relationships=table,
+        kept=kept,
+        otherwise=str(raw["otherwise"]),
+    )
+
+
 SCHEDULES = "lifeevents/schedules"
 
 
@@ -243,6 +288,7 @@ def _parse(raw: Any, path: Path, pack: str) -> Bundle:
                 *(_deadline(d, where) for d in raw.get("checklist", [])),
                 *_schedule(raw.get("schedule"), where, pack),
             ),
+            head_change=_head_change(raw.get("head_change"), where),
         )
     except (KeyError, TypeError) as exc:
         raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc

@@ -35,7 +35,7 @@ from tsunagu.identity import delegation, municipalities
 from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.lifeevent import notices
-from tsunagu.lifeevent.bundles import Bundle, Deadline, Field, Part, get_bundle
+from tsunagu.lifeevent.bundles import SIBLING, Bundle, Deadline, Field, Part, get_bundle
 from tsunagu.lifeevent.models import BundleFiling, BundlePart, EmployerPart
 from tsunagu.procedure import rules
 from tsunagu.procedure import service as procedures
@@ -100,6 +100,7 @@ def _person(session: Session, person_id: str, today: date) -> dict[str, Any] | N
         "birth_date": data["birth_date"],
         "age": _age(data["birth_date"], today),
         "relationship": data["household"]["relationship"],
+        "sex": data["sex"],
         "household": (juki[0].keeper_id, data["household"]["household_id"]),
         "address": data["address"],
         "head_name": data["household"]["head_name"],
@@ -152,6 +153,96 @@ def member_summary(member: dict[str, Any]) -> dict[str, Any]:
         "child_allowance": bool(member["jidou_teate"]),
         "benefit_account": member["account"] is not None,
         "vehicles": [v["registration_number"] for v in member["vehicles"]],
+    }
+
+
+# --- the head of household after a death ------------------------------------------------------
+
+HEAD = "世帯主"
+
+
+def _choosable(bundle: Bundle, household_facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return household_facts if bundle.members.applicant == "choice" else household_facts[1:]
+
+
+def head_candidates(bundle: Bundle, household_facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Whom the form offers as the new head: asked only where the head may be the member the
+    bundle is about and more than one member old enough would remain (one becomes head
+    without being asked)."""
+    rule = bundle.head_change
+    if rule is None or not any(
+        m["relationship"] == HEAD for m in _choosable(bundle, household_facts)
+    ):
+        return []
+    remaining = [
+        m for m in household_facts if m["relationship"] != HEAD and m["age"] >= rule.min_age
+    ]
+    return remaining if len(remaining) > 1 else []
+
+
+def _new_relationship(bundle: Bundle, head: dict[str, Any], member: dict[str, Any]) -> str:
+    """A remaining member's 続柄 to the new head (see :class:`~.bundles.HeadChange`)."""
+    assert bundle.head_change is not None
+    rule, former = bundle.head_change, member["relationship"]
+    found = rule.relationships.get(head["relationship"], {}).get(former)
+    if found == SIBLING:
+        older, male = member["birth_date"] < head["birth_date"], member["sex"] == "男"
+        return ("兄" if male else "姉") if older else ("弟" if male else "妹")
+    if found is not None:
+        return found
+    return former if former in rule.kept else rule.otherwise
+
+
+def household_change(
+    bundle: Bundle,
+    household_facts: list[dict[str, Any]],
+    members: list[dict[str, Any]],
+    new_head: str | None,
+) -> dict[str, Any] | None:
+    """The new head and everyone's new 続柄 when the head is among ``members`` (the dead), for
+    the register to record with the approval; ``None`` when the head lives on (a choice made
+    anyway is ignored) or nobody old enough remains (the municipality decides then)."""
+    rule = bundle.head_change
+    gone = {m["id"] for m in members}
+    if rule is None or not any(m["relationship"] == HEAD for m in members):
+        return None
+    remaining = [m for m in household_facts if m["id"] not in gone]
+    eligible = [m for m in remaining if m["age"] >= rule.min_age]
+    if new_head:
+        head = next((m for m in remaining if m["id"] == new_head), None)
+        if head is None:
+            raise ValidationError(
+                "new_head_not_in_household",
+                "新しい世帯主には、この世帯に残る方を選んでください。",
+                "Choose as the new head someone who remains in this household.",
+            )
+        if head["age"] < rule.min_age:
+            raise ValidationError(
+                "new_head_too_young",
+                f"新しい世帯主には{rule.min_age}歳以上の方を選んでください。",
+                f"Choose as the new head someone aged {rule.min_age} or over.",
+            )
+    elif len(eligible) > 1:
+        raise ValidationError(
+            "choose_new_head",
+            f"「{rule.label.ja}」を選んでください（{rule.min_age}歳以上の方が複数残ります）。",
+            f"Choose the {rule.label.en.lower()} (several members aged {rule.min_age} or over "
+            "remain).",
+        )
+    elif eligible:
+        head = eligible[0]
+    else:
+        return None
+    return {
+        "head_name": head["name"],
+        "members": [
+            {
+                "id": m["id"],
+                "name": m["name"],
+                "relationship": HEAD if m is head else _new_relationship(bundle, head, m),
+            }
+            for m in remaining
+        ],
     }
 
 
@@ -232,17 +323,22 @@ def plan(
     members: list[dict[str, Any]],
     *,
     filer: str,
+    derived: dict[str, Any] | None = None,
 ) -> list[PlannedPart]:
     """The parts that apply, in filing order, each with its filled form.
 
     ``applicant`` is whose household it is; ``filer`` who files (the same person, or a
-    proxy); a part about anyone but the filer is filed on that person's behalf.
+    proxy); a part about anyone but the filer is filed on that person's behalf. ``derived``:
+    more facts worked out from the household (the new head after a death).
     """
     base = {
         "answers": answers,
         "applicant": applicant,
         "head": {"name": applicant["head_name"]},
-        "derived": {"new_address_text": _address_text(answers, applicant["address"])},
+        "derived": {
+            "new_address_text": _address_text(answers, applicant["address"]),
+            **(derived or {}),
+        },
     }
     planned = []
     for part in bundle.parts:
@@ -343,8 +439,8 @@ def _members_chosen(
 ) -> list[dict[str, Any]]:
     """Whom the parts are about, as the bundle's ``members`` rule says (see ``Members``)."""
     rule = bundle.members
-    applicant, others = household_facts[0], household_facts[1:]
-    choosable = household_facts if rule.applicant == "choice" else others
+    applicant = household_facts[0]
+    choosable = _choosable(bundle, household_facts)
     if member_ids is None:  # by default everyone who may be chosen (none when none may)
         chosen = choosable if rule.applicant != "never" and rule.most != 0 else []
     else:
@@ -391,11 +487,13 @@ def prepare(
     member_ids: list[str] | None = None,
     notify: list[str] | None = None,
     principal_id: str | None = None,
+    new_head: str | None = None,
 ) -> BundleFiling:
     """Check the answers, plan the parts and create each one's draft; returns what to sign.
 
     With ``principal_id`` the actor files for another person's household under that
-    person's power of attorney (a care manager for the person needing care).
+    person's power of attorney (a care manager for the person needing care). ``new_head``:
+    the member chosen to head the household when its head died (see :func:`household_change`).
     """
     person_id = _require_person(actor)
     bundle = get_bundle(bundle_id)
@@ -412,7 +510,11 @@ def prepare(
     household_facts = household(session, about)
     members = _members_chosen(bundle, household_facts, member_ids)
     answers = {**choices, **_nested(typed)}
-    planned = plan(bundle, answers, household_facts[0], members, filer=person_id)
+    change = household_change(bundle, household_facts, members, new_head)
+    planned = plan(
+        bundle, answers, household_facts[0], members, filer=person_id,
+        derived={"household_change": change},
+    )  # fmt: skip
     if not planned:
         raise ValidationError(
             "nothing_to_file",

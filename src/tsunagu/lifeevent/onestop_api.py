@@ -40,6 +40,11 @@ class FilingIn(BaseModel):
         default=None,
         description="file for this person's household under their power of attorney",
     )
+    new_head: str | None = Field(
+        default=None,
+        description="a death: the member who heads the household when the head died and "
+        "several members aged 15 or over remain (with one, that one without asking)",
+    )
 
 
 class SubmitIn(BaseModel):
@@ -138,6 +143,7 @@ def prepare(bundle_id: str, body: FilingIn, db: DbSession, actor: Resident) -> d
     filing = onestop.prepare(
         db, actor, bundle_id, choices=body.choices, values=body.values,
         member_ids=body.member_ids, notify=body.notify, principal_id=body.principal_id,
+        new_head=body.new_head,
     )  # fmt: skip
     return _filing(filing)
 

@@ -39,6 +39,8 @@ from tsunagu.trust import protocol
 router = APIRouter(include_in_schema=False)
 MEMBER_PREFIX = "member."
 NOTIFY_PREFIX = "notify."
+NEW_HEAD = "new_head"
+HEAD_ERRORS = ("choose_new_head", "new_head_not_in_household", "new_head_too_young")
 
 
 def _is_person(actor: Actor | None) -> bool:
@@ -69,7 +71,8 @@ def _form_page(
 ) -> HTMLResponse:
     assert actor.person_id is not None
     language = request_language(request)
-    members = [onestop.member_summary(m) for m in onestop.household(db, actor.person_id)]
+    household = onestop.household(db, actor.person_id)
+    members = [onestop.member_summary(m) for m in household]
     field_errors = {e.path: e.message_ja if language == "ja" else e.message_en
                     for e in getattr(error, "errors", [])}  # fmt: skip
     return private_page(
@@ -78,10 +81,14 @@ def _form_page(
         {
             "bundle": bundle,
             "members": members,
+            "head_candidates": [
+                onestop.member_summary(m) for m in onestop.head_candidates(bundle, household)
+            ],
             "companies": _companies(db, bundle),
             "posted": posted,
             "error": error.message(language) if error else None,
             "errors": field_errors,
+            "head_error": error.message(language) if error and error.code in HEAD_ERRORS else None,
             "procedure_names": {
                 p.procedure_id: procedures()[p.procedure_id].name for p in bundle.parts
             },
@@ -118,6 +125,7 @@ async def form_post(
         filing = onestop.prepare(
             db, actor, bundle.id, choices=choices, values=values,
             member_ids=_checked(posted, MEMBER_PREFIX), notify=_checked(posted, NOTIFY_PREFIX),
+            new_head=posted.get(NEW_HEAD) or None,
         )  # fmt: skip
     except ValidationError as exc:
         db.rollback()

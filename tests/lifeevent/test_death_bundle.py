@@ -1,0 +1,162 @@
+"""The death of a household head, notified once: the approval of the 死亡届 ends 国保 and 介護保険,
+records the new head (chosen when several members of 15 or over remain, without asking when one
+does) and every remaining member's 続柄; 日本年金機構 and 協会けんぽ are told by notification.
+Nobody files a 世帯主変更届 or anything else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.lifeevent.bereaved import DIED, Bereaved
+from tests.lifeevent.movers import Movers
+from tests.procedure.agencies import HEALTH_INSURER, PENSION_SERVICE, told_of_deaths
+from tests.procedure.conftest import World, _signer
+from tsunagu.core.db import transaction
+from tsunagu.core.errors import ValidationError
+from tsunagu.exchange import notifications
+from tsunagu.exchange.models import AccessLogEntry
+from tsunagu.lifeevent import onestop
+from tsunagu.procedure import service as procedures
+from tsunagu.procedure.models import Application
+from tsunagu.registry import service as registry
+
+DOCTOR = {"certificate.doctor": "佐藤 医師", "certificate.institution": "千代田病院"}
+
+
+def _prepare(world: World, filer: str, died: str, **kwargs: Any) -> tuple[str, str]:
+    with transaction(world.factory) as session:
+        filing = onestop.prepare(
+            session, world.person(filer), "death", choices={"informant": "同居の親族"},
+            values={"death_date": DIED.isoformat(), "death_place": "東京都千代田区", **DOCTOR},
+            member_ids=[died], **kwargs,
+        )  # fmt: skip
+        assert filing.document is not None
+        return filing.id, filing.document
+
+
+def _file_and_approve(world: World, filer: str, died: str, **kwargs: Any) -> dict[str, Any]:
+    """The filer notifies the death in one filing; 千代田区 approves its one application.
+    Answers the form of the 死亡届 as filed."""
+    filing_id, signed = _prepare(world, filer, died, **kwargs)
+    with transaction(world.factory) as session:
+        onestop.submit(
+            session, world.person(filer), filing_id, world.signers[filer](signed.encode()),
+            store=world.store,
+        )  # fmt: skip
+        [part] = onestop.parts_of(session, filing_id)
+    reviewer = world.official(world.chiyoda_reviewer)
+    with transaction(world.factory) as session:
+        procedures.assign(session, reviewer, part.application_id)
+        procedures.decide(
+            session, reviewer, part.application_id, True, "死亡診断書を確認しました。"
+        )
+    with transaction(world.factory) as session:
+        app = session.get(Application, part.application_id)
+        assert app is not None and app.status == "approved"
+        form: dict[str, Any] = json.loads(app.form_data)
+    return form
+
+
+def _household(world: World, *person_ids: str) -> list[tuple[str, str]]:
+    """(世帯主の氏名, 続柄) of each person's current resident record."""
+    with transaction(world.factory) as session:
+        records = [registry.as_of(session, "juki", p)[0].data for p in person_ids]
+    return [(r["household"]["head_name"], r["household"]["relationship"]) for r in records]
+
+
+def test_a_heads_death_ends_care_and_health_insurance_and_names_the_chosen_head(
+    world: World, bereaved: Bereaved
+) -> None:
+    pension = told_of_deaths(world, PENSION_SERVICE)
+    insurer = told_of_deaths(world, HEALTH_INSURER)
+    with transaction(world.factory) as session:
+        household = onestop.household(session, bereaved.son)
+        offered = onestop.head_candidates(onestop.get_bundle("death"), household)
+    assert {m["id"] for m in offered} == {bereaved.wife, bereaved.son}  # not the boy of ten
+
+    form = _file_and_approve(world, bereaved.son, bereaved.head, new_head=bereaved.son)
+
+    assert form["household_change"]["head_name"] == "山田 健一"
+    with transaction(world.factory) as session:
+        [record] = registry.as_of(session, "juki", bereaved.head)
+        [care] = registry.as_of(session, "kaigo", bereaved.head)
+        [insurance] = registry.as_of(session, "kokuho", bereaved.head)
+        applications = session.scalar(select(func.count()).select_from(Application))
+    assert record.data["status"] == "死亡"
+    assert (care.data["status"], care.data["loss_reason"]) == ("資格喪失", "死亡")
+    assert care.valid_from == DIED and care.data["care_level"] == "要介護2"
+    assert (insurance.data["status"], insurance.data["loss_reason"]) == ("資格喪失", "死亡")
+    # the son heads the household; his mother is 母, his nephew-or-son a 縁故者 (relative)
+    assert _household(world, bereaved.son, bereaved.wife, bereaved.grandson) == [
+        ("山田 健一", "世帯主"), ("山田 健一", "母"), ("山田 健一", "縁故者"),
+    ]  # fmt: skip
+    assert applications == 1  # the 死亡届 only: no 世帯主変更届, no 資格喪失届
+
+    world.drain()
+    with transaction(world.factory) as session:
+        for agency in (pension, insurer):
+            [item] = notifications.inbox(session, agency)
+            assert (item.subject_id, item.events) == (bereaved.head, ["died"])
+            [entry] = session.execute(
+                select(AccessLogEntry).where(AccessLogEntry.requester_id == agency)
+            ).scalars()
+            assert (entry.kind, entry.outcome, entry.requester_verified) == (
+                "notification", "delivered", True,
+            )  # fmt: skip
+        assert session.scalar(select(func.count()).select_from(Application)) == 1
+
+
+def test_the_only_adult_left_becomes_head_without_being_asked(world: World, movers: Movers) -> None:
+    with transaction(world.factory) as session:
+        world.signers[movers.spouse] = _signer(session, world.settings, movers.spouse)
+        household = onestop.household(session, movers.spouse)
+        assert onestop.head_candidates(onestop.get_bundle("death"), household) == []
+    form = _file_and_approve(world, movers.spouse, movers.head)
+    assert form["household_change"] == {
+        "head_name": "中村 美咲",
+        "members": [
+            {"id": movers.spouse, "name": "中村 美咲", "relationship": "世帯主"},
+            {"id": movers.child, "name": "中村 蓮", "relationship": "子"},
+        ],
+    }
+    assert _household(world, movers.spouse, movers.child) == [
+        ("中村 美咲", "世帯主"), ("中村 美咲", "子"),
+    ]  # fmt: skip
+
+
+def test_a_members_death_changes_no_head(world: World, movers: Movers) -> None:
+    form = _file_and_approve(world, movers.head, movers.spouse, new_head=movers.child)
+    assert "household_change" not in form  # the head lives: a choice made anyway is ignored
+    assert _household(world, movers.head, movers.child) == [
+        ("中村 健太", "世帯主"), ("中村 健太", "子"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("chosen", "code", "ja", "en"),
+    [
+        (None, "choose_new_head", "「新しい世帯主」を選んでください", "Choose the new head"),
+        ("grandson", "new_head_too_young", "15歳以上の方", "aged 15 or over"),
+        ("head", "new_head_not_in_household", "この世帯に残る方", "remains in this household"),
+        ("stranger", "new_head_not_in_household", "この世帯に残る方", "remains in this household"),
+    ],
+)
+def test_a_new_head_must_remain_and_be_fifteen(
+    world: World, bereaved: Bereaved, chosen: str | None, code: str, ja: str, en: str
+) -> None:
+    people = {"grandson": bereaved.grandson, "head": bereaved.head, "stranger": world.stranger}
+    new_head = people[chosen] if chosen else None
+    with pytest.raises(ValidationError) as refused:
+        _prepare(world, bereaved.son, bereaved.head, new_head=new_head)
+    assert refused.value.code == code
+    assert ja in refused.value.message_ja and en in refused.value.message_en
+    with transaction(world.factory) as session:  # nothing filed, nothing changed
+        assert onestop.filings(session, world.person(bereaved.son)) == []
+        assert session.scalar(select(func.count()).select_from(Application)) == 0
+    assert _household(world, bereaved.head, bereaved.son) == [
+        ("山田 正", "世帯主"), ("山田 正", "子"),
+    ]  # fmt: skip
