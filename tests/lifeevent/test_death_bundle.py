@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from tests.lifeevent.bereaved import DIED, Bereaved
 from tests.lifeevent.movers import Movers
 from tests.procedure.agencies import HEALTH_INSURER, PENSION_SERVICE, told_of_deaths
-from tests.procedure.conftest import World, _signer
+from tests.procedure.conftest import Login, World, _signer
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import ValidationError
 from tsunagu.exchange import notifications
@@ -159,4 +159,35 @@ def test_a_new_head_must_remain_and_be_fifteen(
         assert session.scalar(select(func.count()).select_from(Application)) == 0
     assert _household(world, bereaved.head, bereaved.son) == [
         ("山田 正", "世帯主"), ("山田 正", "子"),
+    ]  # fmt: skip
+
+
+def test_the_death_notifications_own_form_neither_shows_nor_drops_the_new_head(
+    world: World, bereaved: Bereaved, login: Login
+) -> None:
+    """The new head is worked out by the life event: the 死亡届's own form has no control for
+    it, and saving that form (e.g. after 補正) keeps it."""
+    filing_id, _signed = _prepare(world, bereaved.son, bereaved.head, new_head=bereaved.wife)
+    with transaction(world.factory) as session:
+        [part] = onestop.parts_of(session, filing_id)
+    son = login(person=bereaved.son)
+    page = son.get(f"/applications/{part.application_id}/form")
+    assert page.status_code == 200 and "household_change" not in page.text
+    fields = {
+        "f.death_date": DIED.isoformat(), "f.death_place": "自宅", "f.informant": "同居の親族",
+        "f.certificate.doctor": "佐藤 医師", "f.certificate.institution": "千代田病院",
+    }  # fmt: skip
+    saved = son.post(
+        f"/applications/{part.application_id}/form", data={**fields, "action": "save"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert saved.status_code == 303
+    with transaction(world.factory) as session:
+        app = session.get(Application, part.application_id)
+        assert app is not None
+        form = json.loads(app.form_data)
+    assert form["death_place"] == "自宅"
+    assert form["household_change"]["head_name"] == "山田 和子"
+    assert [m["relationship"] for m in form["household_change"]["members"]] == [
+        "子", "世帯主", "孫",
     ]  # fmt: skip

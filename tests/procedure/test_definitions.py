@@ -114,6 +114,9 @@ def _broken(tmp_path: Path, change: Any) -> str:
         (lambda r: r["auto_decision"][0].update(when={"exec": "rm -rf"}), "unknown rule operator"),
         (lambda r: r["auto_decision"][0].update(decision="maybe"), "decision"),
         (lambda r: r["effects"][0]["patch"].update(status="$secrets.key"), "must start with"),
+        # $item only in an effect made for each item of a list, and each is a $path
+        (lambda r: r["effects"][0]["patch"].update(status="$item.status"), "must start with"),
+        (lambda r: r["effects"][0].update(each="members"), "each is a $path"),
         (lambda r: r["owner"].update({"from": "anywhere"}), "owner.from"),
         (lambda r: r.update(fee={"paper": 100, "online": 200}), "online"),
         (lambda r: r.pop("legal_basis"), "legal_basis"),

@@ -59,6 +59,9 @@ class FormField:
     # "<registry>.<field path>": the value a register already holds about the subject,
     # filled in and never asked again (e.g. juki.address.municipality_code).
     prefill: str | None = None
+    # worked out by a life event from the registers (the new head after a death), never
+    # typed: the procedure's own form does not show it
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ def _form(raw: Any, where: str) -> FormDefinition:
                 leaf_schema,
                 required,
                 _prefill(item.get("prefill"), f"{where} {path}"),
+                bool(item.get("derived", False)),
             )
         )
     missing = sorted(set(leaves) - {f.path for f in fields})

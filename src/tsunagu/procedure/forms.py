@@ -88,9 +88,12 @@ def _registry_value(session: Session, source: str, subject_id: str) -> Any:
 
 
 def controls(session: Session, definition: ProcedureDefinition, subject_id: str) -> list[Control]:
-    """The form's controls, with the subject's register values where the definition says so."""
+    """The form's controls, with the subject's register values where the definition says so
+    (none for what only a life event works out)."""
     found = []
     for field in definition.form.fields:
+        if field.derived:
+            continue
         known = _registry_value(session, field.prefill, subject_id) if field.prefill else None
         choices = tuple(str(c) for c in field.schema.get("enum", ()))
         found.append(Control(field, _kind(field.schema), choices, known))
@@ -184,9 +187,13 @@ def _required_objects(schema: Mapping[str, Any], record: dict[str, Any]) -> None
 
 
 def parse(
-    definition: ProcedureDefinition, items: list[Control], values: Mapping[str, str]
+    definition: ProcedureDefinition,
+    items: list[Control],
+    values: Mapping[str, str],
+    stored: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[FieldError]]:
-    """The typed form the controls describe, and the values that could not be read."""
+    """The typed form the controls describe, and the values that could not be read; what a
+    life event worked out in the ``stored`` form (no control shows it) is kept."""
     fields = [
         record_forms.Field(
             c.path,
@@ -198,6 +205,10 @@ def parse(
         for c in items
     ]
     record, errors = record_forms.parse(fields, values)
+    for field in definition.form.fields:
+        kept = lookup(dict(stored), field.path) if field.derived and stored else None
+        if kept is not None:
+            _set(record, field.path, kept)
     _required_objects(definition.form.schema, record)
     return record, errors
 

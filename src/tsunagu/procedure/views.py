@@ -213,7 +213,7 @@ async def form_post(
     items = forms.controls(db, definition, app.subject_id)
     values = forms.submitted_values(items, posted)
     refused = await _take_uploads(request, db, actor, app, items, posted, values)
-    record, unreadable = forms.parse(definition, items, values)
+    record, unreadable = forms.parse(definition, items, values, json.loads(app.form_data))
     going_on = posted.get("action") == "next"
     errors = refused + unreadable + (service.form_errors(definition, record) if going_on else [])
     if errors:
