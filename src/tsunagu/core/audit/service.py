@@ -12,6 +12,12 @@ time. On PostgreSQL a transaction takes whichever of ``CHAINS`` chains is free;
 and each record links to the previous record *of its chain*. Deleting,
 altering, reordering or moving a record between chains breaks a link.
 SQLite has one writer at a time anyway, so it uses chain 0 only.
+
+Taking a place costs PostgreSQL two round trips whatever the contention: one
+statement tries every chain's lock in turn and stops at the first it gets, the
+next reads that chain's last hash and reserves seqs. They cannot be one
+statement: a statement sees the data as of its start, and the chain's previous
+holder may commit between that start and the moment its lock is released to us.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import merkle
@@ -40,7 +46,11 @@ _HEAD = "tsunagu.audit.head"
 _TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z-])\d{12}(?![0-9A-Za-z-])")
 # Arbitrary constant; chain c is guarded by the PostgreSQL advisory lock _PG_LOCK_KEY + c.
 _PG_LOCK_KEY = 0x7453_756E_6167_75
-CHAINS = 8
+# More chains than a deployment has concurrent auditing transactions (workers × their
+# connections), so a transaction rarely waits for a chain.
+CHAINS = 16
+# Seqs reserved with the chain head (most transactions append a few records), then per block.
+_FIRST_SEQS = 8
 _SEQ_BLOCK = 64
 
 
@@ -94,25 +104,37 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _take_chain(session: Session) -> int:
-    """Lock a free chain (trying them all from a random start), else wait for one."""
-    start = random.randrange(CHAINS)
-    for offset in range(CHAINS):
-        chain = (start + offset) % CHAINS
-        if session.execute(select(func.pg_try_advisory_xact_lock(_PG_LOCK_KEY + chain))).scalar():
-            return chain
-    session.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY + start)))
-    return start
-
-
-# Built once: this runs at the start of every auditing transaction (a Core statement
-# on the session's connection skips the ORM's per-call execution set-up).
-_LAST_OF_CHAIN = (
+# The generated series is consumed lazily under LIMIT 1: locks are tried in order from a
+# random start, and none after the first one taken.
+_TRY_CHAINS = text(
+    "SELECT (s + :start) % :chains FROM generate_series(0, :chains - 1) AS s"
+    " WHERE pg_try_advisory_xact_lock(:key + (s + :start) % :chains) LIMIT 1"
+)
+_WAIT_FOR_CHAIN = text("SELECT pg_advisory_xact_lock(:key + :chain)")
+# Run after the lock is held (a new statement, so it sees the previous holder's commit).
+_PG_HEAD = text(
+    "SELECT (SELECT hash FROM audit_records WHERE chain = :chain ORDER BY seq DESC LIMIT 1),"
+    " ARRAY(SELECT nextval('audit_records_seq') FROM generate_series(1, :n))"
+)
+_SQLITE_HEAD = (
     select(AuditRecord.seq, AuditRecord.hash)
-    .where(AuditRecord.chain == bindparam("chain"))
+    .where(AuditRecord.chain == 0)
     .order_by(AuditRecord.seq.desc())
     .limit(1)
 )
+_RESERVE_SEQS = text("SELECT nextval('audit_records_seq') FROM generate_series(1, :n)")
+
+
+def _take_chain(session: Session) -> int:
+    """Lock a free chain, else wait for one (both on the session's connection, no ORM set-up)."""
+    connection = session.connection()
+    start = random.randrange(CHAINS)
+    parameters = {"start": start, "chains": CHAINS, "key": _PG_LOCK_KEY}
+    chain = connection.execute(_TRY_CHAINS, parameters).scalar()
+    if chain is not None:
+        return int(chain)
+    connection.execute(_WAIT_FOR_CHAIN, {"key": _PG_LOCK_KEY, "chain": start})
+    return start
 
 
 def _head(session: Session) -> _Head:
@@ -120,12 +142,16 @@ def _head(session: Session) -> _Head:
     cached: _Head | None = session.info.get(_HEAD)
     if cached is not None:
         return cached
-    chain = _take_chain(session) if _is_postgresql(session) else 0
-    last = session.connection().execute(_LAST_OF_CHAIN, {"chain": chain}).first()
-    head = _Head(chain, last.hash if last else GENESIS_HASH)
-    if not _is_postgresql(session):
+    if _is_postgresql(session):
+        chain = _take_chain(session)
+        last_hash, seqs = (
+            session.connection().execute(_PG_HEAD, {"chain": chain, "n": _FIRST_SEQS}).one()
+        )
+        head = _Head(chain, last_hash or GENESIS_HASH, reserved=list(seqs))
+    else:
         # SQLite writes only chain 0, so its last record is also the trail's last.
-        head.last_seq = last.seq if last else 0
+        last = session.connection().execute(_SQLITE_HEAD).first()
+        head = _Head(0, last.hash if last else GENESIS_HASH, last.seq if last else 0)
     session.info[_HEAD] = head
     return head
 
@@ -137,10 +163,7 @@ def _next_seq(session: Session, head: _Head) -> int:
         return head.last_seq
     if not head.reserved:
         head.reserved = list(
-            session.execute(
-                text("SELECT nextval('audit_records_seq') FROM generate_series(1, :n)"),
-                {"n": _SEQ_BLOCK},
-            ).scalars()
+            session.connection().execute(_RESERVE_SEQS, {"n": _SEQ_BLOCK}).scalars()
         )
     head.last_seq = head.reserved.pop(0)
     return head.last_seq
