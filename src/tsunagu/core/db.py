@@ -69,7 +69,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it is a round trip before every request's first statement. A
+    # connection the server dropped fails its statement once, and SQLAlchemy then
+    # discards the whole pool (disconnect detection), so the next request reconnects;
+    # recycling keeps connections from outliving server-side idle timeouts.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
