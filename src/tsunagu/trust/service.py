@@ -986,11 +986,3 @@ def verify_envelope(session: Session, document: dict[str, Any]) -> VerifiedSigna
         )
     cms_der = protocol.unb64(str(document.get("cms", "")), what="cms")
     return verify_signature(session, cms_der, protocol.canonical_json(document["payload"]))
-
-
-def is_revoked(session: Session, serial: str) -> bool:
-    """Whether the certificate with ``serial`` is revoked now (unknown counts as revoked)."""
-    row = session.execute(
-        select(Certificate.revoked_at).where(Certificate.serial == serial)
-    ).first()
-    return row is None or row.revoked_at is not None
