@@ -3,8 +3,15 @@
 -- Usage: wrk -t T -c C -d D -s bench/wrk/submit.lua URL -- LINES THREADS
 -- LINES holds one submission a line: PATH <tab> COOKIE <tab> CSRF <tab> BODY (each
 -- application is filed by its own resident, whose session the cookie carries; a draft
--- is submitted once). Thread i of T sends the lines i, i+T, …; a thread that runs
--- out stops. done() prints one JSON line with the counts and latency percentiles.
+-- is submitted once). Thread i of T sends the lines i, i+T, ….
+--
+-- A connection with nothing left to send idles (delay) instead of stopping its thread,
+-- so the answers still in flight on the thread's other connections are all counted; the
+-- thread stops once every one of its submissions is answered and prints "thread done"
+-- (the bench then interrupts wrk, whose main thread would otherwise sleep until -d).
+-- wrk calls request() once before the threads start, on thread 0's state, only to check
+-- the request it builds: that call gets a /healthz request, never a submission.
+-- done() prints one JSON line with the counts and latency percentiles.
 
 local counter = 0
 
@@ -14,7 +21,8 @@ function setup(thread)
 end
 
 local requests = {}
-local sent = 0
+local reserved, sent, answered = 0, 0, 0
+local checking = false
 
 function init(args)
   local lines, total = args[1], tonumber(args[2])
@@ -30,15 +38,36 @@ function init(args)
     end
     line_no = line_no + 1
   end
+  checking = id == 0
+end
+
+function delay()
+  -- called before each request(): a submission is reserved for this connection, or the
+  -- connection waits (far longer than any run) while the others finish
+  if reserved >= #requests then
+    return 86400000
+  end
+  reserved = reserved + 1
+  return 0
 end
 
 function request()
-  sent = sent + 1
-  if sent > #requests then
-    wrk.thread:stop()
-    return wrk.format("GET", "/healthz", nil, nil)
+  if checking then
+    checking = false
+    return wrk.format("GET", "/healthz")
   end
-  return requests[sent]
+  sent = sent + 1
+  -- after a broken connection wrk asks again without delay(): nothing is sent twice
+  return requests[sent] or wrk.format("GET", "/healthz")
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if answered == #requests then
+    io.write("thread done\n")
+    io.flush()
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, requests)
