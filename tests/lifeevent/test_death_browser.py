@@ -57,5 +57,9 @@ def test_the_new_head_is_asked_and_chosen_with_the_keyboard(
     page.keyboard.press("Space")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/life-events/filings/[0-9a-f-]{36}/sign$"))
-    expect(page.locator("main")).to_contain_text("山田 正")  # the one part: his 死亡届
+    main = page.locator("main")
+    expect(main).to_contain_text("山田 正")  # the one part: his 死亡届, naming the new head
+    head = re.compile(r"^\s*(新しい世帯主|New head of household)\s*$")
+    expect(main.locator("dt", has_text=head)).to_have_count(1)
+    expect(main.locator("dd", has_text="山田 健一").first).to_be_visible()
     assert_no_axe_violations(page)
