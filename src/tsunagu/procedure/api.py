@@ -38,7 +38,9 @@ from tsunagu.procedure.schemas import (
 )
 from tsunagu.trust import protocol
 
-router = APIRouter(tags=["procedure"])
+# Each server worker parses the packs (procedures, and the registries and evidence types they
+# name) while starting, not while its first requests wait.
+router = APIRouter(tags=["procedure"], on_startup=[procedures])
 Caller = Annotated[Actor, Depends(require_login)]
 
 

@@ -16,6 +16,7 @@ may also refer to ``$item``, the item of the list it is made for.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -440,9 +441,19 @@ def _parse(raw: Any, path: Path) -> ProcedureDefinition:
         raise PackError(f"{where}: missing or malformed {exc.args[0]!r}") from exc
 
 
-@lru_cache(maxsize=4)
+# A fresh server worker's first requests arrive together on its thread pool: unguarded,
+# each thread parsed the packs at once under the GIL (8 at a time: 6–9 s to first answers).
+_LOADING = threading.Lock()
+
+
 def procedures(pack: str = DEFAULT_PACK) -> dict[str, ProcedureDefinition]:
-    """Every procedure of the pack, checked, by id."""
+    """Every procedure of the pack, checked, by id (parsed once per process, by one thread)."""
+    with _LOADING:
+        return _procedures(pack)
+
+
+@lru_cache(maxsize=4)
+def _procedures(pack: str) -> dict[str, ProcedureDefinition]:
     found: dict[str, ProcedureDefinition] = {}
     for path, raw in load_folder("procedures", pack):
         definition = _parse(raw, path)

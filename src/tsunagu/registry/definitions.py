@@ -8,6 +8,7 @@ engine in :mod:`tsunagu.registry.service` knows nothing beyond this.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -187,9 +188,18 @@ def parse_definition(raw: dict[str, Any], source: Path | str) -> RegistryDefinit
     return definition
 
 
-@lru_cache(maxsize=4)
+# Parsed by one thread while the others wait (see procedure.definitions.procedures).
+_LOADING = threading.Lock()
+
+
 def registries(pack: str = DEFAULT_PACK) -> dict[str, RegistryDefinition]:
-    """All registry definitions of a pack by id (parsed once per process)."""
+    """All registry definitions of a pack by id (parsed once per process, by one thread)."""
+    with _LOADING:
+        return _registries(pack)
+
+
+@lru_cache(maxsize=4)
+def _registries(pack: str) -> dict[str, RegistryDefinition]:
     found: dict[str, RegistryDefinition] = {}
     for path, raw in load_folder("registries", pack):
         definition = parse_definition(raw, path)
