@@ -380,23 +380,26 @@ def _fetch_evidence(
     store: sealing.SealStore,
     app: Application,
     definition: ProcedureDefinition,
+    owner_id: str,
     consents: list[str],
-) -> list[ApplicationEvidence]:
-    """Fetch every evidence the procedure needs; the rows stored (in the procedure's order).
+) -> tuple[str | None, list[ApplicationEvidence]]:
+    """Fetch every evidence the procedure needs for ``owner_id``: the exchange case and the
+    rows stored (in the procedure's order). The application itself is left unchanged.
 
     ``consents``: evidence types the applicant's signature consents to (recorded on the case
     before fetching). Evidence that needs consent and is not required is simply not fetched
     without it (outcome ``not_consented``): the office asks for the paper instead.
     """
+    case_id = app.case_id
     if not definition.evidence:
-        return []
-    assert app.owner_id is not None and definition.exchange_procedure is not None
+        return case_id, []
+    assert definition.exchange_procedure is not None
     form = json.loads(app.form_data)
     subjects = {_about(app, form, need.about): "subject" for need in definition.evidence}
-    if app.case_id is None:
-        app.case_id = exchange.open_case(
+    if case_id is None:
+        case_id = exchange.open_case(
             session,
-            requester_id=app.owner_id,
+            requester_id=owner_id,
             procedure_id=definition.exchange_procedure,
             application_ref=app.id,
             subjects=subjects,
@@ -409,7 +412,7 @@ def _fetch_evidence(
     for need in definition.evidence:
         if need.type_id in consents:
             exchange.give_consent(
-                session, case_id=app.case_id, party_id=_about(app, form, need.about),
+                session, case_id=case_id, party_id=_about(app, form, need.about),
                 evidence_type_id=need.type_id, actor=app.applicant,
             )  # fmt: skip
     rows = []
@@ -425,7 +428,7 @@ def _fetch_evidence(
             evidence = exchange.fetch_evidence(
                 session,
                 store,
-                requester_id=app.owner_id,
+                requester_id=owner_id,
                 procedure_id=definition.exchange_procedure,
                 application_ref=app.id,
                 evidence_type=need.type_id,
@@ -445,10 +448,10 @@ def _fetch_evidence(
             )
             row.records = _dump(evidence.records)
             row.response = protocol.canonical_json(evidence.payload).decode("utf-8")
-        session.add(row)
         rows.append(row)
+    session.add_all(rows)  # after the fetches (whose queries would flush each alone): one INSERT
     session.flush()
-    return rows
+    return case_id, rows
 
 
 def _about(app: Application, form: dict[str, Any], about: str) -> str:
@@ -489,7 +492,7 @@ def context(
             # what was filed together shares one id (a household moving in together)
             "group_id": app.batch_id or app.id,
             # an exemption (減免) was claimed: the claim is for a reviewer, never a rule, to accept
-            "fee_waived": session.get(FeeExemption, app.id) is not None,
+            "fee_waived": _fee_waived(session, app),
             "serial": serial(app),
             # what an approval creates (a newborn's resident record): its subject id and an
             # 11-digit number (住民票コード), derived from the application like ``serial``
@@ -499,6 +502,14 @@ def context(
         "today": tokyo_today().isoformat(),
         "review": {},
     }
+
+
+def _fee_waived(session: Session, app: Application) -> bool:
+    """Whether an exemption was claimed; only a procedure declaring exemptions can have one
+    (:func:`fees.claim_exemption`), so the others need no read."""
+    if not get_procedure(app.procedure_id).fee.exemptions:
+        return False
+    return session.get(FeeExemption, app.id) is not None
 
 
 def serial(app: Application, digits: int = 10) -> str:
@@ -540,12 +551,14 @@ def submit(
     fees.require_settled(session, app)
     signer_serial = _verify_signature(session, actor, app, cms_der, batch)
     owner_id = _owner(session, definition, app)
-    # set together, so they reach the database in one UPDATE
+    case_id, rows = _fetch_evidence(
+        session, store, app, definition, owner_id,
+        batch.consents(app.id) if batch is not None else [],
+    )  # fmt: skip
+    # set together after the fetch (whose queries would flush each change as its own UPDATE)
     app.signer_serial, app.signature, app.owner_id = signer_serial, cms_der, owner_id
     app.batch_id = batch.id if batch is not None else None
-    rows = _fetch_evidence(
-        session, store, app, definition, batch.consents(app.id) if batch is not None else []
-    )
+    app.case_id = case_id
     today = tokyo_today()
     app.status = target.value
     app.submitted_at = app.submitted_at or utcnow()
@@ -750,18 +763,17 @@ def _apply_effect(
         return
     subject = str(fill(effect.subject, values))
     valid_from = date.fromisoformat(str(fill(effect.valid_from, values)))
-    if effect.record is not None and (
-        effect.patch is None
-        or registry.version_at(session, effect.registry, subject, valid_from) is None
-    ):
+    record = fill(effect.record, values) if effect.record is not None else None
+    if effect.patch is None:
         registry.assert_fact(
-            session, effect.registry, subject, fill(effect.record, values),
-            keeper_id=str(app.owner_id), actor=by, valid_from=valid_from, note=note,
+            session, effect.registry, subject, record, keeper_id=str(app.owner_id), actor=by,
+            valid_from=valid_from, note=note,
         )  # fmt: skip
         return
+    # the patch where a version is valid then, else the whole record (one locked read)
     registry.change(
-        session, effect.registry, subject, fill(effect.patch, values),
-        actor=by, valid_from=valid_from, keeper_id=app.owner_id, note=note,
+        session, effect.registry, subject, fill(effect.patch, values), actor=by,
+        valid_from=valid_from, keeper_id=app.owner_id, note=note, record=record,
     )  # fmt: skip
 
 

@@ -41,11 +41,17 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
+from tsunagu.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
 from tsunagu.core.outbox import service as outbox
 from tsunagu.identity import service as identity
 from tsunagu.registry.definitions import RegistryDefinition, get_registry, lookup
@@ -135,7 +141,11 @@ def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) 
 
 
 def _overlapping(
-    registry_id: str, subject_id: str, record_key: str, start: date, end: date | None
+    registry_id: str | BindParameter[str],
+    subject_id: str | BindParameter[str],
+    record_key: str | BindParameter[str],
+    start: date | BindParameter[date],
+    end: date | BindParameter[date] | None,
 ) -> ColumnElement[bool]:
     conditions = [
         RegistryRecord.registry_id == registry_id,
@@ -190,7 +200,85 @@ def assert_fact(
     overlapping versions are superseded, and their parts outside the interval
     re-inserted unchanged.
     """
-    definition = get_registry(registry_id)
+    return _assert(
+        session, get_registry(registry_id), subject_id, data, keeper_id=keeper_id, actor=actor,
+        valid_from=valid_from, valid_to=valid_to, record_key=record_key, reason=reason,
+        note=note, at=at, read=None,
+    )  # fmt: skip
+
+
+def _changed_meanwhile() -> ConflictError:
+    return ConflictError(
+        "record_changed_concurrently",
+        "この記録は同時に別の処理で変更されました。最新の内容を確かめて、もう一度お試しください。",
+        "This record was changed by another request at the same time; "
+        "check the latest version and try again.",
+    )
+
+
+def _is_start_clash(exc: IntegrityError) -> bool:
+    """Two current versions of one record starting the same day (a concurrent write won):
+    PostgreSQL names the index, SQLite its columns."""
+    message = str(exc.orig)
+    return "uq_registry_records_current_start" in message or (
+        "registry_records.valid_from" in message
+    )
+
+
+def _current_rows(
+    session: Session,
+    registry_id: str,
+    subject_id: str,
+    record_key: str,
+    start: date,
+    end: date | None,
+) -> list[RegistryRecord]:
+    """The current versions overlapping [start, end), locked until commit on PostgreSQL."""
+    query = _current_query(end is not None, session.get_bind().dialect.name == "postgresql")
+    parameters = {
+        "registry": registry_id, "subject": subject_id, "key": record_key, "start": start,
+        "end": end,
+    }  # fmt: skip
+    return list(session.execute(query, parameters).scalars())
+
+
+@lru_cache(maxsize=4)
+def _current_query(bounded: bool, lock: bool) -> Select[RegistryRecord]:
+    """The statement of :func:`_current_rows`, built once (every register write runs one)."""
+    query = select(RegistryRecord).where(
+        _overlapping(
+            bindparam("registry"),
+            bindparam("subject"),
+            bindparam("key"),
+            bindparam("start", type_=Date),
+            bindparam("end", type_=Date) if bounded else None,
+        )
+    )
+    if lock:
+        query = query.with_for_update()
+    return query.order_by(RegistryRecord.valid_from)
+
+
+def _assert(
+    session: Session,
+    definition: RegistryDefinition,
+    subject_id: str,
+    data: dict[str, Any] | None,
+    *,
+    keeper_id: str,
+    actor: str,
+    valid_from: date,
+    valid_to: date | None,
+    record_key: str | None,
+    reason: str,
+    note: str | None,
+    at: datetime | None,
+    read: tuple[str, list[RegistryRecord]] | None,
+) -> Change:
+    """:func:`assert_fact`'s work. ``read``: a record key and its current versions from
+    ``valid_from`` on, already read and locked by the caller (:func:`change`), so they are
+    not read again; used only when ``data`` has that key."""
+    registry_id = definition.id
     if reason not in REASONS:
         raise ValidationError(
             "unknown_reason", "変更理由が不正です。", f"reason must be one of {REASONS}."
@@ -203,12 +291,12 @@ def assert_fact(
         record_key = ""
     check_keeper(session, definition, keeper_id)
     now = at or utcnow()
-    query = select(RegistryRecord).where(
-        _overlapping(registry_id, subject_id, record_key, valid_from, valid_to)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    overlapping = list(session.execute(query.order_by(RegistryRecord.valid_from)).scalars())
+    if read is not None and read[0] == record_key:
+        overlapping = [r for r in read[1] if valid_to is None or r.valid_from < valid_to]
+    else:
+        overlapping = _current_rows(
+            session, registry_id, subject_id, record_key, valid_from, valid_to
+        )
     if data is None and not overlapping:
         raise NotFoundError(
             "no_record",
@@ -230,16 +318,17 @@ def assert_fact(
     )  # fmt: skip
     for old in overlapping:
         old.superseded_at = now
-    session.flush()
-    inserted: list[int] = []
-    for row in rows:
-        record = RegistryRecord(**row)
-        session.add(record)
-        session.flush()
-        inserted.append(record.id)
+    records = [RegistryRecord(**row) for row in rows]
+    session.add_all(records)
+    try:
+        session.flush()  # one flush: the UPDATEs of a table always go before its INSERTs
+    except IntegrityError as exc:
+        if not _is_start_clash(exc):
+            raise
+        raise _changed_meanwhile() from exc
     return _announce(
-        session, definition, subject_id, record_key, keeper_id, actor, reason,
-        valid_from, valid_to, before, data, [r.id for r in overlapping], inserted, now,
+        session, definition, subject_id, record_key, keeper_id, actor, reason, valid_from,
+        valid_to, before, data, [r.id for r in overlapping], [r.id for r in records], now,
     )  # fmt: skip
 
 
@@ -397,33 +486,48 @@ def change(
     reason: str = "change",
     note: str | None = None,
     at: datetime | None = None,
+    record: dict[str, Any] | None = None,
 ) -> Change:
     """Change some fields from ``valid_from`` until the end of the version valid then.
 
     The ordinary register update ("from 1 April the address is …"); a
     correction is the same call with ``reason="correction"`` and the date the
     wrong version started. Later versions already recorded are left alone.
+    With ``record`` (and ``keeper_id``), a subject with no version valid then gets
+    that whole record from ``valid_from`` instead (a first enrolment).
+
+    One locked read finds the version valid then and every version it supersedes.
     """
-    current = version_at(session, registry_id, subject_id, valid_from, record_key=record_key)
-    if current is None:
+    definition = get_registry(registry_id)
+    rows = _current_rows(session, registry_id, subject_id, record_key, valid_from, None)
+    current = next((r for r in rows if r.valid_from <= valid_from), None)
+    if (
+        current is None
+        and session.get_bind().dialect.name == "postgresql"
+        and version_at(session, registry_id, subject_id, valid_from, record_key=record_key)
+    ):
+        # The locked read waited for a concurrent change that superseded the version; a new
+        # statement (a new snapshot) sees the version that change made. (SQLite: one writer.)
+        raise _changed_meanwhile()
+    if current is not None:
+        data, keeper, end = (
+            _merge(json.loads(current.data), patch),
+            keeper_id or current.keeper_id,
+            current.valid_to,
+        )
+    elif record is not None and keeper_id is not None:
+        data, keeper, end = record, keeper_id, None
+    else:
         raise NotFoundError(
             "no_record",
             "その日に有効な記録がありません。",
             f"No {registry_id} record of this subject is valid on {valid_from}.",
         )
-    return assert_fact(
-        session,
-        registry_id,
-        subject_id,
-        _merge(current.data, patch),
-        keeper_id=keeper_id or current.keeper_id,
-        actor=actor,
-        valid_from=valid_from,
-        valid_to=current.valid_to,
-        reason=reason,
-        note=note,
-        at=at,
-    )
+    return _assert(
+        session, definition, subject_id, data, keeper_id=keeper, actor=actor,
+        valid_from=valid_from, valid_to=end, record_key=record_key, reason=reason, note=note,
+        at=at, read=(record_key, rows),
+    )  # fmt: skip
 
 
 def correct(
