@@ -19,7 +19,9 @@ from tsunagu.core.db import transaction
 from tsunagu.core.errors import ValidationError
 from tsunagu.exchange import notifications
 from tsunagu.exchange.models import AccessLogEntry
-from tsunagu.lifeevent import onestop
+from tsunagu.lifeevent import bundles, onestop
+from tsunagu.lifeevent.bundles import get_bundle
+from tsunagu.packs import PackError
 from tsunagu.procedure import service as procedures
 from tsunagu.procedure.models import Application
 from tsunagu.registry import service as registry
@@ -191,3 +193,38 @@ def test_the_death_notifications_own_form_neither_shows_nor_drops_the_new_head(
     assert [m["relationship"] for m in form["household_change"]["members"]] == [
         "子", "世帯主", "孫",
     ]  # fmt: skip
+
+
+def _fact(person_id: str, relationship: str, born: str, sex: str) -> dict[str, Any]:
+    age = DIED.year - int(born[:4])
+    return {"id": person_id, "name": f"山田 {person_id}", "relationship": relationship,
+            "birth_date": born, "sex": sex, "age": age}  # fmt: skip
+
+
+def test_the_new_heads_siblings_lodgers_and_others_get_their_relationship() -> None:
+    household = [
+        _fact("filer", "子", "1980-01-01", "男"),
+        _fact("head", "世帯主", "1950-01-01", "男"),
+        _fact("sister", "子", "1975-06-01", "女"),
+        _fact("brother", "子", "1985-06-01", "男"),
+        _fact("uncle", "弟", "1955-06-01", "男"),
+        _fact("lodger", "同居人", "1960-06-01", "女"),
+    ]
+    change = onestop.household_change(
+        get_bundle("death"), household, [household[1]], new_head="filer"
+    )
+    assert change is not None and change["head_name"] == "山田 filer"
+    assert {m["id"]: m["relationship"] for m in change["members"]} == {
+        "filer": "世帯主", "sister": "姉", "brother": "弟", "uncle": "縁故者", "lodger": "同居人",
+    }  # fmt: skip
+
+
+def test_a_head_change_table_names_only_the_registers_relationships() -> None:
+    raw = {
+        "label": {"ja": "新しい世帯主", "en": "New head"},
+        "min_age": 15,
+        "relationships": {"妻": {"子": "息子"}},
+        "otherwise": "縁故者",
+    }
+    with pytest.raises(PackError, match="息子"):
+        bundles._head_change(raw, "death.yaml")
