@@ -228,3 +228,40 @@ def test_a_head_change_table_names_only_the_registers_relationships() -> None:
     }
     with pytest.raises(PackError, match="息子"):
         bundles._head_change(raw, "death.yaml")
+
+
+def test_the_new_head_is_never_typed_through_the_procedures_own_api(
+    world: World, bereaved: Bereaved, login: Login
+) -> None:
+    """Only the life event sets the new head, from the registers: a 死亡届 filed directly with
+    one is refused (nothing created), and replacing a life-event draft's form keeps it."""
+    son = login(person=bereaved.son)
+    form = {
+        "death_date": DIED.isoformat(), "death_place": "自宅", "informant": "同居の親族",
+        "certificate": {"doctor": "佐藤 医師", "institution": "千代田病院"},
+    }  # fmt: skip
+    typed = {"head_name": "佐藤 三郎", "members": [
+        {"id": world.stranger, "name": "佐藤 三郎", "relationship": "世帯主"}]}  # fmt: skip
+    refused = son.post(
+        "/api/procedures/shibou/applications",
+        json={"form": {**form, "household_change": typed},
+              "on_behalf_of": {"kind": "person", "id": bereaved.head}},
+    )  # fmt: skip
+    error = refused.json()["error"]
+    assert refused.status_code == 422 and error["code"] == "derived_field"
+    assert "入力できません" in error["message_ja"] and "cannot be typed" in error["message_en"]
+    with transaction(world.factory) as session:
+        assert session.scalar(select(func.count()).select_from(Application)) == 0
+
+    filing_id, _signed = _prepare(world, bereaved.son, bereaved.head, new_head=bereaved.wife)
+    with transaction(world.factory) as session:
+        [part] = onestop.parts_of(session, filing_id)
+    path = f"/api/applications/{part.application_id}/form"
+    assert son.put(path, json={"form": {**form, "household_change": typed}}).status_code == 422
+    assert son.put(path, json={"form": form}).status_code == 200
+    with transaction(world.factory) as session:
+        app = session.get(Application, part.application_id)
+        assert app is not None
+        stored = json.loads(app.form_data)
+    assert stored["death_place"] == "自宅"
+    assert stored["household_change"]["head_name"] == "山田 和子"

@@ -16,7 +16,7 @@ from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import require_login, settings_of
 from tsunagu.identity.roles import Actor
-from tsunagu.procedure import decisions, inventory, service
+from tsunagu.procedure import decisions, forms, inventory, service
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
 from tsunagu.procedure.inventory import InventoryRow
 from tsunagu.procedure.models import Application
@@ -156,9 +156,9 @@ def create(procedure_id: str, body: ApplicationIn, db: DbSession, actor: Caller)
     party = (
         service.Party(body.on_behalf_of.kind, body.on_behalf_of.id) if body.on_behalf_of else None
     )
+    form = forms.with_derived(get_procedure(procedure_id), body.form)
     app = service.create(
-        db, actor, procedure_id, body.form, on_behalf_of=party,
-        organization_id=body.organization_id,
+        db, actor, procedure_id, form, on_behalf_of=party, organization_id=body.organization_id,
     )  # fmt: skip
     return _out(app)
 
@@ -188,7 +188,10 @@ def detail(application_id: str, db: DbSession, actor: Caller) -> ApplicationDeta
 
 @router.put("/api/applications/{application_id}/form", response_model=ApplicationOut)
 def update(application_id: str, body: FormIn, db: DbSession, actor: Caller) -> ApplicationOut:
-    return _out(service.update(db, actor, application_id, body.form))
+    """Replace the draft's form; what a life event worked out in it is kept, never typed."""
+    app, definition = service.editable(db, actor, application_id)
+    form = forms.with_derived(definition, body.form, json.loads(app.form_data))
+    return _out(service.update(db, actor, application_id, form))
 
 
 @router.post("/api/applications/{application_id}/submit", response_model=ApplicationDetail)

@@ -16,12 +16,14 @@ field in the visitor's language.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tsunagu.core.errors import ValidationError
 from tsunagu.exchange.definitions import evidence_types
 from tsunagu.procedure.definitions import FormField, ProcedureDefinition
 from tsunagu.registry import forms as record_forms
@@ -205,12 +207,34 @@ def parse(
         for c in items
     ]
     record, errors = record_forms.parse(fields, values)
-    for field in definition.form.fields:
-        kept = lookup(dict(stored), field.path) if field.derived and stored else None
-        if kept is not None:
-            _set(record, field.path, kept)
+    record = with_derived(definition, record, stored)
     _required_objects(definition.form.schema, record)
     return record, errors
+
+
+def with_derived(
+    definition: ProcedureDefinition,
+    form: Mapping[str, Any],
+    stored: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``form`` as the filer typed it, with what a life event worked out in the ``stored``
+    form kept (``derived`` fields: the new head after a death). Typing such a value through
+    the procedure itself is refused: only the life event, from the registers, sets it."""
+    record = copy.deepcopy(dict(form))
+    for field in definition.form.fields:
+        if not field.derived:
+            continue
+        kept = lookup(dict(stored or {}), field.path)
+        typed = lookup(record, field.path)
+        if typed is not None and typed != kept:
+            raise ValidationError(
+                "derived_field",
+                f"「{field.label.ja}」は入力できません（ライフイベントの届出で台帳から設定されます）。",
+                f"{field.label.en} cannot be typed: a life event sets it from the registers.",
+            )
+        if kept is not None:
+            _set(record, field.path, kept)
+    return record
 
 
 def _strip(message: str, prefix: str) -> str:
