@@ -195,7 +195,6 @@ class BundlePart(Base):
     error_en: Mapped[str | None] = mapped_column(Text)
 
 
-
 # --- employers' one-stop: hiring and leaving (入社・退社) ---------------------------------------
 
 
@@ -211,9 +210,7 @@ class EmployerFiling(Base):
     __tablename__ = "lifeevent_employer_filings"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    corporation_id: Mapped[str] = mapped_column(
-        ForeignKey("identity_organizations.id"), index=True
-    )
+    corporation_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"), index=True)
     employee_person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
     event: Mapped[str] = mapped_column(String(20))
     applicant: Mapped[str] = mapped_column(String(80))
@@ -231,9 +228,7 @@ class EmployerPart(Base):
     __tablename__ = "lifeevent_employer_parts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    filing_id: Mapped[str] = mapped_column(
-        ForeignKey("lifeevent_employer_filings.id"), index=True
-    )
+    filing_id: Mapped[str] = mapped_column(ForeignKey("lifeevent_employer_filings.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     procedure_id: Mapped[str] = mapped_column(String(64))
     application_id: Mapped[str] = mapped_column(ID, index=True)

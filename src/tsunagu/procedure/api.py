@@ -221,9 +221,7 @@ def return_(application_id: str, body: ReasonIn, db: DbSession, actor: Caller) -
 @router.post("/api/applications/{application_id}/decision", response_model=ApplicationOut)
 def decide(application_id: str, body: DecisionIn, db: DbSession, actor: Caller) -> ApplicationOut:
     """Decide; the signed notice follows shortly (decision.pdf answers 409 until then)."""
-    return _out(
-        service.decide(db, actor, application_id, body.approved, body.reason, body.review)
-    )
+    return _out(service.decide(db, actor, application_id, body.approved, body.reason, body.review))
 
 
 @router.get(

@@ -877,7 +877,10 @@ def plan_registers(
         account = koukin_kouza(seed, resident, reference)
         if account is not None:
             start = _dated(account["registered_on"])
-            yield "koukin_kouza", InitialRecord(resident.id, keepers["koukin_kouza"], account, start)
+            yield (
+                "koukin_kouza",
+                InitialRecord(resident.id, keepers["koukin_kouza"], account, start),
+            )
         damage = risai(seed, resident)
         if damage is not None:
             start = _dated(damage["issued_on"])
