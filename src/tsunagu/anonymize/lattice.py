@@ -194,9 +194,10 @@ class _Lattice:
             )
             for q, c in zip(problem.qis, problem.codes, strict=True)
         ]
-        self.bound = sum(per_level[i][self.levels[:, i]] for i in range(len(heights))) / len(
-            heights
-        )
+        # Summed as an array (``sum()`` would type it ``ndarray | float``).
+        self.bound: np.ndarray = np.sum(
+            [per_level[i][self.levels[:, i]] for i in range(len(heights))], axis=0
+        ) / len(heights)
         self.checks: dict[int, Check] = {}
         self.checker = Checker(problem)
         self.best_loss = np.inf  # least loss of a satisfying node checked so far
