@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core import migrate
@@ -67,6 +67,52 @@ def test_rolled_back_records_leave_no_gap(session_factory: sessionmaker[Session]
         audit.record(session, actor="a", action="x", object_type="t", object_id="1")
         raise RuntimeError("business change failed")
     _write(session_factory, 2)
+    assert _verify(session_factory) is None
+
+
+def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
+    session_factory: sessionmaker[Session],
+) -> None:
+    inserts: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO audit_records"):
+            inserts.append(statement)
+
+    with transaction(session_factory) as session:
+        event.listen(session.get_bind(), "before_cursor_execute", count)
+        try:
+            for _ in range(3):
+                audit.record(session, actor="x", action="a.step", object_type="case", object_id="9")
+                session.flush()  # ORM flushes between records do not insert them one by one
+            assert inserts == []
+            # A query of the trail in the same transaction sees what it has written.
+            assert [r.action for r in audit.records_of(session, "case", "9")] == ["a.step"] * 3
+            assert len(inserts) == 1
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", count)
+    assert _verify(session_factory) is None
+
+
+def test_rollback_to_a_savepoint_drops_only_the_records_made_inside_it(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with transaction(session_factory) as session:
+        audit.record(session, actor="x", action="a.before", object_type="case", object_id="5")
+        with pytest.raises(RuntimeError), session.begin_nested():
+            audit.record(session, actor="x", action="a.inside", object_type="case", object_id="5")
+            # A reader inside the savepoint inserts the records made before it too;
+            # the rollback takes those rows away, and they must still be written.
+            assert len(audit.records_of(session, "case", "5")) == 2
+            raise RuntimeError("this part fails")
+        with session.begin_nested():
+            audit.record(session, actor="x", action="a.kept", object_type="case", object_id="5")
+        audit.record(session, actor="x", action="a.after", object_type="case", object_id="5")
+    with transaction(session_factory) as session:
+        found = [r.action for r in audit.records_of(session, "case", "5")]
+    assert found == ["a.before", "a.kept", "a.after"]
+    assert _verify(session_factory) is None
+    _write(session_factory, 2)  # the next transaction links onto the trail as committed
     assert _verify(session_factory) is None
 
 

@@ -348,9 +348,8 @@ def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) 
         "reason": facts.reason,
         "request_id": facts.request_id,
     }
-    # The entry's audit record is written now, not at the next flush: the log
-    # row cites it, and a reader in this transaction must find both.
-    audit.flush_pending(session)
+    # The audit record is inserted with the transaction's others; readers of the
+    # trail in this transaction (inclusion proofs) insert it first.
     return int(session.connection().execute(_INSERT_LOG, row).scalar_one())
 
 

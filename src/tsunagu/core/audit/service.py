@@ -26,12 +26,13 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit.models import AuditDailyRoot, AuditRecord
@@ -204,6 +205,7 @@ def record(
 
 def records_of(session: Session, object_type: str, object_id: str) -> list[AuditRecord]:
     """Every record about one object in the order written: its history, e.g. for a case worker."""
+    flush_pending(session)
     return list(
         session.execute(
             select(AuditRecord)
@@ -219,21 +221,81 @@ def last_seq(session: Session) -> int:
 
 
 def flush_pending(session: Session) -> None:
-    """Insert records buffered by ``record`` (runs automatically before flush and commit)."""
+    """Insert the records buffered by ``record``.
+
+    Runs by itself before commit and before an ORM query of the trail, so a
+    transaction's records cost one multi-row INSERT, not one per ORM flush.
+    """
     rows = session.info.pop(_PENDING, None)
     if rows:
         session.connection().execute(insert(AuditRecord), rows)
 
 
-def _forget_head(session: Session, *_: Any) -> None:
+def _forget_head(session: Session) -> None:
     session.info.pop(_HEAD, None)
     session.info.pop(_PENDING, None)
 
 
-event.listen(Session, "before_flush", lambda session, *_: flush_pending(session))
+@dataclass(frozen=True)
+class _Savepoint:
+    """The buffer and the place in the trail when a savepoint began."""
+
+    pending: list[dict[str, Any]]
+    head: _Head | None
+
+
+# Kept beside each open savepoint, gone with it.
+_SAVEPOINTS: WeakKeyDictionary[SessionTransaction, _Savepoint] = WeakKeyDictionary()
+
+
+def _remember_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        head: _Head | None = session.info.get(_HEAD)
+        _SAVEPOINTS[transaction] = _Savepoint(
+            list(session.info.get(_PENDING, ())),
+            replace(head, reserved=list(head.reserved)) if head else None,
+        )
+
+
+def _undo_to_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """Rolling back to a savepoint drops the records made since, and nothing before.
+
+    Records buffered before it are buffered again (a reader may have inserted them
+    inside the savepoint, and those rows are gone too). A chain taken inside it is
+    given up: PostgreSQL released that lock with the savepoint.
+    """
+    saved = _SAVEPOINTS.pop(transaction, None) if transaction.nested else None
+    if saved is None:
+        _forget_head(session)
+        return
+    session.info[_PENDING] = list(saved.pending)
+    if saved.head is None:
+        session.info.pop(_HEAD, None)
+    else:
+        session.info[_HEAD] = replace(saved.head, reserved=list(saved.head.reserved))
+
+
+def _end_of_transaction(session: Session, transaction: SessionTransaction) -> None:
+    # Commit, rollback or close of the outermost transaction: the next one starts afresh.
+    if transaction.parent is None:
+        _forget_head(session)
+
+
+def _insert_before_reading(state: ORMExecuteState) -> None:
+    """A query of the trail in this transaction sees the records it has buffered."""
+    if (
+        state.session.info.get(_PENDING)
+        and state.is_select
+        and any(mapper.class_ is AuditRecord for mapper in state.all_mappers)
+    ):
+        flush_pending(state.session)
+
+
+event.listen(Session, "do_orm_execute", _insert_before_reading)
 event.listen(Session, "before_commit", flush_pending)
-event.listen(Session, "after_commit", _forget_head)
-event.listen(Session, "after_rollback", _forget_head)
+event.listen(Session, "after_transaction_create", _remember_savepoint)
+event.listen(Session, "after_soft_rollback", _undo_to_savepoint)
+event.listen(Session, "after_transaction_end", _end_of_transaction)
 
 
 @dataclass(frozen=True)
@@ -267,6 +329,7 @@ def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
     links to the row before it). The tail of a day is protected once its
     Merkle root is published; published roots are checked last.
     """
+    flush_pending(session)
     heads: dict[int, str] = {}
     last_seq = 0
     while True:
@@ -332,6 +395,7 @@ class DailyRoot:
 
 def publish_closed_days(session: Session) -> list[AuditDailyRoot]:
     """Freeze the Merkle root of every past day that has records but no root yet."""
+    flush_pending(session)
     today = utcnow().astimezone(TOKYO).date()
     published = set(session.execute(select(AuditDailyRoot.day)).scalars())
     days = session.execute(
@@ -360,6 +424,7 @@ def publish_closed_days(session: Session) -> list[AuditDailyRoot]:
 
 def daily_roots(session: Session) -> list[DailyRoot]:
     """Published roots of closed days, plus today's provisional root."""
+    flush_pending(session)
     roots = [
         DailyRoot(r.day, r.root, r.record_count, r.first_seq, r.last_seq, True)
         for r in session.execute(select(AuditDailyRoot).order_by(AuditDailyRoot.day)).scalars()
@@ -378,6 +443,7 @@ def daily_roots(session: Session) -> list[DailyRoot]:
 
 def inclusion_proof(session: Session, seq: int) -> dict[str, Any]:
     """Proof that record ``seq`` is in its day's tree (used by data-subject access logs)."""
+    flush_pending(session)
     rec = session.get(AuditRecord, seq)
     if rec is None:
         raise LookupError(f"no audit record {seq}")
@@ -407,6 +473,7 @@ def records_with_proofs(session: Session, seqs: list[int]) -> dict[int, dict[str
     What an offline verifier needs: recompute ``hash`` from ``prev_hash`` and
     ``body``, then check ``proof`` leads from it to the day's ``root``.
     """
+    flush_pending(session)
     rows = session.execute(select(AuditRecord).where(AuditRecord.seq.in_(seqs))).scalars().all()
     found: dict[int, dict[str, Any]] = {}
     for day in {r.day for r in rows}:
