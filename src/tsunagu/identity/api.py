@@ -18,7 +18,9 @@ from tsunagu.identity import municipalities as master
 from tsunagu.identity import service
 from tsunagu.identity.schemas import OrganizationDetail, OrganizationKind, OrganizationPublic
 
-router = APIRouter(prefix="/api/identity", tags=["identity"])
+# Each server worker reads the municipality master (Japan Post's list, ~0.2 s) while
+# starting: every application, address and organization check needs it.
+router = APIRouter(prefix="/api/identity", tags=["identity"], on_startup=[master.load])
 
 
 class OrganizationPage(BaseModel):

@@ -226,6 +226,11 @@ def _valid_code(code: str, field: str = "lgcode") -> str:
     return result.normalized
 
 
+def load() -> None:
+    """Read the master now (it is read once per process, on first use otherwise)."""
+    _master()
+
+
 def find_municipality(code: str) -> Municipality | None:
     """The municipality with this 6-digit code, ``None`` if Japan Post does not list it.
 
