@@ -107,3 +107,19 @@ def _listens(pid: int, port: int) -> bool:
         if state == "0A" and int(local.split(":")[1], 16) == port and inode in inodes:
             return True
     return False
+
+
+def test_a_server_process_works_on_request_threads_at_once(tmp_path: Path) -> None:
+    from anyio import to_thread
+    from fastapi.testclient import TestClient
+
+    from tsunagu.core.config import Settings
+    from tsunagu.web.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'threads.db'}"
+    migrate.upgrade(url)
+    app = create_app(Settings(database_url=url, var_dir=tmp_path / "var", request_threads=3))
+    with TestClient(app) as client:
+        tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens)
+        assert tokens == 3
+        assert client.get("/healthz").status_code == 200

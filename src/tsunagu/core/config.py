@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     )
     default_language: str = "ja"
     base_url: str = "http://127.0.0.1:8000"
+    request_threads: int = Field(
+        default=4,
+        ge=1,
+        description="Requests one server process works on at once. Requests are short and "
+        "mostly Python (one core per process): a few threads keep the core busy while one "
+        "waits for the database; dozens only fight over the interpreter lock.",
+    )
     worker_batch_size: int = 200
     worker_poll_interval: float = 0.5
     outbox_max_attempts: int = 8

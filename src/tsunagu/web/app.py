@@ -6,8 +6,10 @@ Each module contributes its routers through ``ROUTERS``; nothing imports
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -99,5 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    app.router.on_startup.append(partial(_limit_request_threads, settings.request_threads))
     errors.install(app)
     return app
+
+
+async def _limit_request_threads(threads: int) -> None:
+    # Synchronous handlers run in anyio's default thread pool (40 threads unless told).
+    to_thread.current_default_thread_limiter().total_tokens = threads
