@@ -5,9 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
+
+# Commits have threads of their own: a commit waiting behind handlers in the request pool
+# could be the very transaction whose locks those handlers wait for.
+COMMIT_THREADS = 32
+_COMMIT_LIMITER: RunVar[CapacityLimiter] = RunVar("tsunagu_commit_limiter")
+
+
+def _commit_limiter() -> CapacityLimiter:
+    """One limiter per event loop (as anyio keeps its default one)."""
+    try:
+        return _COMMIT_LIMITER.get()
+    except LookupError:
+        limiter = CapacityLimiter(COMMIT_THREADS)
+        _COMMIT_LIMITER.set(limiter)
+        return limiter
 
 
 def _commit(session: Session) -> None:
@@ -27,9 +43,9 @@ def _roll_back(session: Session) -> None:
 async def db_session(request: Request) -> AsyncIterator[Session]:
     """A session per request, committed when the handler returns without error.
 
-    Async, so making the session (no I/O) and rolling back cost no hand-off to the
-    thread pool. The commit goes to the pool: it may flush, and a flush can wait for
-    a lock that another request holds until its own commit, which must not find the
+    Async, so making the session (no I/O) and rolling back cost no hand-off to a
+    thread. The commit goes to a thread: it may flush, and a flush can wait for a
+    lock that another request holds until its own commit, which must not find the
     loop blocked.
     """
     session: Session = request.app.state.session_factory()
@@ -38,7 +54,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         _roll_back(session)  # releases locks, never waits for one (and runs even when cancelled)
         raise
-    await run_in_threadpool(_commit, session)
+    await to_thread.run_sync(_commit, session, limiter=_commit_limiter())
 
 
 # scope="function": commit before the response is sent, so a client never sees
