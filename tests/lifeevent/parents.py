@@ -1,6 +1,7 @@
 """New parents: 小林 美咲 of 千代田区 (世帯主, in 国保, with an account registered for public
 benefits and employed by つなぐ商事, whose employment record 就労証明 can be fetched) and her
-husband; no child yet and no child allowance."""
+husband; no child yet and no child allowance — or, with ``first_child``, a son 蓮 for whom
+美咲 already receives the child allowance."""
 
 from __future__ import annotations
 
@@ -74,3 +75,31 @@ def parents_fixture(world: World) -> Parents:
         )  # fmt: skip
         world.signers[ids["mother"]] = _signer(session, world.settings, ids["mother"])
     return Parents(ids["mother"], ids["father"], employer)
+
+
+FIRST_BORN = date(2023, 5, 10)
+FIRST_AMOUNT = 15_000
+
+
+@pytest.fixture(name="first_child")
+def first_child_fixture(world: World, parents: Parents) -> str:
+    """蓮, in the household, and the allowance 美咲 receives for him (the register's record)."""
+    vault = MyNumberVault.from_settings(world.settings)
+    with transaction(world.factory) as session:
+        son = _person(session, vault, "小林", "蓮")
+        record = juki(HOUSEHOLD, resident_code=_code(son), name={"family": "小林", "given": "蓮"},
+                      birth_date=FIRST_BORN.isoformat(), sex="男")  # fmt: skip
+        record["household"].update(head_name="小林 美咲", relationship="子")
+        registry.assert_fact(
+            session, "juki", son, record, keeper_id=world.chiyoda, actor="test",
+            valid_from=FIRST_BORN,
+        )  # fmt: skip
+        registry.assert_fact(
+            session, "jidou_teate", parents.mother,
+            {"recipient_number": "1310160002", "certified_on": "2023-05-20",
+             "children": [{"name": "小林 蓮", "person_id": son,
+                           "birth_date": FIRST_BORN.isoformat(), "cohabiting": True}],
+             "monthly_amount": FIRST_AMOUNT, "status": "支給中"},
+            keeper_id=world.chiyoda, actor="test", valid_from=date(2023, 5, 20),
+        )  # fmt: skip
+    return son

@@ -35,6 +35,8 @@ EXPECTED = {
     "koyou_shutoku": "雇用保険被保険者資格取得届",
     "koyou_soshitsu": "雇用保険被保険者資格喪失届",
     "jyuminzei_idou": "給与所得者異動届出書（住民税の特別徴収）",
+    # a recipient's further child (the birth bundle)
+    "jidou_teate_gakukaitei": "児童手当の額改定請求",
 }
 
 
@@ -117,6 +119,12 @@ def _broken(tmp_path: Path, change: Any) -> str:
         # $item only in an effect made for each item of a list, and each is a $path
         (lambda r: r["effects"][0]["patch"].update(status="$item.status"), "must start with"),
         (lambda r: r["effects"][0].update(each="members"), "each is a $path"),
+        # $append takes [list, item]; $record (the record changed) only in what is changed
+        (
+            lambda r: r["effects"][0]["patch"].update(status={"$append": ["$form.x"]}),
+            "$append stands alone",
+        ),
+        (lambda r: r["effects"][0].update(subject="$record.id"), "must start with"),
         (lambda r: r["owner"].update({"from": "anywhere"}), "owner.from"),
         (lambda r: r.update(fee={"paper": 100, "online": 200}), "online"),
         (lambda r: r.pop("legal_basis"), "legal_basis"),

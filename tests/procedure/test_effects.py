@@ -1,6 +1,6 @@
 """Register changes of approvals beyond the 住基 procedures: 国民健康保険 (enrolment and loss),
-児童手当 (a recipient), 要介護認定 (the care level the reviewer records), 罹災証明 (one more
-certificate with the damage level). A rejection changes nothing."""
+児童手当 (a recipient, and a further child of theirs), 要介護認定 (the care level the reviewer
+records), 罹災証明 (one more certificate with the damage level). A rejection changes nothing."""
 
 from __future__ import annotations
 
@@ -114,6 +114,35 @@ def test_jidou_teate_approval_records_the_recipient(world: World) -> None:
     rejected = _file(world, world.jiro, "jidou_teate", _jidou_teate())
     _review(world, rejected, False)
     assert _records(world, "jidou_teate", world.jiro) == []
+
+
+def test_jidou_teate_gakukaitei_adds_the_child_to_the_children_held_at_approval(
+    world: World,
+) -> None:
+    """The child joins the list the register holds when the approval is made: a change made
+    between the claim and its approval (another child added) is kept, not overwritten by the
+    copy fetched at submission."""
+    first = _file(world, world.taro, "jidou_teate", _jidou_teate())
+    _review(world, first, True, {"monthly_amount": 15000})
+    child = {**_jidou_teate()["child"], "given_name": "四郎", "person_id": world.jiro}
+    claim = _file(world, world.taro, "jidou_teate_gakukaitei", {"child": child})
+    with transaction(world.factory) as session:
+        fetched = {row.evidence_type: row.outcome for row in service.evidence_of(session, claim.id)}
+    assert claim.status == "submitted"  # the named person is of the household: no refusal
+    assert fetched == dict.fromkeys(["setai", "setai_zokugara", "jidou_teate_juryo"], "provided")
+    meanwhile = {"name": "鈴木 五郎", "birth_date": "2015-06-01", "cohabiting": False}
+    with transaction(world.factory) as session:
+        [current] = registry.as_of(session, "jidou_teate", world.taro)
+        registry.change(
+            session, "jidou_teate", world.taro,
+            {"children": [*current.data["children"], meanwhile]},
+            actor="test", valid_from=TODAY,
+        )  # fmt: skip
+    _review(world, claim, True, {"monthly_amount": 40000})
+    [record] = _records(world, "jidou_teate", world.taro)
+    assert [c["name"] for c in record["children"]] == ["鈴木 三郎", "鈴木 五郎", "鈴木 四郎"]
+    assert record["children"][2]["person_id"] == world.jiro
+    assert record["monthly_amount"] == 40000
 
 
 def _kaigo() -> dict[str, Any]:

@@ -11,7 +11,10 @@ procedure by adding a file; a broken file fails at load with its name.
 Values in ``effects`` are templates: a string starting with ``$`` is a path
 into the decision context (``$form.moved_on``, ``$evidence.juminhyo.address``,
 ``$owner.address.town``, ``$today``); anything else is a literal. An effect with ``each``
-may also refer to ``$item``, the item of the list it is made for.
+may also refer to ``$item``, the item of the list it is made for, and every effect to
+``$record``, the subject's record it changes as it stands when the change is made (so a list
+grows from what the register holds then, not from a copy fetched at submission).
+``{$append: [list, item]}`` is that list with the item added (its absent facts left out).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ OWNER_MODES = ("form", "keeper", "choice")
 # review: what the reviewer records when approving (the procedure's review_form)
 CONTEXT_ROOTS = ("form", "evidence", "subject", "owner", "application", "today", "review")
 JOIN = "$join"  # {"$join": [template, …]}: the filled parts joined by a space (e.g. a full name)
+# {"$append": [list template, item template]}: the list with one more item (a child added to
+# an allowance recipient's children)
+APPEND = "$append"
+# in effects only: the record being changed, read when the change is made
+RECORD = "record"
 
 
 def _optional_names(raw: Any, where: str) -> Names | None:
@@ -129,6 +137,8 @@ class Effect:
     # a ``$path`` to a list: the change is made once per item, ``$item`` being that item (every
     # remaining member of a household whose head died); nothing when the list is absent
     each: str | None = None
+    # the change refers to ``$record`` (read only then, when the change is made)
+    reads_record: bool = False
 
 
 CERTIFICATE_LAYOUTS = ("resident_record", "tax_assessment")
@@ -306,11 +316,26 @@ def _check_template(value: Any, where: str, roots: tuple[str, ...] = CONTEXT_ROO
     elif isinstance(value, Mapping):
         if JOIN in value and (len(value) != 1 or not isinstance(value[JOIN], list)):
             raise PackError(f"{where}: {JOIN} stands alone and takes a list")
+        if APPEND in value and (
+            len(value) != 1 or not isinstance(value[APPEND], list) or len(value[APPEND]) != 2
+        ):
+            raise PackError(f"{where}: {APPEND} stands alone and takes [list, item]")
         for item in value.values():
             _check_template(item, where, roots)
     elif isinstance(value, list):
         for item in value:
             _check_template(item, where, roots)
+
+
+def _mentions(value: Any, root: str) -> bool:
+    """Whether a template refers to ``$<root>…`` anywhere."""
+    if isinstance(value, str):
+        return value.startswith("$") and value[1:].split(".")[0] == root
+    if isinstance(value, Mapping):
+        return any(_mentions(item, root) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions(item, root) for item in value)
+    return False
 
 
 def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
@@ -332,8 +357,12 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
         if each is not None and not str(each).startswith("$"):
             raise PackError(f"{where}: an effect's each is a $path to a list")
         _check_template(each, where, roots)
-        for template in (patch, record, item["valid_from"], subject):
-            _check_template(template, where, (*roots, "item") if each is not None else roots)
+        found = (*roots, "item") if each is not None else roots
+        for template in (item["valid_from"], subject):
+            _check_template(template, where, found)
+        # what is changed may refer to the record changed (found by subject and valid_from)
+        for template in (patch, record):
+            _check_template(template, where, (*found, RECORD))
         if item.get("when") is not None:
             rules.check(item["when"], f"{where} effect when")
         effects.append(
@@ -345,6 +374,7 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
                 item.get("when"),
                 dict(record) if record is not None else None,
                 str(each) if each is not None else None,
+                _mentions([patch, record], RECORD),
             )
         )
     return tuple(effects)

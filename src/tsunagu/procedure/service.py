@@ -32,7 +32,14 @@ from tsunagu.identity import service as identity
 from tsunagu.identity.roles import Actor, ActorKind, Permission, require_assurance
 from tsunagu.identity.schemas import OfficialRecord, OfficialRole
 from tsunagu.procedure import calendar, fees, notices, rules
-from tsunagu.procedure.definitions import JOIN, Effect, ProcedureDefinition, get_procedure
+from tsunagu.procedure.definitions import (
+    APPEND,
+    JOIN,
+    RECORD,
+    Effect,
+    ProcedureDefinition,
+    get_procedure,
+)
 from tsunagu.procedure.models import (
     Application,
     ApplicationComment,
@@ -391,11 +398,14 @@ def _fetch_evidence(
     without it (outcome ``not_consented``): the office asks for the paper instead.
     """
     case_id = app.case_id
-    if not definition.evidence:
+    form = json.loads(app.form_data)
+    # evidence about a person the form does not name (a child not yet in the register) is
+    # not asked for: nobody to ask about
+    needs = [need for need in definition.evidence if _about(app, form, need.about)]
+    if not needs:
         return case_id, []
     assert definition.exchange_procedure is not None
-    form = json.loads(app.form_data)
-    subjects = {_about(app, form, need.about): "subject" for need in definition.evidence}
+    subjects = {_about(app, form, need.about): "subject" for need in needs}
     if case_id is None:
         case_id = exchange.open_case(
             session,
@@ -409,14 +419,14 @@ def _fetch_evidence(
         session.execute(
             delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id)
         )
-    for need in definition.evidence:
+    for need in needs:
         if need.type_id in consents:
             exchange.give_consent(
                 session, case_id=case_id, party_id=_about(app, form, need.about),
                 evidence_type_id=need.type_id, actor=app.applicant,
             )  # fmt: skip
     rows = []
-    for need in definition.evidence:
+    for need in needs:
         row = ApplicationEvidence(
             application_id=app.id,
             evidence_type=need.type_id,
@@ -455,7 +465,11 @@ def _fetch_evidence(
 
 
 def _about(app: Application, form: dict[str, Any], about: str) -> str:
-    return app.subject_id if about == "subject" else str(rules.lookup(form, about[5:]))
+    """Whom the evidence is about: the subject, or the person a form field names ("" none)."""
+    if about == "subject":
+        return app.subject_id
+    named = rules.lookup(form, about[5:])
+    return str(named) if named not in (None, "") else ""
 
 
 def evidence_of(session: Session, application_id: str) -> list[ApplicationEvidence]:
@@ -729,6 +743,11 @@ def fill(template: Any, values: dict[str, Any]) -> Any:
         return rules.lookup(values, template[1:])
     if isinstance(template, dict) and JOIN in template:
         return " ".join(str(part) for part in fill(template[JOIN], values) if part)
+    if isinstance(template, dict) and APPEND in template:
+        found, item = fill(template[APPEND], values)
+        if isinstance(item, dict):  # an optional fact not known is left out, never null
+            item = {key: value for key, value in item.items() if value is not None}
+        return [*(found if isinstance(found, list) else []), item]
     if isinstance(template, dict):
         return {key: fill(item, values) for key, item in template.items()}
     if isinstance(template, list):
@@ -763,6 +782,9 @@ def _apply_effect(
         return
     subject = str(fill(effect.subject, values))
     valid_from = date.fromisoformat(str(fill(effect.valid_from, values)))
+    if effect.reads_record:  # read just before the change, in its transaction
+        found = registry.as_of(session, effect.registry, subject, valid_on=valid_from)
+        values = {**values, RECORD: found[0].data if found else None}
     record = fill(effect.record, values) if effect.record is not None else None
     if effect.patch is None:
         registry.assert_fact(
