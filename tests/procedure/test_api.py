@@ -105,6 +105,25 @@ def test_who_may_call_what(world: World, login: Login) -> None:
     assert hanako.post(f"{path}/withdraw").json()["status"] == "withdrawn"
 
 
+def test_a_filer_sees_only_what_the_registers_said_about_them(world: World, login: Login) -> None:
+    """A proxy's filing fetches the principal's record for the office, not for the proxy."""
+    world.power_of_attorney(world.hanako, world.stranger, ["tennyu"])
+    agent = login(person=world.stranger)
+    created = agent.post(
+        "/api/procedures/tennyu/applications",
+        json={"form": tennyu_form(), "on_behalf_of": {"kind": "person", "id": world.hanako}},
+    )
+    assert created.status_code == 200, created.text
+    submitted = _submit(world, agent, world.stranger, created.json())
+    path = f"/api/applications/{submitted['id']}"
+    assert [(e["outcome"], e["records"]) for e in submitted["evidence"]] == [("provided", [])]
+    assert agent.get(path).json()["evidence"][0]["records"] == []
+    hanako = login(person=world.hanako)
+    assert hanako.get(path).json()["evidence"][0]["records"]  # about her: she sees it
+    reviewer = login(official=world.osaka_reviewer)
+    assert reviewer.get(path).json()["evidence"][0]["records"]
+
+
 def test_lower_assurance_session_is_refused(world: World, login: Login) -> None:
     weak = login(person=world.hanako, ial=2)
     response = weak.post("/api/procedures/tennyu/applications", json={"form": tennyu_form()})

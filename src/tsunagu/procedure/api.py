@@ -19,7 +19,7 @@ from tsunagu.identity.roles import Actor
 from tsunagu.procedure import decisions, forms, inventory, service
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
 from tsunagu.procedure.inventory import InventoryRow
-from tsunagu.procedure.models import Application
+from tsunagu.procedure.models import Application, ApplicationEvidence
 from tsunagu.procedure.schemas import (
     ApplicationDetail,
     ApplicationIn,
@@ -136,14 +136,27 @@ def _out(app: Application) -> ApplicationOut:
     )  # fmt: skip
 
 
-def _detail(db: DbSession, app: Application) -> ApplicationDetail:
+def _shown_records(actor: Actor, app: Application, row: ApplicationEvidence) -> list[Any]:
+    """What the registers said, for the office's reviewers; a filer sees only what is about them.
+
+    An employer's or a parent's filing names other people: their register data was
+    fetched for the office to check, not to be handed to whoever typed their id.
+    """
+    records: list[Any] = json.loads(row.records)
+    if not records or service.is_reviewer(actor, app):
+        return records
+    subject = json.loads(row.response).get("subject_id") if row.response else None
+    return records if subject is not None and subject == actor.person_id else []
+
+
+def _detail(db: DbSession, actor: Actor, app: Application) -> ApplicationDetail:
     evidence = [
         EvidenceOut(
             evidence_type=row.evidence_type,
             outcome=row.outcome,
             owner_id=row.owner_id,
             seal_serial=row.seal_serial,
-            records=json.loads(row.records),
+            records=_shown_records(actor, app, row),
             fetched_at=row.fetched_at,
         )
         for row in service.evidence_of(db, app.id)
@@ -183,7 +196,7 @@ def queue(
 
 @router.get("/api/applications/{application_id}", response_model=ApplicationDetail)
 def detail(application_id: str, db: DbSession, actor: Caller) -> ApplicationDetail:
-    return _detail(db, service.get(db, actor, application_id))
+    return _detail(db, actor, service.get(db, actor, application_id))
 
 
 @router.put("/api/applications/{application_id}/form", response_model=ApplicationOut)
@@ -200,7 +213,7 @@ def submit(
 ) -> ApplicationDetail:
     store = sealing.store_for(settings_of(request))
     cms_der = protocol.unb64(body.cms, what="cms")
-    return _detail(db, service.submit(db, actor, application_id, cms_der, store=store))
+    return _detail(db, actor, service.submit(db, actor, application_id, cms_der, store=store))
 
 
 @router.post("/api/applications/{application_id}/withdraw", response_model=ApplicationOut)

@@ -620,14 +620,14 @@ def submit_each(
 # --- review ------------------------------------------------------------------------------------
 
 
-def _is_reviewer(actor: Actor, app: Application) -> bool:
+def is_reviewer(actor: Actor, app: Application) -> bool:
     return actor.can(Permission.APPLICATION_REVIEW) and actor.organization_id == app.owner_id
 
 
 def for_review(session: Session, actor: Actor, application_id: str) -> Application:
     """The application, for a reviewer of its owner only (the official console's view of it)."""
     app = _load(session, application_id)
-    if not _is_reviewer(actor, app):
+    if not is_reviewer(actor, app):
         raise _not_found()
     return app
 
@@ -835,7 +835,7 @@ def _is_party(actor: Actor, app: Application) -> bool:
 def get(session: Session, actor: Actor, application_id: str) -> Application:
     """The application, for its applicant, its subject or a reviewer of the owner."""
     app = _load(session, application_id)
-    if not (_is_party(actor, app) or _is_reviewer(actor, app)):
+    if not (_is_party(actor, app) or is_reviewer(actor, app)):
         raise _not_found()
     return app
 
@@ -1013,7 +1013,7 @@ def comment(
 ) -> ApplicationComment:
     """Applicants write to the office; reviewers to the applicant or (internal) to colleagues."""
     app = get(session, actor, application_id)
-    if internal and not _is_reviewer(actor, app):
+    if internal and not is_reviewer(actor, app):
         raise _refused(
             "permission_denied",
             "内部メモは審査担当の職員のみ書けます。",
@@ -1027,7 +1027,7 @@ def comment(
 def comments(session: Session, actor: Actor, application_id: str) -> list[ApplicationComment]:
     app = get(session, actor, application_id)
     query = select(ApplicationComment).where(ApplicationComment.application_id == app.id)
-    if not _is_reviewer(actor, app):
+    if not is_reviewer(actor, app):
         query = query.where(ApplicationComment.internal.is_(False))
     return list(session.execute(query.order_by(ApplicationComment.id)).scalars())
 
