@@ -45,6 +45,7 @@ LOGIN_COOKIE = "tsunagu_login"
 NO_STORE = {"Cache-Control": "no-store"}
 # Where a login may send the visitor back to: a plain path on this site, no query.
 NEXT_PATH = re.compile(r"^/[A-Za-z0-9_\-./]{0,200}$")
+HUB = "/me"
 MAX_SIGNATURE_FILE = 256 * 1024
 DOCUMENTS = card.DOCUMENTS
 CARD_EVENTS = (
@@ -116,7 +117,8 @@ def session_nav(request: Request) -> dict[str, str] | None:
             actor = sessions.resolve(db, token)
     if actor is None:
         return None
-    return {"name": actor.display_name, "home": _home_of(actor), "csrf": csrf_for(request)}
+    # "My page" is the hub (web/), listing what this party may open; the login lands on _home_of
+    return {"name": actor.display_name, "home": HUB, "csrf": csrf_for(request)}
 
 
 # The layout includes identity/_session_nav.html, which calls this when present.

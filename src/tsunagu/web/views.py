@@ -1,15 +1,17 @@
-"""Home page, language switch and health check."""
+"""Home page, the logged-in party's hub, language switch and health check."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
 from tsunagu.core.i18n import LANGUAGES
 from tsunagu.core.rendering import LANGUAGE_COOKIE, render
+from tsunagu.identity.deps import CurrentActor, login_redirect, private_page
+from tsunagu.web import navigation
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,7 +20,15 @@ ONE_YEAR = 365 * 24 * 3600
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return render(request, "web/home.html")
+    return render(request, "web/home.html", {"services": navigation.public()})
+
+
+@router.get("/me", response_class=HTMLResponse)
+def hub(request: Request, actor: CurrentActor) -> Response:
+    """ "My page": every page meant for the logged-in party that it may open."""
+    if actor is None:
+        return login_redirect(request)
+    return private_page(request, "web/hub.html", {"entries": navigation.open_to(actor)})
 
 
 @router.get("/lang/{language}")
