@@ -95,11 +95,11 @@ def _home_of(actor: Actor) -> str:
         issues = actor.can(Permission.CARD_ISSUE) or actor.can(Permission.CARD_REVOKE)
         if issues:
             return "/counter"
-        # reviewers work from the official console of the procedure module
-        return "/console/applications" if actor.can(Permission.APPLICATION_REVIEW) else "/"
+        # reviewers work from the official console of the procedure module; others from the hub
+        return "/console/applications" if actor.can(Permission.APPLICATION_REVIEW) else HUB
     if actor.kind is ActorKind.MEMBER:
         return "/business"
-    return "/me/card"
+    return HUB
 
 
 def _see_other(path: str, **query: str) -> RedirectResponse:

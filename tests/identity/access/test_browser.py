@@ -98,6 +98,8 @@ def test_browser_wallet_enrolls_logs_in_signs_and_gives_a_power_of_attorney(
     page.keyboard.press("Control+A")
     page.keyboard.type(PIN)
     page.keyboard.press("Enter")
+    page.wait_for_url("**/me")  # "My page", which links to the card
+    page.get_by_role("link", name="わたしのデジタル証明書").click()
     page.wait_for_url("**/me/card")
     expect(page.get_by_role("heading", level=1)).to_have_text("わたしのデジタル証明書")
     assert_no_axe_violations(page)

@@ -238,7 +238,7 @@
       signature: toBase64(signature),
     });
     const next = form.dataset.next;
-    window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/me/card");
+    window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/me");
   };
 
   /** Detached, time-stamped CMS over ``bytes`` (Base64 DER); the key signs only our digest. */
