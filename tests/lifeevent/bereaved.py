@@ -1,5 +1,5 @@
-"""A household whose head dies: 山田 of 千代田区 (the head under long-term care and in 国保, his
-wife, their son and a grandson of ten); the son files the death."""
+"""A household whose head dies: 山田 of 千代田区 (the head under long-term care and in 国保 with
+his wife, their son and a grandson of ten); the son files the death."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ DIED = tokyo_today() - timedelta(days=2)
 
 @dataclass
 class Bereaved:
-    """山田 household of 千代田区: the head (要介護2, in 国保), his wife, their son and a grandson
-    of ten; the son files."""
+    """山田 household of 千代田区: the head (要介護2) and his wife in 国保, their son and a
+    grandson of ten; the son files."""
 
     head: str
     wife: str
@@ -65,12 +65,13 @@ def bereaved(world: World) -> Bereaved:
                 session, "juki", ids[key], record, keeper_id=world.chiyoda, actor="test",
                 valid_from=SINCE,
             )  # fmt: skip
-        registry.assert_fact(
-            session, "kokuho", ids["head"],
-            {"insurer_number": "131016", "symbol": "千代", "number": "5678",
-             "head_of_household": "山田 正", "acquired_on": "2013-05-01", "status": "資格取得"},
-            keeper_id=world.chiyoda, actor="test", valid_from=date(2013, 5, 1),
-        )  # fmt: skip
+        for key, number in (("head", "5678"), ("wife", "5679")):  # the son is employed
+            registry.assert_fact(
+                session, "kokuho", ids[key],
+                {"insurer_number": "131016", "symbol": "千代", "number": number,
+                 "head_of_household": "山田 正", "acquired_on": "2013-05-01", "status": "資格取得"},
+                keeper_id=world.chiyoda, actor="test", valid_from=date(2013, 5, 1),
+            )  # fmt: skip
         registry.assert_fact(
             session, "kaigo", ids["head"],
             {"insurer_number": "131016", "insured_number": "0000054321",

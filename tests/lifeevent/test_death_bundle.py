@@ -6,6 +6,7 @@ Nobody files a 世帯主変更届 or anything else."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ from tsunagu.procedure.models import Application
 from tsunagu.registry import service as registry
 
 DOCTOR = {"certificate.doctor": "佐藤 医師", "certificate.institution": "千代田病院"}
+# 国民健康保険法 第8条・介護保険法 第11条: membership is lost on the day after the death
+LOST_ON = DIED + timedelta(days=1)
 
 
 def _prepare(world: World, filer: str, died: str, **kwargs: Any) -> tuple[str, str]:
@@ -90,8 +93,21 @@ def test_a_heads_death_ends_care_and_health_insurance_and_names_the_chosen_head(
         applications = session.scalar(select(func.count()).select_from(Application))
     assert record.data["status"] == "死亡"
     assert (care.data["status"], care.data["loss_reason"]) == ("資格喪失", "死亡")
-    assert care.valid_from == DIED and care.data["care_level"] == "要介護2"
+    assert care.valid_from == LOST_ON and care.data["care_level"] == "要介護2"
     assert (insurance.data["status"], insurance.data["loss_reason"]) == ("資格喪失", "死亡")
+    assert insurance.valid_from == LOST_ON
+    assert care.data["lost_on"] == insurance.data["lost_on"] == LOST_ON.isoformat()
+    # still members on the day of the death
+    assert _enrolment(world, "kaigo", bereaved.head, DIED) == (None, None)  # a member's: no status
+    assert _enrolment(world, "kokuho", bereaved.head, DIED) == ("資格取得", "山田 正")
+    # the widow's 国保 record names her son from the death; nobody else gets one
+    assert _enrolment(world, "kokuho", bereaved.wife, DIED) == ("資格取得", "山田 健一")
+    assert _enrolment(world, "kokuho", bereaved.wife, DIED - timedelta(days=1)) == (
+        "資格取得", "山田 正",
+    )  # fmt: skip
+    with transaction(world.factory) as session:
+        for person in (bereaved.son, bereaved.grandson):
+            assert registry.as_of(session, "kokuho", person) == []
     # the son heads the household; his mother is 母, his nephew-or-son a 縁故者 (relative)
     assert _household(world, bereaved.son, bereaved.wife, bereaved.grandson) == [
         ("山田 健一", "世帯主"), ("山田 健一", "母"), ("山田 健一", "縁故者"),
@@ -112,6 +128,13 @@ def test_a_heads_death_ends_care_and_health_insurance_and_names_the_chosen_head(
         assert session.scalar(select(func.count()).select_from(Application)) == 1
 
 
+def _enrolment(world: World, register: str, person_id: str, day: Any) -> tuple[Any, Any] | None:
+    """(資格の状態, 世帯主氏名) of a person's record in a register valid on ``day``."""
+    with transaction(world.factory) as session:
+        found = registry.as_of(session, register, person_id, valid_on=day)
+    return (found[0].data.get("status"), found[0].data.get("head_of_household")) if found else None
+
+
 def test_the_only_adult_left_becomes_head_without_being_asked(world: World, movers: Movers) -> None:
     with transaction(world.factory) as session:
         world.signers[movers.spouse] = _signer(session, world.settings, movers.spouse)
@@ -128,6 +151,11 @@ def test_the_only_adult_left_becomes_head_without_being_asked(world: World, move
     assert _household(world, movers.spouse, movers.child) == [
         ("中村 美咲", "世帯主"), ("中村 美咲", "子"),
     ]  # fmt: skip
+    # both still in 国保, which now names the new head; the dead one's enrolment ends next day
+    for person in (movers.spouse, movers.child):
+        assert _enrolment(world, "kokuho", person, DIED) == ("資格取得", "中村 美咲")
+    assert _enrolment(world, "kokuho", movers.head, DIED) == ("資格取得", "中村 健太")
+    assert _enrolment(world, "kokuho", movers.head, LOST_ON) == ("資格喪失", "中村 健太")
 
 
 def test_a_members_death_changes_no_head(world: World, movers: Movers) -> None:
@@ -136,6 +164,11 @@ def test_a_members_death_changes_no_head(world: World, movers: Movers) -> None:
     assert _household(world, movers.head, movers.child) == [
         ("中村 健太", "世帯主"), ("中村 健太", "子"),
     ]  # fmt: skip
+    # the others' 国保 records keep their head; the spouse's enrolment ends the next day
+    for person in (movers.head, movers.child):
+        assert _enrolment(world, "kokuho", person, LOST_ON) == ("資格取得", "中村 健太")
+    assert _enrolment(world, "kokuho", movers.spouse, LOST_ON) == ("資格喪失", "中村 健太")
+    assert _enrolment(world, "kokuho", movers.spouse, DIED) == ("資格取得", "中村 健太")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import yaml
 from tsunagu.packs import PackError, load_file
 from tsunagu.procedure import definitions
 from tsunagu.procedure.definitions import get_procedure, procedures
+from tsunagu.procedure.service import fill
 
 PACK = Path(definitions.__file__).resolve().parents[1] / "packs" / "jp" / "procedures"
 EXPECTED = {
@@ -119,6 +120,27 @@ def _broken(tmp_path: Path, change: Any) -> str:
         # $item only in an effect made for each item of a list, and each is a $path
         (lambda r: r["effects"][0]["patch"].update(status="$item.status"), "must start with"),
         (lambda r: r["effects"][0].update(each="members"), "each is a $path"),
+        (lambda r: r["effects"][0]["patch"].update(status="$item_evidence.x"), "must start with"),
+        # $date_offset takes [date, whole days]; valid_from is a $path or one shifted
+        (
+            lambda r: r["effects"][0].update(valid_from={"$date_offset": ["$form.x", "1"]}),
+            "$date_offset stands alone",
+        ),
+        (
+            lambda r: r["effects"][0].update(valid_from={"$date_offset": ["2024-01-01", 1]}),
+            "needs valid_from",
+        ),
+        # evidence about each item of a form list names no one person too
+        (
+            lambda r: r["evidence"].append(
+                {**r["evidence"][0], "each": "form.x", "about": "subject"}
+            ),
+            "evidence 'each'",
+        ),
+        (
+            lambda r: r["evidence"].append({**r["evidence"][0], "each": "$form.x"}),
+            "evidence 'each'",
+        ),
         # $append takes [list, item]; $record (the record changed) only in what is changed
         (
             lambda r: r["effects"][0]["patch"].update(status={"$append": ["$form.x"]}),
@@ -132,3 +154,18 @@ def _broken(tmp_path: Path, change: Any) -> str:
 )
 def test_broken_definitions_are_refused(tmp_path: Path, change: Any, message: str) -> None:
     assert message in _broken(tmp_path, change)
+
+
+@pytest.mark.parametrize(
+    ("day", "days", "shifted"),
+    [
+        ("2026-02-28", 1, "2026-03-01"),
+        ("2024-12-31", 1, "2025-01-01"),
+        ("2024-03-01", -1, "2024-02-29"),
+    ],
+)
+def test_a_template_shifts_a_date(day: str, days: int, shifted: str) -> None:
+    """国民健康保険法 第8条: a death on ``day`` ends the enrolment on the next day."""
+    template = {"lost_on": {"$date_offset": ["$form.death_date", days]}}
+    assert fill(template, {"form": {"death_date": day}}) == {"lost_on": shifted}
+    assert fill(template, {"form": {}}) == {"lost_on": None}  # no date: nothing made up

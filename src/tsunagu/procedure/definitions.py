@@ -11,10 +11,13 @@ procedure by adding a file; a broken file fails at load with its name.
 Values in ``effects`` are templates: a string starting with ``$`` is a path
 into the decision context (``$form.moved_on``, ``$evidence.juminhyo.address``,
 ``$owner.address.town``, ``$today``); anything else is a literal. An effect with ``each``
-may also refer to ``$item``, the item of the list it is made for, and every effect to
+may also refer to ``$item``, the item of the list it is made for (and ``$item_evidence``,
+the evidence fetched about its ``id`` by an evidence need with ``each``), and every effect to
 ``$record``, the subject's record it changes as it stands when the change is made (so a list
 grows from what the register holds then, not from a copy fetched at submission).
 ``{$append: [list, item]}`` is that list with the item added (its absent facts left out).
+``{$date_offset: [date, days]}`` is the ISO date that many days later, as the rule operator
+``date_offset`` (a loss of insurance on the day after the death: ``[$form.death_date, 1]``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ JOIN = "$join"  # {"$join": [template, …]}: the filled parts joined by a space
 # {"$append": [list template, item template]}: the list with one more item (a child added to
 # an allowance recipient's children)
 APPEND = "$append"
+# {"$date_offset": [date template, whole days]}: the ISO date that many days later (国民健康保険法
+# 第8条: membership is lost on the day after the death)
+DATE_OFFSET = "$date_offset"
+# in effects made for each item: what evidence needs with ``each`` fetched about the item's id
+ITEM_EVIDENCE = "item_evidence"
 # in effects only: the record being changed, read when the change is made
 RECORD = "record"
 
@@ -103,6 +111,10 @@ class EvidenceNeed:
     about: str  # "subject", or a path into the form holding a person id
     replaces: Names
     required: bool
+    # a path into the form holding a list: fetched about each item's ``id`` instead (every
+    # remaining member of a household whose head died); an effect made ``each`` item finds
+    # what was fetched about it under ``$item_evidence``
+    each: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,8 @@ class Effect:
     """A register change made when the application is approved (by the owner, as keeper)."""
 
     registry: str
-    valid_from: str
+    # a date template: a ``$path``, or ``{$date_offset: [$path, days]}``
+    valid_from: str | dict[str, Any]
     patch: dict[str, Any] | None
     # whose record changes: the application's subject, or e.g. ``$form.vehicle_id`` for a car
     subject: str = "$subject.id"
@@ -286,12 +299,16 @@ def _evidence(raw: Any, where: str, exchange_procedure: str | None) -> tuple[Evi
         about = str(item.get("about", "subject"))
         if about != "subject" and not about.startswith("form."):
             raise PackError(f"{where}: evidence 'about' is 'subject' or a form path")
+        each = item.get("each")
+        if each is not None and ("about" in item or not str(each).startswith("form.")):
+            raise PackError(f"{where}: evidence 'each' is a form path to a list, without 'about'")
         needs.append(
             EvidenceNeed(
                 type_id,
-                about,
+                about if each is None else str(each),  # never "subject": the list's persons
                 parse_names(item.get("replaces"), f"{where} {type_id} replaces"),
                 bool(item.get("required", True)),
+                str(each) if each is not None else None,
             )
         )
     return tuple(needs)
@@ -320,11 +337,25 @@ def _check_template(value: Any, where: str, roots: tuple[str, ...] = CONTEXT_ROO
             len(value) != 1 or not isinstance(value[APPEND], list) or len(value[APPEND]) != 2
         ):
             raise PackError(f"{where}: {APPEND} stands alone and takes [list, item]")
+        if DATE_OFFSET in value and (
+            len(value) != 1
+            or not isinstance(value[DATE_OFFSET], list)
+            or len(value[DATE_OFFSET]) != 2
+            or type(value[DATE_OFFSET][1]) is not int
+        ):
+            raise PackError(f"{where}: {DATE_OFFSET} stands alone and takes [date, whole days]")
         for item in value.values():
             _check_template(item, where, roots)
     elif isinstance(value, list):
         for item in value:
             _check_template(item, where, roots)
+
+
+def _is_date_template(value: Any) -> bool:
+    """A ``$path``, or ``{$date_offset: [$path, days]}`` (a date that many days later)."""
+    if isinstance(value, Mapping) and DATE_OFFSET in value:
+        return isinstance(value[DATE_OFFSET], list) and _is_date_template(value[DATE_OFFSET][0])
+    return isinstance(value, str) and value.startswith("$")
 
 
 def _mentions(value: Any, root: str) -> bool:
@@ -350,14 +381,14 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
             patch is None and record is None
         ):
             raise PackError(f"{where}: an effect needs a patch, a record or both (mappings)")
-        if not str(item.get("valid_from", "")).startswith("$"):
-            raise PackError(f"{where}: an effect needs valid_from ($path)")
+        if not _is_date_template(item.get("valid_from")):
+            raise PackError(f"{where}: an effect needs valid_from ($path or {DATE_OFFSET})")
         subject = str(item.get("subject", "$subject.id"))
         each = item.get("each")
         if each is not None and not str(each).startswith("$"):
             raise PackError(f"{where}: an effect's each is a $path to a list")
         _check_template(each, where, roots)
-        found = (*roots, "item") if each is not None else roots
+        found = (*roots, "item", ITEM_EVIDENCE) if each is not None else roots
         for template in (item["valid_from"], subject):
             _check_template(template, where, found)
         # what is changed may refer to the record changed (found by subject and valid_from)
@@ -368,7 +399,7 @@ def _effects(raw: Any, where: str, *, reviewed: bool) -> tuple[Effect, ...]:
         effects.append(
             Effect(
                 str(item["registry"]),
-                str(item["valid_from"]),
+                item["valid_from"],
                 dict(patch) if patch is not None else None,
                 subject,
                 item.get("when"),

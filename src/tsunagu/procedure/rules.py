@@ -115,13 +115,15 @@ def evaluate(expression: Any, context: Mapping[str, Any]) -> Any:
     if name == "add_months":
         return _add_months(left, right)
     if name == "date_offset":
-        return _date_offset(left, right)
+        return date_offset(left, right)
     if name == "in":
         return isinstance(right, list) and left in right
     return _compare(name, left, right)
 
 
-def _date_offset(value: Any, days: Any) -> str | None:
+def date_offset(value: Any, days: Any) -> str | None:
+    """The ISO date ``days`` days after ``value``; None when either is not one (also for the
+    ``$date_offset`` of an effect's template)."""
     try:
         return (date.fromisoformat(str(value)) + timedelta(days=int(days))).isoformat()
     except (TypeError, ValueError):

@@ -34,9 +34,12 @@ from tsunagu.identity.schemas import OfficialRecord, OfficialRole
 from tsunagu.procedure import calendar, fees, notices, rules
 from tsunagu.procedure.definitions import (
     APPEND,
+    DATE_OFFSET,
+    ITEM_EVIDENCE,
     JOIN,
     RECORD,
     Effect,
+    EvidenceNeed,
     ProcedureDefinition,
     get_procedure,
 )
@@ -401,11 +404,11 @@ def _fetch_evidence(
     form = json.loads(app.form_data)
     # evidence about a person the form does not name (a child not yet in the register) is
     # not asked for: nobody to ask about
-    needs = [need for need in definition.evidence if _about(app, form, need.about)]
+    needs = [(need, whom) for need in definition.evidence for whom in _whom(app, form, need)]
     if not needs:
         return case_id, []
     assert definition.exchange_procedure is not None
-    subjects = {_about(app, form, need.about): "subject" for need in needs}
+    subjects = dict.fromkeys((whom for _need, whom in needs), "subject")
     if case_id is None:
         case_id = exchange.open_case(
             session,
@@ -419,14 +422,14 @@ def _fetch_evidence(
         session.execute(
             delete(ApplicationEvidence).where(ApplicationEvidence.application_id == app.id)
         )
-    for need in needs:
+    for need, whom in needs:
         if need.type_id in consents:
             exchange.give_consent(
-                session, case_id=case_id, party_id=_about(app, form, need.about),
-                evidence_type_id=need.type_id, actor=app.applicant,
+                session, case_id=case_id, party_id=whom, evidence_type_id=need.type_id,
+                actor=app.applicant,
             )  # fmt: skip
     rows = []
-    for need in needs:
+    for need, whom in needs:
         row = ApplicationEvidence(
             application_id=app.id,
             evidence_type=need.type_id,
@@ -442,7 +445,7 @@ def _fetch_evidence(
                 procedure_id=definition.exchange_procedure,
                 application_ref=app.id,
                 evidence_type=need.type_id,
-                subject_id=_about(app, form, need.about),
+                subject_id=whom,
             )
         except NotFoundError:
             pass
@@ -462,6 +465,20 @@ def _fetch_evidence(
     session.add_all(rows)  # after the fetches (whose queries would flush each alone): one INSERT
     session.flush()
     return case_id, rows
+
+
+def _whom(app: Application, form: dict[str, Any], need: EvidenceNeed) -> list[str]:
+    """Whom a need is fetched about: one person, or every item's ``id`` of a form list
+    (``each``); nobody the form does not name."""
+    if need.each is None:
+        return [whom] if (whom := _about(app, form, need.about)) else []
+    return _item_ids(form, need.each)
+
+
+def _item_ids(form: dict[str, Any], path: str) -> list[str]:
+    """The ``id`` of every item of the list at a ``form.…`` path."""
+    items = rules.lookup(form, path[5:])
+    return [str(i["id"]) for i in items or [] if isinstance(i, dict) and i.get("id")]
 
 
 def _about(app: Application, form: dict[str, Any], about: str) -> str:
@@ -489,14 +506,15 @@ def context(
 
     ``rows``: the evidence just fetched, when the caller holds it (no second read).
     """
-    evidence: dict[str, Any] = {}
-    for row in evidence_of(session, app.id) if rows is None else rows:
-        records = json.loads(row.records)
-        evidence[row.evidence_type] = records[0]["data"] if records else None
+    form = json.loads(app.form_data)
+    fetched = evidence_of(session, app.id) if rows is None else rows
+    evidence, about = _evidence_facts(get_procedure(app.procedure_id), form, fetched)
     owner = _owner_facts(session, app.owner_id) if app.owner_id else {}
     return {
-        "form": json.loads(app.form_data),
+        "form": form,
         "evidence": evidence,
+        # person id → type → data, fetched by needs with ``each`` (see ``$item_evidence``)
+        "evidence_about": about,
         "subject": {"kind": app.subject_kind, "id": app.subject_id},
         "owner": owner,
         "application": {
@@ -516,6 +534,34 @@ def context(
         "today": tokyo_today().isoformat(),
         "review": {},
     }
+
+
+def _evidence_facts(
+    definition: ProcedureDefinition, form: dict[str, Any], rows: list[ApplicationEvidence]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """What was fetched: type → data about the subject (or the person the need names), and
+    person id → type → data for the persons needs with ``each`` were fetched about (told apart
+    by the sealed answer's subject: one type may be fetched both ways, e.g. 国保 of the dead
+    and of each remaining member)."""
+    each = {
+        need.type_id: set(_item_ids(form, need.each))
+        for need in definition.evidence
+        if need.each is not None
+    }
+    evidence: dict[str, Any] = {}
+    about: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        records = json.loads(row.records)
+        data = records[0]["data"] if records else None
+        if row.evidence_type in each:
+            whom = json.loads(row.response)["subject_id"] if row.response else None
+            if whom in each[row.evidence_type]:
+                about.setdefault(whom, {})[row.evidence_type] = data
+                continue
+            if data is None and row.evidence_type in evidence:
+                continue  # nothing found about a member: the subject's answer stands
+        evidence[row.evidence_type] = data
+    return evidence, about
 
 
 def _fee_waived(session: Session, app: Application) -> bool:
@@ -743,6 +789,9 @@ def fill(template: Any, values: dict[str, Any]) -> Any:
         return rules.lookup(values, template[1:])
     if isinstance(template, dict) and JOIN in template:
         return " ".join(str(part) for part in fill(template[JOIN], values) if part)
+    if isinstance(template, dict) and DATE_OFFSET in template:
+        day, days = template[DATE_OFFSET]
+        return rules.date_offset(fill(day, values), days)
     if isinstance(template, dict) and APPEND in template:
         found, item = fill(template[APPEND], values)
         if isinstance(item, dict):  # an optional fact not known is left out, never null
@@ -771,7 +820,10 @@ def _apply_effects(
     for effect in definition.effects:
         items = [None] if effect.each is None else fill(effect.each, values) or []
         for item in items:
-            _apply_effect(session, app, effect, by, {**values, "item": item}, note)
+            whom = item.get("id") if isinstance(item, dict) else None
+            found = values.get("evidence_about", {}).get(whom)
+            facts = {**values, "item": item, ITEM_EVIDENCE: found or {}}
+            _apply_effect(session, app, effect, by, facts, note)
 
 
 def _apply_effect(
