@@ -4,11 +4,12 @@ part does not stop the others; the registers change; nobody else's household can
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from tests.lifeevent.movers import CAR, Movers, values
+from tests.lifeevent.movers import CAR, SINCE, Movers, values
 from tests.procedure.conftest import World
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import NotFoundError, PermissionDenied, ValidationError
@@ -60,6 +61,44 @@ def test_moving_a_family_files_every_part_with_one_signature(world: World, mover
         assert moved[2].data["household"]["relationship"] == "子"
         [car] = registry.as_of(session, "jidosha", CAR)
         assert car.data["owner"]["address"].startswith("大阪府大阪市")
+
+
+def test_a_certified_member_keeps_the_care_certification_after_moving(
+    world: World, movers: Movers
+) -> None:
+    """介護保険法 第36条: the new municipality fetches the former one's certification."""
+    certification = {
+        "insurer_number": "131016", "insured_number": "0000012345",
+        "insured_category": "第1号被保険者", "care_level": "要介護2",
+        "certified_on": "2025-04-01", "period": {"from": "2025-04-01", "to": "2027-03-31"},
+        "status": "資格取得",
+    }  # fmt: skip
+    with transaction(world.factory) as session:
+        registry.assert_fact(
+            session, "kaigo", movers.spouse, certification, keeper_id=world.chiyoda,
+            actor="test", valid_from=SINCE,
+        )  # fmt: skip
+    head = world.person(movers.head)
+    filing_id, document = _prepare(world, head)
+    parts = [(a["procedure_id"], a["subject"]["id"]) for a in document["applications"]]
+    assert [p for p in parts if p[0] == "kaigo_tennyu"] == [("kaigo_tennyu", movers.spouse)]
+    with transaction(world.factory) as session:
+        onestop.submit(
+            session, head, filing_id, world.sign(movers.head, document), store=world.store
+        )
+    with transaction(world.factory) as session:
+        tracker = onestop.tracker(session, head, filing_id)
+        [care] = [p for p in tracker.parts if p.procedure_id == "kaigo_tennyu"]
+        assert care.status == "approved"
+        [now] = registry.as_of(session, "kaigo", movers.spouse)
+        assert now.keeper_id == world.osaka
+        assert now.data["care_level"] == "要介護2" and now.data["period"] == certification["period"]
+        assert now.data["insurer_number"] == "271004" and now.data["status"] == "資格取得"
+        moved_on = date.fromisoformat(document["applications"][0]["form"]["moving_out_on"])
+        [before] = registry.as_of(
+            session, "kaigo", movers.spouse, valid_on=moved_on - timedelta(days=1)
+        )
+        assert before.keeper_id == world.chiyoda and before.data["insurer_number"] == "131016"
 
 
 def test_a_refused_part_leaves_the_others_going(world: World, movers: Movers) -> None:

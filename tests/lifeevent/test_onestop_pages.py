@@ -79,7 +79,7 @@ def test_a_whole_filing_through_the_api(login: Login, world: World, movers: Move
     ] == ["jidou_teate"]
     figures = head.get("/api/life-events/moving/figures").json()
     assert figures["filings_submitted"] == 1 and figures["fields_typed_mean"] == 4
-    assert figures["procedures_covered"] == 6 and figures["completed"] == 0
+    assert figures["procedures_covered"] == 7 and figures["completed"] == 0
     page = head.get(f"/life-events/filings/{filing['id']}")
     assert page.status_code == 200 and "児童手当" in page.text
     again = head.post(f"/api/life-events/filings/{filing['id']}/submit", json={"cms": cms})

@@ -38,6 +38,8 @@ EXPECTED = {
     "jyuminzei_idou": "給与所得者異動届出書（住民税の特別徴収）",
     # a recipient's further child (the birth bundle)
     "jidou_teate_gakukaitei": "児童手当の額改定請求",
+    # a certified member moving in (the moving bundle)
+    "kaigo_tennyu": "介護保険の転入の届出（要介護認定の引継ぎ）",
 }
 
 
