@@ -154,9 +154,13 @@ def test_a_child_of_another_household_is_refused_with_the_reason(
     assert "同じ世帯に記録されていません" in result["decision_reason"]
     assert "not recorded in your household" in result["decision_reason"]
     [fetched] = [e for e in result["evidence"] if e["evidence_type"] == "setai_zokugara"]
+    assert fetched["records"] == []  # what was fetched about someone else is not the filer's
+    reviewer = login(official=world.chiyoda_reviewer)
+    evidence = reviewer.get(f"/api/applications/{result['id']}").json()["evidence"]
+    [seen] = [e for e in evidence if e["evidence_type"] == "setai_zokugara"]
     # about the person named, only the household number, relationship and status
-    assert set(fetched["records"][0]["data"]) == {"household", "status"}
-    assert set(fetched["records"][0]["data"]["household"]) == {"household_id", "relationship"}
+    assert set(seen["records"][0]["data"]) == {"household", "status"}
+    assert set(seen["records"][0]["data"]["household"]) == {"household_id", "relationship"}
     for lang, reason in (("ja", "同じ世帯に記録されていません"), ("en", "not recorded in your")):
         page = mother.get(f"/applications/{result['id']}", headers={"accept-language": lang})
         assert page.status_code == 200 and reason in page.text
