@@ -145,7 +145,7 @@ def _shown_records(actor: Actor, app: Application, row: ApplicationEvidence) -> 
     records: list[Any] = json.loads(row.records)
     if not records or service.is_reviewer(actor, app):
         return records
-    subject = json.loads(row.response).get("subject_id") if row.response else None
+    subject = service.evidence_subject(row)
     return records if subject is not None and subject == actor.person_id else []
 
 

@@ -554,7 +554,7 @@ def _evidence_facts(
         records = json.loads(row.records)
         data = records[0]["data"] if records else None
         if row.evidence_type in each:
-            whom = json.loads(row.response)["subject_id"] if row.response else None
+            whom = evidence_subject(row)
             if whom in each[row.evidence_type]:
                 about.setdefault(whom, {})[row.evidence_type] = data
                 continue
@@ -562,6 +562,11 @@ def _evidence_facts(
                 continue  # nothing found about a member: the subject's answer stands
         evidence[row.evidence_type] = data
     return evidence, about
+
+
+def evidence_subject(row: ApplicationEvidence) -> str | None:
+    """Whom a stored answer is about, as the owner sealed it (None: nothing was provided)."""
+    return json.loads(row.response).get("subject_id") if row.response else None
 
 
 def _fee_waived(session: Session, app: Application) -> bool:
