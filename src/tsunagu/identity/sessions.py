@@ -160,13 +160,7 @@ def resolve(session: Session, token: str | None) -> Actor | None:
             display_name=row.display_name or "",
         )
     if row.member_id is None:
-        return Actor(
-            kind=ActorKind.PERSON,
-            ial=row.ial,
-            aal=row.aal,
-            person_id=row.person_id,
-            display_name=_person_name(row.family_name, row.given_name),
-        )
+        return _person_actor(row, row.family_name, row.given_name)
     return _actor(session, row)
 
 
@@ -256,14 +250,16 @@ def _actor(session: Session, row: _Principal) -> Actor:
             display_name=member.display_name if member else "",
         )
     person = session.get(Person, row.person_id) if row.person_id else None
+    if person is None:
+        return _person_actor(row, None, None)
+    return _person_actor(row, person.family_name, person.given_name)
+
+
+def _person_actor(row: _Principal, family_name: str | None, given_name: str | None) -> Actor:
     return Actor(
         kind=ActorKind.PERSON,
         ial=row.ial,
         aal=row.aal,
         person_id=row.person_id,
-        display_name=_person_name(person.family_name, person.given_name) if person else "",
+        display_name=f"{family_name}\u3000{given_name}" if family_name is not None else "",
     )
-
-
-def _person_name(family_name: str | None, given_name: str | None) -> str:
-    return f"{family_name}\u3000{given_name}" if family_name is not None else ""
