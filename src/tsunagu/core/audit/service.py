@@ -268,11 +268,12 @@ def _undo_to_savepoint(session: Session, transaction: SessionTransaction) -> Non
     if saved is None:
         _forget_head(session)
         return
-    session.info[_PENDING] = list(saved.pending)
+    # The snapshot is used once (popped above), so its copies become the live state.
+    session.info[_PENDING] = saved.pending
     if saved.head is None:
         session.info.pop(_HEAD, None)
     else:
-        session.info[_HEAD] = replace(saved.head, reserved=list(saved.head.reserved))
+        session.info[_HEAD] = saved.head
 
 
 def _end_of_transaction(session: Session, transaction: SessionTransaction) -> None:
