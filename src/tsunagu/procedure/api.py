@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from tsunagu.core.web import DbSession
+from tsunagu.core.web import DbSession, run_and_commit
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import require_login, settings_of
 from tsunagu.identity.roles import Actor
@@ -208,12 +208,16 @@ def update(application_id: str, body: FormIn, db: DbSession, actor: Caller) -> A
 
 
 @router.post("/api/applications/{application_id}/submit", response_model=ApplicationDetail)
-def submit(
+async def submit(
     application_id: str, body: SubmitIn, request: Request, db: DbSession, actor: Caller
 ) -> ApplicationDetail:
+    """Verify, fetch the evidence, decide where the rules allow: one thread, commit included."""
     store = sealing.store_for(settings_of(request))
     cms_der = protocol.unb64(body.cms, what="cms")
-    return _detail(db, actor, service.submit(db, actor, application_id, cms_der, store=store))
+    return await run_and_commit(
+        db,
+        lambda: _detail(db, actor, service.submit(db, actor, application_id, cms_der, store=store)),
+    )
 
 
 @router.post("/api/applications/{application_id}/withdraw", response_model=ApplicationOut)
