@@ -191,6 +191,43 @@ def test_concurrent_appenders_keep_every_chain_intact(
     assert chains > 1
 
 
+def test_a_transaction_waiting_for_a_chain_links_to_what_its_holder_committed(
+    engine: Engine, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every chain held, the next appender waits, then sees the holder's last record.
+
+    Reading the head in the snapshot taken before the lock was granted would link
+    to an older record and fork the chain (refused by the unique link).
+    """
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: a single chain")
+    monkeypatch.setattr(audit, "CHAINS", 1)
+    _write(session_factory, 1)
+    holder = session_factory()
+    audit.record(holder, actor="a", action="test.held", object_type="t", object_id="1")
+    audit.flush_pending(holder)
+    waited: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            _write(session_factory, 1)
+        except BaseException as exc:
+            waited.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), "the second appender must wait for the only chain"
+    holder.commit()
+    holder.close()
+    thread.join(10)
+    assert not waited
+    assert _verify(session_factory) is None
+    with transaction(session_factory) as session:
+        actions = session.execute(text("SELECT action FROM audit_records ORDER BY seq")).scalars()
+        assert list(actions) == ["test.change", "test.held", "test.change"]
+
+
 def test_upgrade_keeps_an_existing_trail_verifiable(tmp_path: Path) -> None:
     """Records written before chains existed stay valid after ``core_0002``."""
     url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -13,11 +13,13 @@ and each record links to the previous record *of its chain*. Deleting,
 altering, reordering or moving a record between chains breaks a link.
 SQLite has one writer at a time anyway, so it uses chain 0 only.
 
-Taking a place costs PostgreSQL two round trips whatever the contention: one
-statement tries every chain's lock in turn and stops at the first it gets, the
-next reads that chain's last hash and reserves seqs. They cannot be one
-statement: a statement sees the data as of its start, and the chain's previous
-holder may commit between that start and the moment its lock is released to us.
+Taking a place costs PostgreSQL one round trip whatever the contention: the
+function ``tsunagu_audit_take`` (migration core_0004) tries every chain's lock in
+turn, stops at the first it gets, then reads that chain's last hash and reserves
+seqs. Plain SQL would need two statements: a statement sees the data as of its
+start, and the chain's previous holder may commit between that start and the
+moment its lock is released to us; each statement of a VOLATILE function takes
+a new snapshot.
 """
 
 from __future__ import annotations
@@ -105,17 +107,8 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# The generated series is consumed lazily under LIMIT 1: locks are tried in order from a
-# random start, and none after the first one taken.
-_TRY_CHAINS = text(
-    "SELECT (s + :start) % :chains FROM generate_series(0, :chains - 1) AS s"
-    " WHERE pg_try_advisory_xact_lock(:key + (s + :start) % :chains) LIMIT 1"
-)
-_WAIT_FOR_CHAIN = text("SELECT pg_advisory_xact_lock(:key + :chain)")
-# Run after the lock is held (a new statement, so it sees the previous holder's commit).
-_PG_HEAD = text(
-    "SELECT (SELECT hash FROM audit_records WHERE chain = :chain ORDER BY seq DESC LIMIT 1),"
-    " ARRAY(SELECT nextval('audit_records_seq') FROM generate_series(1, :n))"
+_PG_TAKE = text(
+    "SELECT taken_chain, last_hash, seqs FROM tsunagu_audit_take(:key, :chains, :start, :n)"
 )
 _SQLITE_HEAD = (
     select(AuditRecord.seq, AuditRecord.hash)
@@ -126,28 +119,19 @@ _SQLITE_HEAD = (
 _RESERVE_SEQS = text("SELECT nextval('audit_records_seq') FROM generate_series(1, :n)")
 
 
-def _take_chain(session: Session) -> int:
-    """Lock a free chain, else wait for one (both on the session's connection, no ORM set-up)."""
-    connection = session.connection()
-    start = random.randrange(CHAINS)
-    parameters = {"start": start, "chains": CHAINS, "key": _PG_LOCK_KEY}
-    chain = connection.execute(_TRY_CHAINS, parameters).scalar()
-    if chain is not None:
-        return int(chain)
-    connection.execute(_WAIT_FOR_CHAIN, {"key": _PG_LOCK_KEY, "chain": start})
-    return start
-
-
 def _head(session: Session) -> _Head:
     """Chain and link for this transaction's appends, fixed at its first record."""
     cached: _Head | None = session.info.get(_HEAD)
     if cached is not None:
         return cached
     if _is_postgresql(session):
-        chain = _take_chain(session)
-        last_hash, seqs = (
-            session.connection().execute(_PG_HEAD, {"chain": chain, "n": _FIRST_SEQS}).one()
-        )
+        parameters = {
+            "key": _PG_LOCK_KEY,
+            "chains": CHAINS,
+            "start": random.randrange(CHAINS),
+            "n": _FIRST_SEQS,
+        }
+        chain, last_hash, seqs = session.connection().execute(_PG_TAKE, parameters).one()
         head = _Head(chain, last_hash or GENESIS_HASH, reserved=list(seqs))
     else:
         # SQLite writes only chain 0, so its last record is also the trail's last.
