@@ -56,7 +56,7 @@ def test_the_new_head_is_asked_and_chosen_with_the_keyboard(
     page.locator(f"#h-{bereaved.son}").focus()
     page.keyboard.press("Space")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r".*/life-events/filings/[0-9a-f-]{36}/sign$"))
+    page.wait_for_url(re.compile(rf".*/life-events/filings/[0-9a-f-]{{36}}/sign\?lang={lang}$"))
     main = page.locator("main")
     expect(main).to_contain_text("山田 正")  # the one part: his 死亡届, naming the new head
     head = re.compile(r"^\s*(新しい世帯主|New head of household)\s*$")

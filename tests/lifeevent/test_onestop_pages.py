@@ -99,3 +99,31 @@ def test_another_resident_sees_nothing_of_a_filing(
         submit = other.post(f"/api/life-events/filings/{filing['id']}/submit", json={"cms": cms})
         assert submit.status_code == 404
         assert other.get("/api/life-events/filings").json() == []
+
+
+def test_the_language_of_the_link_is_kept_through_the_form_and_the_signature(
+    login: Login, world: World, movers: Movers
+) -> None:
+    """No saved choice: ``?lang=en`` on the form keeps English after each POST and redirect;
+    ``?lang=ja`` keeps Japanese."""
+    head = login(person=movers.head)
+    for language, refused_word, sign_word in (
+        ("en", "There is a problem", "Sign and submit everything"),
+        ("ja", "入力内容を確認してください", "まとめて署名して提出する"),
+    ):
+        page = head.get(f"/life-events/moving?lang={language}").text
+        action = f'action="/life-events/moving?lang={language}"'
+        assert action in page
+        bad = head.post(f"/life-events/moving?lang={language}", data=_form(**{"f.move_date": "x"}))
+        assert bad.status_code == 422 and bad.headers["content-language"] == language
+        assert refused_word in bad.text and action in bad.text
+        good = head.post(
+            f"/life-events/moving?lang={language}", data=_form(), follow_redirects=False
+        )
+        assert good.status_code == 303
+        assert good.headers["location"].endswith(f"/sign?lang={language}")
+        sign = head.get(good.headers["location"])
+        assert sign.headers["content-language"] == language and sign_word in sign.text
+        assert f'/sign?lang={language}" id="sign-form"' in sign.text
+        unsigned = head.post(good.headers["location"], data={"cms": ""})
+        assert unsigned.status_code == 422 and unsigned.headers["content-language"] == language

@@ -474,8 +474,8 @@ def test_a_fee_is_settled_before_the_signature(world: World, login: Login) -> No
     fee = _stored(world, app_id).fee
     review = taro.get(f"/applications/{app_id}/review?lang=ja").text
     assert "提出の前に手数料のお支払いが必要です" in review and f"{fee}円" in review
-    assert f'href="/applications/{app_id}/payment"' in review
-    assert f'href="/applications/{app_id}/sign"' not in review
+    assert f'href="/applications/{app_id}/payment?lang=ja"' in review  # in the page's language
+    assert f'href="/applications/{app_id}/sign' not in review
     # signing anyway is refused on the page with the reason
     content = protocol.canonical_json(service.document(_stored(world, app_id)))
     signature = protocol.b64(world.signers[world.taro](content))

@@ -213,7 +213,7 @@ def test_the_upload_form_passes_axe_and_the_keyboard(
     )
     page.goto(f"/procedures/risai_shomei?lang={lang}")
     page.locator("main form button[type=submit]").click()
-    page.wait_for_url(re.compile(r".*/applications/[0-9a-f-]{36}/form$"))
+    page.wait_for_url(re.compile(rf".*/applications/[0-9a-f-]{{36}}/form\?lang={lang}$"))
     form_url = page.url.removeprefix(live_server)
     assert_no_axe_violations(page)
     assert_keyboard_accessible(page, form_url)

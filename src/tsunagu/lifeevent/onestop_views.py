@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError, ValidationError
@@ -34,6 +34,7 @@ from tsunagu.lifeevent import notices, onestop
 from tsunagu.lifeevent.bundles import Bundle, bundles, get_bundle
 from tsunagu.lifeevent.models import BundleFiling
 from tsunagu.procedure.definitions import procedures
+from tsunagu.procedure.views import see_other
 from tsunagu.trust import protocol
 
 router = APIRouter(include_in_schema=False)
@@ -130,7 +131,7 @@ async def form_post(
     except ValidationError as exc:
         db.rollback()
         return _form_page(request, db, actor, bundle, posted=posted, error=exc)
-    return RedirectResponse(f"/life-events/filings/{filing.id}/sign", status_code=303)
+    return see_other(request, f"/life-events/filings/{filing.id}/sign")
 
 
 def _names_of(db: Session, person_ids: set[str]) -> dict[str, str]:
@@ -169,7 +170,7 @@ def sign_page(request: Request, filing_id: str, db: DbSession, actor: CurrentAct
         return login_redirect(request)
     filing = onestop.get_filing(db, actor, filing_id)
     if filing.status != "prepared":
-        return RedirectResponse(f"/life-events/filings/{filing.id}", status_code=303)
+        return see_other(request, f"/life-events/filings/{filing.id}")
     return _sign_page(request, db, filing)
 
 
@@ -208,7 +209,7 @@ async def sign_post(
         db.rollback()
         filing = onestop.get_filing(db, actor, filing_id)
         return _sign_page(request, db, filing, error=exc.message(request_language(request)))
-    return RedirectResponse(f"/life-events/filings/{filing.id}", status_code=303)
+    return see_other(request, f"/life-events/filings/{filing.id}")
 
 
 @router.get("/life-events/filings/{filing_id}", response_class=HTMLResponse)
@@ -218,7 +219,7 @@ def tracker_page(request: Request, filing_id: str, db: DbSession, actor: Current
         return login_redirect(request)
     tracker = onestop.tracker(db, actor, filing_id)
     if tracker.filing.status == "prepared":
-        return RedirectResponse(f"/life-events/filings/{filing_id}/sign", status_code=303)
+        return see_other(request, f"/life-events/filings/{filing_id}/sign")
     return private_page(
         request,
         "lifeevent/onestop_tracker.html",

@@ -23,6 +23,7 @@ from tsunagu.identity.deps import csrf_for, require_login, settings_of
 from tsunagu.identity.roles import Actor
 from tsunagu.procedure import fees, service
 from tsunagu.procedure.definitions import get_procedure
+from tsunagu.procedure.views import see_other
 from tsunagu.procedure.workflow import State
 
 router = APIRouter(include_in_schema=False)
@@ -89,7 +90,7 @@ def claim_exemption(
     except TsunaguError as exc:
         db.rollback()
         return _page(request, db, actor, application_id, error=exc)
-    return RedirectResponse(f"/applications/{application_id}/payment?saved=exempt", 303)
+    return see_other(request, f"/applications/{application_id}/payment?saved=exempt")
 
 
 @router.get("/payments/sandbox/{intent_id}", response_class=HTMLResponse)

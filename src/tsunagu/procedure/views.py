@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,6 +28,7 @@ from tsunagu.core.errors import (
     TsunaguError,
     ValidationError,
 )
+from tsunagu.core.i18n import LANGUAGES
 from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
@@ -50,7 +52,17 @@ EDITABLE = (State.DRAFT.value, State.RETURNED.value)
 FILE_PREFIX = "file."  # the file input of an upload field (its id travels as f.<path>)
 
 
-def _see_other(path: str) -> RedirectResponse:
+def see_other(request: Request, path: str) -> RedirectResponse:
+    """303 to ``path``, keeping the ``?lang=`` this request was made in.
+
+    ``?lang=`` chooses the language of one request only, so a visitor who
+    came by a ``?lang=en`` link and saved no choice would land on a Japanese
+    page after the first POST. The forms and links of the application
+    pages keep it the same way (``lang_query`` in ``procedure/_macros.html``).
+    """
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        path += ("&" if "?" in path else "?") + urlencode({"lang": chosen})
     return RedirectResponse(path, status_code=303)
 
 
@@ -148,7 +160,7 @@ async def apply(
     prefilled = forms.prefilled(forms.controls(db, definition, app.subject_id))
     if prefilled:
         service.update(db, actor, app.id, prefilled)
-    return _see_other(f"/applications/{app.id}/form")
+    return see_other(request, f"/applications/{app.id}/form")
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -224,8 +236,8 @@ async def form_post(
         )  # fmt: skip
     service.update(db, actor, app.id, record)
     if going_on:
-        return _see_other(f"/applications/{app.id}/review")
-    return _see_other(f"/applications/{app.id}/form?saved=1")
+        return see_other(request, f"/applications/{app.id}/review")
+    return see_other(request, f"/applications/{app.id}/form?saved=1")
 
 
 async def _take_uploads(
@@ -313,12 +325,12 @@ def _summary(
 
 
 def _ready(
-    db: Session, actor: Actor, application_id: str
+    request: Request, db: Session, actor: Actor, application_id: str
 ) -> tuple[Application, ProcedureDefinition] | RedirectResponse:
     """The application when its form is complete; otherwise back to the form to fix it."""
     app, definition = service.editable(db, actor, application_id)
     if service.form_errors(definition, json.loads(app.form_data)):
-        return _see_other(f"/applications/{app.id}/form")
+        return see_other(request, f"/applications/{app.id}/form")
     return app, definition
 
 
@@ -329,7 +341,7 @@ def review_page(
     """The filer: everything that will be signed, and the way on to the signature."""
     if actor is None:
         return login_redirect(request)
-    ready = _ready(db, actor, application_id)
+    ready = _ready(request, db, actor, application_id)
     if isinstance(ready, RedirectResponse):
         return ready
     app, definition = ready
@@ -367,7 +379,7 @@ def sign_page(
     """The filer: sign the application document with the wallet and submit it."""
     if actor is None:
         return login_redirect(request)
-    ready = _ready(db, actor, application_id)
+    ready = _ready(request, db, actor, application_id)
     if isinstance(ready, RedirectResponse):
         return ready
     return _sign_page(request, db, *ready)
@@ -398,7 +410,7 @@ async def sign_post(
     if actor is None:
         return login_redirect(request)
     posted = await request.form()
-    ready = _ready(db, actor, application_id)
+    ready = _ready(request, db, actor, application_id)
     if isinstance(ready, RedirectResponse):
         return ready
     app, definition = ready
@@ -411,7 +423,7 @@ async def sign_post(
         return _sign_page(
             request, db, app, definition, error=_message(request, exc), status_code=422
         )
-    return _see_other(f"/applications/{app.id}")
+    return see_other(request, f"/applications/{app.id}")
 
 
 # --- after submission --------------------------------------------------------------------------
@@ -472,4 +484,4 @@ def withdraw(request: Request, application_id: str, db: DbSession, actor: Curren
     if actor is None:
         return login_redirect(request)
     service.withdraw(db, actor, application_id)
-    return _see_other(f"/applications/{application_id}?done=withdrawn")
+    return see_other(request, f"/applications/{application_id}?done=withdrawn")
