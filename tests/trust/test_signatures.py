@@ -75,6 +75,27 @@ def test_platform_verification_checks_content_chain_and_status(
         assert mismatch.value.code == "content_mismatch"
 
 
+def test_revocation_counts_at_once_in_the_same_and_in_the_next_transaction(
+    enroll: Callable[..., Enrolled], session_factory: sessionmaker[Session]
+) -> None:
+    """The register is read once per certificate and transaction, never kept longer."""
+    card, other = enroll(), enroll(subject_ref="person-b")
+    signature = card.wallet.unlock(PIN).sign(b"content")
+    other_signature = other.wallet.unlock(PIN).sign(b"content")
+    with transaction(session_factory) as session:
+        service.verify_signature(session, signature, b"content")
+        service.revoke(session, card.signing_serial, service.Reason.LOSS, actor="test")
+        with pytest.raises(ValidationError) as same:
+            service.verify_signature(session, signature, b"content")
+        assert same.value.code == "certificate_revoked"
+    with transaction(session_factory) as session:
+        service.verify_signature(session, other_signature, b"content")
+    _revoke(session_factory, other.signing_serial, service.Reason.LOSS)
+    with transaction(session_factory) as session, pytest.raises(ValidationError) as next_one:
+        service.verify_signature(session, other_signature, b"content")
+    assert next_one.value.code == "certificate_revoked"
+
+
 def test_revoked_certificate_is_rejected_everywhere(
     enroll: Callable[..., Enrolled],
     session_factory: sessionmaker[Session],

@@ -22,8 +22,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
@@ -670,6 +670,7 @@ def revoke(session: Session, serial: str, reason: Reason, *, actor: str) -> Cert
         row.revoked_at = utcnow()
         row.revocation_reason = reason.value
         session.flush()
+        session.info.pop(_LOOKED_UP, None)
         audit.record(
             session,
             actor=actor,
@@ -709,13 +710,31 @@ def _moment(value: datetime | str | None) -> datetime | None:
     return aware(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
-def registry_lookup(session: Session) -> Lookup:
-    """Revocation lookup against the register (never cached: revocation is immediate).
+# Per transaction: serial → register entry as first read in it.
+_LOOKED_UP = "tsunagu.trust.looked_up"
 
-    One indexed query per verification on the session's own connection (so it
-    sees the session's transaction). It goes straight to the driver: through
-    SQLAlchemy's statement machinery the lookup cost more than the ECDSA check.
+
+def _forget_lookups(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_LOOKED_UP, None)
+
+
+event.listen(Session, "after_transaction_end", _forget_lookups)
+
+
+def registry_lookup(session: Session) -> Lookup:
+    """Revocation lookup against the register, read once per certificate and transaction.
+
+    Revocation is immediate: every transaction reads the register again, never
+    a cache kept across requests. Within one transaction a certificate is read
+    once: a submission verifies the same organization's seal on each evidence
+    request and answer, and the transaction is judged as of its first check
+    (revoking through ``revoke`` in the same transaction is seen at once).
+    The query goes straight to the driver, on the session's own connection so
+    it sees the session's transaction: through SQLAlchemy's statement machinery
+    the lookup cost more than the ECDSA check.
     """
+    looked_up: dict[str, RegistryEntry | None] = session.info.setdefault(_LOOKED_UP, {})
     connection = session.connection()
     placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
     if placeholder is None:  # a driver we have not tuned for: the portable path
@@ -727,7 +746,7 @@ def registry_lookup(session: Session) -> Lookup:
             revoked = _moment(row.revoked_at)
             return RegistryEntry(row.kind, row.subject_ref, revoked, row.revocation_reason)
 
-        return portable
+        return _once_per_transaction(portable, looked_up)
     sql = _LOOKUP_SQL.format(placeholder)
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -743,6 +762,15 @@ def registry_lookup(session: Session) -> Lookup:
             return None
         kind, subject_ref, revoked_at, reason = row
         return RegistryEntry(kind, subject_ref, _moment(revoked_at), reason)
+
+    return _once_per_transaction(lookup, looked_up)
+
+
+def _once_per_transaction(read: Lookup, looked_up: dict[str, RegistryEntry | None]) -> Lookup:
+    def lookup(serial: str) -> RegistryEntry | None:
+        if serial not in looked_up:
+            looked_up[serial] = read(serial)
+        return looked_up[serial]
 
     return lookup
 
