@@ -6,13 +6,12 @@ The same code runs on SQLite (WAL, for laptops and tests) and PostgreSQL
 
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Select, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -119,33 +118,3 @@ def pipelined(session: Session) -> Iterator[None]:
         # A failure found when the pipeline is read at the end comes from the
         # driver, not through SQLAlchemy: give callers the usual exception types.
         raise DBAPIError.instance(None, None, exc, driver_error) from exc
-
-
-# Statements read with ``rows_opening_transaction``: SQL for psycopg and the row type.
-_FOR_PSYCOPG: dict[Select[*tuple[Any, ...]], tuple[Any, type]] = {}
-
-
-def rows_opening_transaction(
-    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
-) -> Sequence[Any]:
-    """The rows of a read that usually opens the transaction, in one round trip.
-
-    psycopg sends a transaction's BEGIN as a round trip of its own before the
-    first statement; in pipeline mode the two travel together. Meant for the
-    lookup every request starts with (its login session): one round trip fewer
-    per request. Rows have attributes named as the statement's columns; other
-    drivers read through SQLAlchemy as usual.
-    """
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    if connection.dialect.name != "postgresql" or driver is None:
-        return connection.execute(statement, params).all()
-    compiled = _FOR_PSYCOPG.get(statement)
-    if compiled is None:
-        keys = list(statement.selected_columns.keys())
-        compiled = (statement.compile(dialect=connection.dialect), namedtuple("Row", keys))
-        _FOR_PSYCOPG[statement] = compiled
-    sql, row_type = compiled
-    with driver.pipeline(), driver.cursor() as cursor:
-        cursor.execute(str(sql), sql.construct_params(params))
-        return [row_type(*values) for values in cursor.fetchall()]

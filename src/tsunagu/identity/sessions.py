@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
-from tsunagu.core.db import rows_opening_transaction
 from tsunagu.identity.access_models import BusinessAccount, BusinessMember, LoginSession
 from tsunagu.identity.models import Official, OfficialRoleGrant, Person
 from tsunagu.identity.roles import Actor, ActorKind
@@ -135,8 +134,8 @@ def resolve(session: Session, token: str | None) -> Actor | None:
     """The actor of a live session, or None (unknown, ended, expired, card revoked)."""
     if not token or len(token) > 100:
         return None
-    # Not through the ORM: a lookup needs no flush and no ORM execution set-up.
-    rows = rows_opening_transaction(session, _RESOLVE, {"id": token_hash(token)})
+    # On the connection: a lookup needs no flush and no ORM execution set-up.
+    rows = session.connection().execute(_RESOLVE, {"id": token_hash(token)}).all()
     if not rows:
         return None
     row = rows[0]
