@@ -298,3 +298,32 @@ def test_the_new_head_is_never_typed_through_the_procedures_own_api(
         stored = json.loads(app.form_data)
     assert stored["death_place"] == "自宅"
     assert stored["household_change"]["head_name"] == "山田 和子"
+
+
+def test_the_pages_name_each_evidence_once_though_it_is_fetched_about_every_member(
+    world: World, login: Login, bereaved: Bereaved
+) -> None:
+    """国保 is fetched about the deceased and again about each remaining member: the resident's
+    pages list it once, the per-member answers stay the office's (API and effects)."""
+    son = login(person=bereaved.son)
+    kokuho = {"ja": "国民健康保険の資格情報", "en": "National Health Insurance enrolment"}
+    for language, name in kokuho.items():
+        assert son.get(f"/procedures/shibou?lang={language}").text.count(name) == 1
+    filing_id, signed = _prepare(world, bereaved.son, bereaved.head, new_head=bereaved.son)
+    with transaction(world.factory) as session:
+        [part] = onestop.parts_of(session, filing_id)
+    review = son.get(f"/applications/{part.application_id}/review?lang=ja").text
+    both = "国民健康保険の資格喪失届と保険証、国民健康保険の世帯主変更の届出: 添付は不要"
+    assert review.count("台帳から取得します（国民健康保険の資格情報）") == 1 and both in review
+    with transaction(world.factory) as session:
+        onestop.submit(
+            session, world.person(bereaved.son), filing_id,
+            world.signers[bereaved.son](signed.encode()), store=world.store,
+        )  # fmt: skip
+    fetched = son.get(f"/api/applications/{part.application_id}").json()["evidence"]
+    about_kokuho = [row["outcome"] for row in fetched if row["evidence_type"] == "kokuho_shikaku"]
+    # the deceased and the widow are enrolled, the son and the boy are not
+    assert sorted(about_kokuho) == ["not_found", "not_found", "provided", "provided"]
+    for language, obtained in (("ja", "取得済み（添付不要）"), ("en", "obtained — no attachment")):
+        status = son.get(f"/applications/{part.application_id}?lang={language}").text
+        assert status.count(kokuho[language]) == 1 and f"{kokuho[language]}: {obtained}" in status

@@ -32,15 +32,16 @@ from tsunagu.core.i18n import LANGUAGES
 from tsunagu.core.rendering import render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
-from tsunagu.exchange.definitions import evidence_types
+from tsunagu.exchange.definitions import EvidenceType, evidence_types
 from tsunagu.identity import delegation
 from tsunagu.identity import service as identity
 from tsunagu.identity.deps import CurrentActor, login_redirect, private_page, settings_of
 from tsunagu.identity.roles import Actor, ActorKind
 from tsunagu.procedure import fees, forms, inventory, service, uploads
 from tsunagu.procedure.definitions import ProcedureDefinition, get_procedure, procedures
-from tsunagu.procedure.models import Application, ApplicationUpload
+from tsunagu.procedure.models import Application, ApplicationEvidence, ApplicationUpload
 from tsunagu.procedure.workflow import OPEN, State
+from tsunagu.registry.definitions import Names
 from tsunagu.registry.validation import FieldError
 from tsunagu.trust import protocol
 
@@ -103,6 +104,36 @@ def _principals(db: Session, actor: Actor | None, procedure_id: str) -> list[tup
     return found
 
 
+def _no_attachments(definition: ProcedureDefinition) -> list[tuple[EvidenceType, list[Names]]]:
+    """Each evidence type the procedure fetches, once, with every attachment it does away with.
+
+    A type can be fetched by several needs (the 死亡届 reads 国保 about the deceased and again
+    about each remaining member); the applicant sees one line for it.
+    """
+    replaced: dict[str, list[Names]] = {}
+    for need in definition.evidence:
+        replaced.setdefault(need.type_id, []).append(need.replaces)
+    types = evidence_types()
+    return [(types[type_id], texts) for type_id, texts in replaced.items()]
+
+
+# what the applicant is told of a type fetched several times: that the office may ask for the
+# paper, else that it was obtained, else that no register holds it
+SHOWN_FIRST = ("not_consented", "provided", "not_found")
+
+
+def _obtained(rows: list[ApplicationEvidence]) -> list[tuple[EvidenceType, str]]:
+    """Each evidence type once with the outcome that matters to the applicant, however many
+    persons it was fetched about (the per-person answers are the office's, in the console)."""
+    outcomes: dict[str, set[str]] = {}
+    for row in rows:
+        outcomes.setdefault(row.evidence_type, set()).add(row.outcome)
+    types = evidence_types()
+    return [
+        (types[type_id], min(found, key=SHOWN_FIRST.index)) for type_id, found in outcomes.items()
+    ]
+
+
 def _procedure_page(
     request: Request,
     db: Session,
@@ -112,13 +143,12 @@ def _procedure_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    types = evidence_types()
     return private_page(
         request,
         "procedure/procedure.html",
         {
             "definition": definition,
-            "evidence": [(types[need.type_id], need) for need in definition.evidence],
+            "evidence": _no_attachments(definition),
             "logged_in": actor is not None,
             "principals": _principals(db, actor, definition.id),
             "error": error,
@@ -312,14 +342,13 @@ def _summary(
     """What the applicant is about to sign, in the page's language."""
     items = forms.controls(db, definition, app.subject_id)
     values = forms.shown_values(items, json.loads(app.form_data))
-    types = evidence_types()
     return {
         "app": app,
         "definition": definition,
         "answers": [(c, values[c.path]) for c in items],
         "files": _files(db, app, items, values),
         "known": forms.known_facts(db, definition, app.subject_id, language),
-        "evidence": [(types[need.type_id], need) for need in definition.evidence],
+        "evidence": _no_attachments(definition),
         "fee": fees.fee_status(db, app),
     }
 
@@ -456,8 +485,7 @@ def status_page(
         return login_redirect(request)
     app = service.get(db, actor, application_id)
     definition = get_procedure(app.procedure_id)
-    types = evidence_types()
-    evidence = [(types[row.evidence_type], row) for row in service.evidence_of(db, app.id)]
+    evidence = _obtained(service.evidence_of(db, app.id))
     return private_page(
         request,
         "procedure/status.html",
