@@ -39,6 +39,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -147,15 +148,16 @@ def _overlapping(
     start: date | BindParameter[date],
     end: date | BindParameter[date] | None,
 ) -> ColumnElement[bool]:
+    c = RECORDS.c
     conditions = [
-        RegistryRecord.registry_id == registry_id,
-        RegistryRecord.subject_id == subject_id,
-        RegistryRecord.record_key == record_key,
-        RegistryRecord.superseded_at.is_(None),
-        or_(RegistryRecord.valid_to.is_(None), RegistryRecord.valid_to > start),
+        c.registry_id == registry_id,
+        c.subject_id == subject_id,
+        c.record_key == record_key,
+        c.superseded_at.is_(None),
+        or_(c.valid_to.is_(None), c.valid_to > start),
     ]
     if end is not None:
-        conditions.append(RegistryRecord.valid_from < end)
+        conditions.append(c.valid_from < end)
     return and_(*conditions)
 
 
@@ -232,20 +234,25 @@ def _current_rows(
     record_key: str,
     start: date,
     end: date | None,
-) -> list[RegistryRecord]:
-    """The current versions overlapping [start, end), locked until commit on PostgreSQL."""
+) -> list[Row[Any]]:
+    """The current versions overlapping [start, end), locked until commit on PostgreSQL.
+
+    A Core read on the session's connection: no ORM object is built, and the session's
+    pending changes are not flushed for it — the registry writes its table with Core
+    statements only (:func:`_write`), so nothing pending can be about these rows.
+    """
     query = _current_query(end is not None, session.get_bind().dialect.name == "postgresql")
     parameters = {
         "registry": registry_id, "subject": subject_id, "key": record_key, "start": start,
         "end": end,
     }  # fmt: skip
-    return list(session.execute(query, parameters).scalars())
+    return list(session.connection().execute(query, parameters))
 
 
 @lru_cache(maxsize=4)
-def _current_query(bounded: bool, lock: bool) -> Select[RegistryRecord]:
+def _current_query(bounded: bool, lock: bool) -> Select[Any]:
     """The statement of :func:`_current_rows`, built once (every register write runs one)."""
-    query = select(RegistryRecord).where(
+    query = select(RECORDS).where(
         _overlapping(
             bindparam("registry"),
             bindparam("subject"),
@@ -256,7 +263,7 @@ def _current_query(bounded: bool, lock: bool) -> Select[RegistryRecord]:
     )
     if lock:
         query = query.with_for_update()
-    return query.order_by(RegistryRecord.valid_from)
+    return query.order_by(RECORDS.c.valid_from)
 
 
 def _assert(
@@ -273,7 +280,7 @@ def _assert(
     reason: str,
     note: str | None,
     at: datetime | None,
-    read: tuple[str, list[RegistryRecord]] | None,
+    read: tuple[str, list[Row[Any]]] | None,
 ) -> Change:
     """:func:`assert_fact`'s work. ``read``: a record key and its current versions from
     ``valid_from`` on, already read and locked by the caller (:func:`change`), so they are
@@ -316,24 +323,49 @@ def _assert(
         overlapping, definition, subject_id, record_key, data, keeper_id, actor, reason, note,
         valid_from, valid_to, now,
     )  # fmt: skip
-    for old in overlapping:
-        old.superseded_at = now
-    records = [RegistryRecord(**row) for row in rows]
-    session.add_all(records)
+    superseded = [r.id for r in overlapping]
     try:
-        session.flush()  # one flush: the UPDATEs of a table always go before its INSERTs
+        inserted = _write(session, superseded, rows, now)
     except IntegrityError as exc:
         if not _is_start_clash(exc):
             raise
         raise _changed_meanwhile() from exc
     return _announce(
         session, definition, subject_id, record_key, keeper_id, actor, reason, valid_from,
-        valid_to, before, data, [r.id for r in overlapping], [r.id for r in records], now,
+        valid_to, before, data, superseded, inserted, now,
     )  # fmt: skip
 
 
+def _write(
+    session: Session, superseded: list[int], rows: list[dict[str, Any]], now: datetime
+) -> list[int]:
+    """Supersede the old versions, then insert the new ones (in this order: the unique index
+    allows one current version per start day); returns the new ids in the order of ``rows``.
+
+    Core statements on the session's connection, like :func:`_current_rows`: the session's
+    pending changes are not flushed for them (the keeper they cite is in the database:
+    :func:`check_keeper` read it), and no ORM object of a version is kept anywhere, so none
+    goes stale.
+    """
+    connection = session.connection()
+    if superseded:
+        connection.execute(_SUPERSEDE, {"ids": superseded, "now": now})
+    if not rows:
+        return []
+    return list(connection.execute(_INSERT_RETURNING_ID, rows).scalars())
+
+
+# The statements of :func:`_write`, built once (every register write runs them).
+_SUPERSEDE = (
+    update(RECORDS)
+    .where(RECORDS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(superseded_at=bindparam("now"))
+)
+_INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True)
+
+
 def _replacement_rows(
-    overlapping: Sequence[RegistryRecord],
+    overlapping: Sequence[Row[Any]],
     definition: RegistryDefinition,
     subject_id: str,
     record_key: str,
