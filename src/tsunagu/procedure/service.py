@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -57,6 +57,7 @@ from tsunagu.trust import protocol
 from tsunagu.trust import service as trust
 from tsunagu.trust.pki import CertKind
 
+EVIDENCE = cast(Table, ApplicationEvidence.__table__)
 DOCUMENT_TYPE = "tsunagu.procedure.application/1"
 MAX_FORM_BYTES = 64_000
 MAX_COMMENT = 4000
@@ -394,7 +395,8 @@ def _fetch_evidence(
     consents: list[str],
 ) -> tuple[str | None, list[ApplicationEvidence]]:
     """Fetch every evidence the procedure needs for ``owner_id``: the exchange case and the
-    rows stored (in the procedure's order). The application itself is left unchanged.
+    rows stored (in the procedure's order, as unattached copies: the facts of
+    :func:`context`). The application itself is left unchanged.
 
     ``consents``: evidence types the applicant's signature consents to (recorded on the case
     before fetching). Evidence that needs consent and is not required is simply not fetched
@@ -430,13 +432,16 @@ def _fetch_evidence(
             )  # fmt: skip
     rows = []
     for need, whom in needs:
-        row = ApplicationEvidence(
-            application_id=app.id,
-            evidence_type=need.type_id,
-            outcome="not_found",
-            records="[]",
-            fetched_at=utcnow(),
-        )
+        row: dict[str, Any] = {
+            "application_id": app.id,
+            "evidence_type": need.type_id,
+            "outcome": "not_found",
+            "owner_id": None,
+            "records": "[]",
+            "response": None,
+            "seal_serial": None,
+            "fetched_at": utcnow(),
+        }
         try:
             evidence = exchange.fetch_evidence(
                 session,
@@ -452,19 +457,20 @@ def _fetch_evidence(
         except exchange.FetchRefused as refused:
             if need.required or refused.reason != "consent_missing":
                 raise
-            row.outcome = "not_consented"
+            row["outcome"] = "not_consented"
         else:
-            row.outcome, row.owner_id, row.seal_serial = (
-                "provided",
-                evidence.owner_id,
-                evidence.seal_serial,
+            row.update(
+                outcome="provided",
+                owner_id=evidence.owner_id,
+                seal_serial=evidence.seal_serial,
+                records=_dump(evidence.records),
+                response=protocol.canonical_json(evidence.payload).decode("utf-8"),
             )
-            row.records = _dump(evidence.records)
-            row.response = protocol.canonical_json(evidence.payload).decode("utf-8")
         rows.append(row)
-    session.add_all(rows)  # after the fetches (whose queries would flush each alone): one INSERT
-    session.flush()
-    return case_id, rows
+    # one Core INSERT after the fetches: nothing reads the rows back in this transaction
+    # through the ORM, so no unit of work (and no flush of the application) is spent on them
+    session.execute(insert(EVIDENCE), rows)
+    return case_id, [ApplicationEvidence(**row) for row in rows]
 
 
 def _whom(app: Application, form: dict[str, Any], need: EvidenceNeed) -> list[str]:
@@ -783,8 +789,10 @@ def _decide(
     app.decided_by = by
     app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
     app.decision_reason = reason
+    # the signed notice is issued after commit; announced before the case is closed, its
+    # event is inserted with the register's (closing reads the case, flushing both at once)
+    notices.announce(session, app)
     _close_case(session, app, by)
-    notices.announce(session, app)  # the signed notice is issued after commit
     _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
 
 
