@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -94,27 +93,3 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-@contextmanager
-def pipelined(session: Session) -> Iterator[None]:
-    """Send the statements run inside in one round trip where the driver can.
-
-    psycopg's pipeline mode queues statements and waits for the server once, at
-    the end. Only for statements whose results nobody reads (INSERTs without
-    RETURNING): SQLAlchemy looks for a result right after executing, before a
-    pipeline has fetched it. SQLite runs in process and has nothing to save.
-    """
-    connection = session.connection()
-    pipeline = getattr(connection.connection.driver_connection, "pipeline", None)
-    if pipeline is None:
-        yield
-        return
-    driver_error = connection.dialect.loaded_dbapi.Error
-    try:
-        with pipeline():
-            yield
-    except driver_error as exc:
-        # A failure found when the pipeline is read at the end comes from the
-        # driver, not through SQLAlchemy: give callers the usual exception types.
-        raise DBAPIError.instance(None, None, exc, driver_error) from exc

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import pipelined
 from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.ids import is_valid_mynumber
 from tsunagu.exchange import sealing
@@ -313,7 +312,7 @@ class LogFacts:
         }
 
 
-# Inline: no RETURNING of the new id (nobody reads it, and a pipeline could not).
+# Inline: no RETURNING of the new id (nobody reads it).
 _INSERT_LOG = insert(ACCESS_LOG).inline()
 
 
@@ -351,11 +350,9 @@ def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) 
         "reason": facts.reason,
         "request_id": facts.request_id,
     }
-    # Both rows in one round trip (a fetch is mostly round trips); the audit
-    # records buffered before it in the transaction go with them.
-    with pipelined(session):
-        audit.flush_pending(session)
-        session.connection().execute(_INSERT_LOG, row)
+    # The audit record is inserted with the transaction's others; readers of the
+    # trail in this transaction (inclusion proofs) insert it first.
+    session.connection().execute(_INSERT_LOG, row)
     return seq
 
 
