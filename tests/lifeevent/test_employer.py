@@ -447,3 +447,79 @@ def test_who_may_call_the_employer_api(
     wrong = _submit(hr, created, employers.other_seal)
     assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_signer"
     assert hr.post(submit, json=signed).status_code == 200
+
+
+def _loss_notice(hr: TestClient, emp: Employers, **overrides: Any) -> tuple[str, Any]:
+    """taro's 資格喪失届 (born 1980-01-02, left yesterday) filed through the procedure's own
+    API and sealed; ``overrides`` of None drop a field. The application's id and the answer."""
+    left_on = tokyo_today() - timedelta(days=1)
+    form: dict[str, Any] = {
+        "office_code": "12ABC",
+        "employee": {
+            "person_id": "taro", "basic_pension_number": "1234567890",
+            "family_name": "鈴木", "given_name": "太郎", "birth_date": "1980-01-02",
+        },
+        "lost_on": (left_on + timedelta(days=1)).isoformat(),
+        "reason": "退職等",
+        "left_on": left_on.isoformat(),
+    }  # fmt: skip
+    form.update(overrides)
+    body = {
+        "form": {key: value for key, value in form.items() if value is not None},
+        "organization_id": emp.pension,
+        "on_behalf_of": {"kind": "organization", "id": emp.corporation},
+    }
+    created = hr.post("/api/procedures/shikaku_soshitsu/applications", json=body)
+    assert created.status_code == 200, created.text
+    return created.json()["id"], _submit_application(hr, created.json(), emp.seal)
+
+
+def _submit_application(client: TestClient, created: dict[str, Any], signer: Signer) -> Any:
+    cms_b64 = protocol.b64(signer(protocol.canonical_json(created["document"])))
+    return client.post(f"/api/applications/{created['id']}/submit", json={"cms": cms_b64})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"lost_on": (tokyo_today() + timedelta(days=2)).isoformat(), "left_on": None},
+         "tomorrow at the latest"),
+        ({"lost_on": "1980-01-02", "left_on": None}, "after the employee's date of birth"),
+        ({"lost_on": (tokyo_today() - timedelta(days=2)).isoformat()},
+         "not be before the last day of employment"),
+        ({"lost_on": (tokyo_today() + timedelta(days=1)).isoformat(),
+          "left_on": (tokyo_today() - timedelta(days=3)).isoformat()},
+         "the day after the last day of employment (left_on) at the latest"),
+        ({"lost_on": "2026-02-30"}, "is not a date"),
+    ],
+)  # fmt: skip
+def test_the_procedures_own_api_refuses_a_loss_date_the_law_does_not_allow(
+    world: World, employers: Employers, as_member: MemberLogin,
+    overrides: dict[str, Any], refused: str,
+) -> None:  # fmt: skip
+    """健康保険法 第36条: coverage is lost on the day after the employee left (or that day, when
+    enrolled again that day), notified after the fact; any other date is a 422 naming lost_on."""
+    app_id, answer = _loss_notice(as_member(employers.member), employers, **overrides)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["error"]["errors"]
+    assert error["path"] == "lost_on" and refused in error["message_en"]
+    assert error["message_en"].startswith("lost_on ") and "(lost_on)" in error["message_ja"]
+    with transaction(world.factory) as session:
+        app = session.get(Application, app_id)
+        assert app is not None and app.status == "draft"  # nothing was submitted
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the day after the last day of employment
+        {"lost_on": (tokyo_today() - timedelta(days=1)).isoformat()},  # enrolled again that day
+        {"lost_on": tokyo_today().isoformat(), "left_on": None, "reason": "死亡"},
+    ],
+)
+def test_a_loss_date_the_law_allows_is_accepted(
+    employers: Employers, as_member: MemberLogin, overrides: dict[str, Any]
+) -> None:
+    _, answer = _loss_notice(as_member(employers.member), employers, **overrides)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "approved"

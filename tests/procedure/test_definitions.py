@@ -116,6 +116,24 @@ def _broken(tmp_path: Path, change: Any) -> str:
             "not a leaf",
         ),
         (lambda r: r["form"]["schema"].pop("additionalProperties"), "closed object"),
+        # a check refuses one form field, with a safe rule and a message in ja and en
+        (
+            lambda r: r["form"].update(
+                checks=[{"path": "nope", "when": True, "message": {"ja": "a", "en": "b"}}]
+            ),
+            "path of a form field",
+        ),
+        (
+            lambda r: r["form"].update(
+                checks=[{"path": "moved_in_on", "when": {"exec": "x"}, "message": {"ja": "a"}}]
+            ),
+            "unknown rule operator",
+        ),
+        (
+            lambda r: r["form"].update(checks=[{"path": "moved_in_on", "when": True}]),
+            "message: needs text",
+        ),
+        (lambda r: r["form"].update(checks={"path": "moved_in_on"}), "form.checks must be a list"),
         (lambda r: r["auto_decision"][0].update(when={"exec": "rm -rf"}), "unknown rule operator"),
         (lambda r: r["auto_decision"][0].update(decision="maybe"), "decision"),
         (lambda r: r["effects"][0]["patch"].update(status="$secrets.key"), "must start with"),

@@ -3,7 +3,9 @@
 A definition is everything the engine needs to run a procedure without
 knowing it: names, the owning organization and how to find it, the legal
 basis, the assurance levels, who may apply, the form (JSON Schema plus order,
-labels and help in ja/en), the evidence fetched through the exchange instead
+labels and help in ja/en, and ``checks``: rules over the form, in the language of
+``rules``, that refuse one field with a ja/en message, e.g. a date against today or
+another date), the evidence fetched through the exchange instead
 of attachments, the fee, the standard processing time, automatic decision
 rules and the register changes an approval makes. A municipality adds a
 procedure by adding a file; a broken file fails at load with its name.
@@ -37,7 +39,7 @@ from tsunagu.exchange.definitions import evidence_types, matrix
 from tsunagu.packs import DEFAULT_PACK, PackError, load_folder
 from tsunagu.procedure import rules
 from tsunagu.registry.definitions import OWNER_KINDS, Names, parse_names, registries
-from tsunagu.registry.validation import RecordValidator
+from tsunagu.registry.validation import FieldError, RecordValidator
 
 CATEGORIES = ("notification", "application", "certificate")
 # self: the subject applies; proxy: a person under the subject's power of attorney;
@@ -82,10 +84,44 @@ class FormField:
 
 
 @dataclass(frozen=True)
+class FormCheck:
+    """What the schema cannot say about one field (a date against today or against another
+    field): when the rule ``when`` holds over ``{"form": …}``, ``path`` is refused."""
+
+    path: str
+    when: Any
+    message_ja: str  # naming the field like a schema error: 「label」(path): …
+    message_en: str  # path …
+
+
+class FormValidator(RecordValidator):
+    """The form's schema, then the pack's checks (``form.checks``).
+
+    The checks run once the schema holds, so they compare values of the right type and
+    format (a date that is no date is refused by the schema alone, once). Each refusal names
+    the field like a schema error does, so the pages reword it with the field's label.
+    """
+
+    def __init__(self, schema: dict[str, Any], checks: tuple[FormCheck, ...]) -> None:
+        super().__init__(schema)
+        self.checks = checks
+
+    def errors(self, record: Any) -> list[FieldError]:
+        found = super().errors(record)
+        if found:
+            return found
+        return [
+            FieldError(check.path, "check", check.message_ja, check.message_en)
+            for check in self.checks
+            if rules.evaluate(check.when, {"form": record}) is True
+        ]
+
+
+@dataclass(frozen=True)
 class FormDefinition:
     schema: dict[str, Any]
     fields: tuple[FormField, ...]
-    validator: RecordValidator
+    validator: FormValidator
 
     def field(self, path: str) -> FormField | None:
         return next((f for f in self.fields if f.path == path), None)
@@ -264,7 +300,24 @@ def _form(raw: Any, where: str) -> FormDefinition:
     missing = sorted(set(leaves) - {f.path for f in fields})
     if missing or len(fields) != len(leaves):
         raise PackError(f"{where}: every schema leaf needs one form field entry; missing {missing}")
-    return FormDefinition(schema, tuple(fields), RecordValidator(schema))
+    checks = _checks(raw.get("checks"), where, {f.path: f.label for f in fields})
+    return FormDefinition(schema, tuple(fields), FormValidator(schema, checks))
+
+
+def _checks(raw: Any, where: str, labels: Mapping[str, Names]) -> tuple[FormCheck, ...]:
+    if raw is not None and not isinstance(raw, list):
+        raise PackError(f"{where}: form.checks must be a list")
+    checks = []
+    for index, item in enumerate(raw or []):
+        spot = f"{where} form.checks[{index}]"
+        path = str(item.get("path")) if isinstance(item, Mapping) else ""
+        if path not in labels:
+            raise PackError(f"{spot}: needs the path of a form field, when and message")
+        rules.check(item.get("when"), spot)
+        message = parse_names(item.get("message"), f"{spot} message")
+        named_ja = f"「{labels[path].ja}」({path}): {message.ja}"
+        checks.append(FormCheck(path, item["when"], named_ja, f"{path} {message.en}"))
+    return tuple(checks)
 
 
 def _owner(raw: Any, where: str) -> Owner:
