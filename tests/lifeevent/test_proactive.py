@@ -375,6 +375,22 @@ def test_notice_pages_apply_with_one_button(
     assert closed.status_code == 303 and closed.headers["location"] == "/me/notices?saved=dismissed"
 
 
+def test_a_notice_opened_in_english_leads_to_the_form_in_english(
+    world: World, family: Family, login: Login
+) -> None:
+    birth = _birth_notice(world)
+    ichiro = login(person=family.ichiro)
+    page = ichiro.get(f"/me/notices/{birth.id}?lang=en").text
+    accept = f'action="/me/notices/{birth.id}/accept?lang=en"'
+    assert accept in page and f'action="/me/notices/{birth.id}/dismiss?lang=en"' in page
+    done = ichiro.post(f"/me/notices/{birth.id}/accept?lang=en", follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith("/form?lang=en")
+    form = ichiro.get(done.headers["location"])
+    assert form.headers["content-language"] == "en" and "Application form" in form.text
+    # opened without ?lang=, the links keep their plain addresses
+    assert f'href="/me/notices/{birth.id}"' in ichiro.get("/me/notices").text
+
+
 def _browser_login(world: World, page: Page, live_server: str, person: str) -> None:
     with transaction(world.factory) as session:
         started = sessions.start(session, method="card", ial=3, aal=2, person_id=person)
@@ -399,7 +415,7 @@ def test_notice_pages_pass_axe_and_the_keyboard(
     page.goto(f"/me/notices/{birth.id}?lang={lang}")
     for _ in range(40):
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.matches('form[action$=accept] button')"):
+        if page.evaluate("document.activeElement.matches('form[action*=accept] button')"):
             break
     page.keyboard.press("Enter")
     page.wait_for_url("**/applications/*/form**")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError
@@ -21,6 +21,7 @@ from tsunagu.core.web import DbSession
 from tsunagu.identity.deps import csrf_for, require_login, require_person, settings_of
 from tsunagu.identity.roles import Actor
 from tsunagu.lifeevent import notices
+from tsunagu.procedure.views import see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,13 +96,15 @@ async def consent_form(request: Request, session: DbSession, actor: Resident) ->
     except TsunaguError as error:
         session.rollback()
         return _resident_page(request, session, actor, error=error, status_code=error.status_code)
-    return RedirectResponse(f"{RESIDENT_PAGE}?saved=given", status_code=303)
+    return see_other(request, f"{RESIDENT_PAGE}?saved=given")
 
 
 @router.post(f"{RESIDENT_PAGE}/consents/{{consent_id}}/withdraw", response_class=HTMLResponse)
-def withdraw_form(consent_id: str, session: DbSession, actor: Resident) -> Response:
+def withdraw_form(
+    request: Request, consent_id: str, session: DbSession, actor: Resident
+) -> Response:
     notices.withdraw_consent(session, actor, consent_id)
-    return RedirectResponse(f"{RESIDENT_PAGE}?saved=withdrawn", status_code=303)
+    return see_other(request, f"{RESIDENT_PAGE}?saved=withdrawn")
 
 
 # --- the company's registration and deliveries ---------------------------------------------
@@ -164,6 +167,6 @@ async def register_form(request: Request, session: DbSession, actor: Caller) -> 
 
 
 @router.post("/lifeevent/deliveries/{delivery_id}/replay", response_class=HTMLResponse)
-def replay_form(delivery_id: str, session: DbSession, actor: Caller) -> Response:
+def replay_form(request: Request, delivery_id: str, session: DbSession, actor: Caller) -> Response:
     notices.replay(session, actor, delivery_id)
-    return RedirectResponse(f"{COMPANY_PAGE}?saved=replayed", status_code=303)
+    return see_other(request, f"{COMPANY_PAGE}?saved=replayed")

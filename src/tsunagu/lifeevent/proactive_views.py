@@ -22,6 +22,7 @@ from tsunagu.lifeevent.allowance import INCOMES
 from tsunagu.lifeevent.proactive_api import form_url
 from tsunagu.procedure.definitions import get_procedure
 from tsunagu.procedure.rules import lookup
+from tsunagu.procedure.views import see_other
 
 router = APIRouter(include_in_schema=False)
 Resident = Annotated[Actor, Depends(require_person)]
@@ -67,16 +68,20 @@ def notice_page(request: Request, notice_id: str, db: DbSession, actor: Resident
 
 
 @router.post("/me/notices/{notice_id}/accept")
-def accept_form(notice_id: str, db: DbSession, actor: Resident) -> RedirectResponse:
+def accept_form(
+    request: Request, notice_id: str, db: DbSession, actor: Resident
+) -> RedirectResponse:
     """ボタン一つで申請: make the prefilled draft and go straight to its form."""
     application_id = proactive.accept(db, actor, notice_id)
-    return RedirectResponse(form_url(application_id), status_code=303)
+    return see_other(request, form_url(application_id))
 
 
 @router.post("/me/notices/{notice_id}/dismiss")
-def dismiss_form(notice_id: str, db: DbSession, actor: Resident) -> RedirectResponse:
+def dismiss_form(
+    request: Request, notice_id: str, db: DbSession, actor: Resident
+) -> RedirectResponse:
     proactive.dismiss(db, actor, notice_id)
-    return RedirectResponse("/me/notices?saved=dismissed", status_code=303)
+    return see_other(request, "/me/notices?saved=dismissed")
 
 
 def _day(raw: str | None, errors: dict[str, str], field: str, language: str) -> date | None:
