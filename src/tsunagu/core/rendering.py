@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tsunagu.core.clock import to_tokyo
@@ -84,3 +84,17 @@ def render(
     )
     headers = {"Content-Language": language, "Vary": "Accept-Language, Cookie"}
     return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def see_other(request: Request, path: str) -> RedirectResponse:
+    """303 to ``path``, keeping the ``?lang=`` this request was made in.
+
+    ``?lang=`` chooses the language of one request only, so a visitor who
+    came by a ``?lang=en`` link and saved no choice would land on a Japanese
+    page after the first POST. The forms and links of the pages keep it the
+    same way (``lang_query`` in ``procedure/_macros.html``).
+    """
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        path += ("&" if "?" in path else "?") + urlencode({"lang": chosen})
+    return RedirectResponse(path, status_code=303)

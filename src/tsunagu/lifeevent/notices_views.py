@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError
 from tsunagu.core.i18n import N_, translate
-from tsunagu.core.rendering import render, request_language
+from tsunagu.core.rendering import render, request_language, see_other
 from tsunagu.core.web import DbSession
 from tsunagu.identity.deps import csrf_for, require_login, require_person, settings_of
 from tsunagu.identity.roles import Actor
 from tsunagu.lifeevent import notices
-from tsunagu.procedure.views import see_other
 
 router = APIRouter(include_in_schema=False)
 

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError, ValidationError
-from tsunagu.core.rendering import request_language
+from tsunagu.core.rendering import request_language, see_other
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import evidence_types
@@ -34,7 +34,6 @@ from tsunagu.lifeevent import notices, onestop
 from tsunagu.lifeevent.bundles import Bundle, bundles, get_bundle
 from tsunagu.lifeevent.models import BundleFiling
 from tsunagu.procedure.definitions import procedures
-from tsunagu.procedure.views import see_other
 from tsunagu.trust import protocol
 
 router = APIRouter(include_in_schema=False)

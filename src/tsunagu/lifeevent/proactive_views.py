@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from tsunagu.core.clock import tokyo_today
 from tsunagu.core.errors import TsunaguError
 from tsunagu.core.i18n import N_, translate
-from tsunagu.core.rendering import render, request_language
+from tsunagu.core.rendering import render, request_language, see_other
 from tsunagu.core.web import DbSession
 from tsunagu.identity.deps import csrf_for, require_person
 from tsunagu.identity.roles import Actor
@@ -22,7 +22,6 @@ from tsunagu.lifeevent.allowance import INCOMES
 from tsunagu.lifeevent.proactive_api import form_url
 from tsunagu.procedure.definitions import get_procedure
 from tsunagu.procedure.rules import lookup
-from tsunagu.procedure.views import see_other
 
 router = APIRouter(include_in_schema=False)
 Resident = Annotated[Actor, Depends(require_person)]

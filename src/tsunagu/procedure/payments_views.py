@@ -16,14 +16,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from tsunagu.core.errors import TsunaguError
-from tsunagu.core.rendering import render, request_language
+from tsunagu.core.rendering import render, request_language, see_other
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import csrf_for, require_login, settings_of
 from tsunagu.identity.roles import Actor
 from tsunagu.procedure import fees, service
 from tsunagu.procedure.definitions import get_procedure
-from tsunagu.procedure.views import see_other
 from tsunagu.procedure.workflow import State
 
 router = APIRouter(include_in_schema=False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,8 +27,7 @@ from tsunagu.core.errors import (
     TsunaguError,
     ValidationError,
 )
-from tsunagu.core.i18n import LANGUAGES
-from tsunagu.core.rendering import render, request_language
+from tsunagu.core.rendering import render, request_language, see_other
 from tsunagu.core.web import DbSession
 from tsunagu.exchange import sealing
 from tsunagu.exchange.definitions import EvidenceType, evidence_types
@@ -51,20 +49,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_SIGNATURE = 256 * 1024
 EDITABLE = (State.DRAFT.value, State.RETURNED.value)
 FILE_PREFIX = "file."  # the file input of an upload field (its id travels as f.<path>)
-
-
-def see_other(request: Request, path: str) -> RedirectResponse:
-    """303 to ``path``, keeping the ``?lang=`` this request was made in.
-
-    ``?lang=`` chooses the language of one request only, so a visitor who
-    came by a ``?lang=en`` link and saved no choice would land on a Japanese
-    page after the first POST. The forms and links of the application
-    pages keep it the same way (``lang_query`` in ``procedure/_macros.html``).
-    """
-    chosen = request.query_params.get("lang")
-    if chosen in LANGUAGES:
-        path += ("&" if "?" in path else "?") + urlencode({"lang": chosen})
-    return RedirectResponse(path, status_code=303)
 
 
 def _message(request: Request, error: TsunaguError) -> str:
