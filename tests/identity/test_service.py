@@ -257,6 +257,60 @@ def test_household_members_share_its_address(session: Session, vault: MyNumberVa
     assert raised.value.field == "address"
 
 
+def _family(session: Session, vault: MyNumberVault) -> tuple[str, str, str, str]:
+    """A household of three: (household, head, spouse, child)."""
+    household = service.create_household(session, HouseholdIn(address=CHIYODA), actor=ACTOR).id
+    head, spouse, child = service.create_persons(
+        session,
+        [
+            person(household_id=household, relationship=Relationship.HEAD),
+            person(given_name="花子", sex=Sex.FEMALE, household_id=household,
+                   relationship=Relationship.SPOUSE),
+            person(given_name="一郎", birth_date=date(2010, 5, 5), household_id=household,
+                   relationship=Relationship.CHILD),
+        ],
+        actor=ACTOR,
+        vault=vault,
+    )  # fmt: skip
+    return household, head, spouse, child
+
+
+def test_a_rearranged_household_gets_its_new_head_after_the_old_one_left(
+    session: Session, vault: MyNumberVault
+) -> None:
+    household, head, spouse, child = _family(session, vault)
+    record = service.rearrange_household(
+        session, household, {head: None, spouse: Relationship.HEAD, child: Relationship.CHILD},
+        actor=ACTOR,
+    )  # fmt: skip
+    assert record.head_id == spouse and set(record.member_ids) == {spouse, child}
+    left = service.get_person(session, head)
+    assert (left.household_id, left.relationship) == (None, None)  # still a party
+    # the head's place passes back and forth within the household in one call each way
+    record = service.rearrange_household(
+        session, household, {spouse: Relationship.SPOUSE, child: Relationship.HEAD}, actor=ACTOR
+    )
+    assert record.head_id == child
+    assert service.get_person(session, spouse).relationship is Relationship.SPOUSE
+    assert audit_actions(session).count("identity.household.rearranged") == 2
+
+
+def test_a_household_is_never_given_two_heads_nor_strangers(
+    session: Session, vault: MyNumberVault
+) -> None:
+    household, head, spouse, _child = _family(session, vault)
+    with pytest.raises(ConflictError) as two:
+        service.rearrange_household(session, household, {spouse: Relationship.HEAD}, actor=ACTOR)
+    assert two.value.code == "household_has_head"
+    other = service.create_person(session, person(given_name="次郎"), actor=ACTOR, vault=vault)
+    with pytest.raises(ConflictError) as stranger:
+        service.rearrange_household(session, household, {other.id: None}, actor=ACTOR)
+    assert stranger.value.code == "not_a_member"
+    with pytest.raises(NotFoundError):
+        service.rearrange_household(session, other.id, {}, actor=ACTOR)
+    assert service.get_household(session, household).head_id == head
+
+
 def test_household_needs_a_known_municipality(session: Session) -> None:
     for address, field in (
         (AddressIn(town="永田町"), "address.municipality_code"),

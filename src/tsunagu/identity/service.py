@@ -20,11 +20,11 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core import ids
@@ -699,6 +699,72 @@ def get_household(session: Session, household_id: str) -> HouseholdRecord:
         member_ids=[m.id for m in members],
         demo=household.demo,
     )
+
+
+def rearrange_household(
+    session: Session,
+    household_id: str,
+    relationships: Mapping[str, Relationship | None],
+    *,
+    actor: str,
+) -> HouseholdRecord:
+    """Give members of a household a new 続柄, or (``None``) take them out of it.
+
+    What the resident register records is followed here (after a death, a move): a
+    member who died or moved away leaves the household (no household, no 続柄) but
+    stays a party, because applications, notices and the audit trail still name them.
+    A member losing the head's place is cleared by its own statement before anyone
+    is made head, so the one-head-per-household index holds at every step.
+    """
+    household = get_household(session, household_id)
+    strangers = sorted(set(relationships) - set(household.member_ids))
+    if strangers:
+        raise ConflictError(
+            "not_a_member",
+            "この世帯の世帯員ではない人が含まれています",
+            f"not members of household {household_id}: {', '.join(strangers)}",
+        )
+    staying = {p: r for p, r in relationships.items() if r is not None}
+    heads = {p for p, r in staying.items() if r is Relationship.HEAD}
+    if household.head_id is not None and household.head_id not in relationships:
+        heads.add(household.head_id)
+    if len(heads) > 1:
+        raise ConflictError(
+            "household_has_head",
+            "この世帯には既に世帯主がいます",
+            "this household already has a head",
+        )
+    members = Person.household_id == household_id
+    if household.head_id in relationships and household.head_id not in heads:
+        session.execute(
+            update(Person).where(members, Person.id == household.head_id).values(relationship=None)
+        )
+    leaving = sorted(p for p, r in relationships.items() if r is None)
+    if leaving:
+        session.execute(
+            update(Person)
+            .where(members, Person.id.in_(leaving))
+            .values(household_id=None, relationship=None)
+        )
+    # the new head last, once nobody else holds the place
+    for person_id, relationship in sorted(staying.items(), key=lambda i: i[1] is Relationship.HEAD):
+        session.execute(
+            update(Person)
+            .where(members, Person.id == person_id)
+            .values(relationship=relationship.value)
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="identity.household.rearranged",
+        object_type="household",
+        object_id=household_id,
+        data={
+            "left": leaving,
+            "relationships": {p: r.value for p, r in sorted(staying.items())},
+        },
+    )
+    return get_household(session, household_id)
 
 
 # --- persons -------------------------------------------------------------------------------
