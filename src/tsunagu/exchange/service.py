@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, insert, literal, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -152,6 +152,12 @@ def _check_ref(application_ref: str) -> str:
     return application_ref
 
 
+# Every application that fetches evidence opens a case: the duplicate check, built once.
+_CASE_OF = select(Case.id).where(
+    Case.requester_id == bindparam("requester"), Case.application_ref == bindparam("ref")
+)
+
+
 def open_case(
     session: Session,
     *,
@@ -174,10 +180,7 @@ def open_case(
         )
     identity.get_organization(session, requester_id)
     ref = _check_ref(application_ref)
-    exists = session.execute(
-        select(Case.id).where(Case.requester_id == requester_id, Case.application_ref == ref)
-    ).first()
-    if exists:
+    if session.execute(_CASE_OF, {"requester": requester_id, "ref": ref}).first():
         raise ConflictError(
             "duplicate_application",
             f"申請 {ref} は既に登録されています。",
@@ -191,8 +194,8 @@ def open_case(
         opened_at=utcnow(),
         opened_by=actor,
     )
+    # One flush later writes the case before its subjects (the foreign key orders them).
     session.add(case)
-    session.flush()
     session.add_all(CaseSubject(case_id=case.id, party_id=p, role=r) for p, r in subjects.items())
     audit.record(
         session,
@@ -768,11 +771,11 @@ def fetch_evidence(session: Session, store: sealing.SealStore, **request: Any) -
 
 
 def close_case(session: Session, case_id: str, *, actor: str) -> None:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFoundError("unknown_case", "申請が見つかりません。", "No such application.")
-    if case.closed_at is None:
-        case.closed_at = utcnow()
+    """Close the case (idempotent): one UPDATE; a read only when it changed nothing."""
+    closing = (
+        update(Case).where(Case.id == case_id, Case.closed_at.is_(None)).values(closed_at=utcnow())
+    )
+    if session.execute(closing).rowcount:  # type: ignore[attr-defined]
         audit.record(
             session,
             actor=actor,
@@ -781,3 +784,5 @@ def close_case(session: Session, case_id: str, *, actor: str) -> None:
             object_id=case_id,
             data={},
         )
+    elif session.get(Case, case_id) is None:
+        raise NotFoundError("unknown_case", "申請が見つかりません。", "No such application.")
