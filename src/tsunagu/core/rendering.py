@@ -94,7 +94,12 @@ def see_other(request: Request, path: str) -> RedirectResponse:
     page after the first POST. The forms and links of the pages keep it the
     same way (``lang_query`` in ``procedure/_macros.html``).
     """
+    return RedirectResponse(with_lang(request, path), status_code=303)
+
+
+def with_lang(request: Request, path: str) -> str:
+    """``path`` with the ``?lang=`` this request was made in, if any."""
     chosen = request.query_params.get("lang")
     if chosen in LANGUAGES:
         path += ("&" if "?" in path else "?") + urlencode({"lang": chosen})
-    return RedirectResponse(path, status_code=303)
+    return path

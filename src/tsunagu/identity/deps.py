@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from tsunagu.core.config import Settings
 from tsunagu.core.errors import PermissionDenied
-from tsunagu.core.rendering import render
+from tsunagu.core.rendering import render, with_lang
 from tsunagu.core.web import DbSession
 from tsunagu.identity import roles, sessions
 from tsunagu.identity.roles import Actor, ActorKind
@@ -59,8 +59,12 @@ async def _presented_csrf(request: Request) -> str | None:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
-    """For pages: to the login page, which brings the visitor back to this page afterwards."""
-    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+    """For pages: to the login page, which brings the visitor back to this page afterwards.
+
+    Both keep the ``?lang=`` the page was asked in.
+    """
+    back = with_lang(request, request.url.path)
+    return RedirectResponse(with_lang(request, f"/login?{urlencode({'next': back})}"), 303)
 
 
 def private_page(

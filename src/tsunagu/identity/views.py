@@ -24,13 +24,14 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tsunagu.core.errors import PermissionDenied, TsunaguError, ValidationError
-from tsunagu.core.rendering import environment, render, request_language
+from tsunagu.core.rendering import environment, render, request_language, with_lang
 from tsunagu.core.web import DbSession
 from tsunagu.identity import auth, business, card, delegation, sessions
 from tsunagu.identity.deps import (
     CurrentActor,
     clear_session_cookie,
     csrf_for,
+    login_redirect,
     session_token,
     set_session_cookie,
     settings_of,
@@ -44,7 +45,7 @@ router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "tsunagu_login"
 NO_STORE = {"Cache-Control": "no-store"}
 # Where a login may send the visitor back to: a plain path on this site, no query.
-NEXT_PATH = re.compile(r"^/[A-Za-z0-9_\-./]{0,200}$")
+NEXT_PATH = re.compile(r"^/[A-Za-z0-9_\-./]{0,200}(\?lang=[a-z]{2})?$")
 HUB = "/me"
 MAX_SIGNATURE_FILE = 256 * 1024
 DOCUMENTS = card.DOCUMENTS
@@ -78,10 +79,6 @@ def _page(
     if private:
         response.headers.update(NO_STORE)
     return response
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -148,6 +145,7 @@ def _login_page(
         "identity/login.html",
         {
             "login_csrf": _login_csrf(request, nonce),
+            "password_action": with_lang(request, "/login/password"),
             "next_path": next_path or "",
             "error": error,
             "login_name": login_name,
@@ -260,7 +258,7 @@ def _card_page(
 def card_page(request: Request, actor: CurrentActor, db: DbSession) -> Response:
     """A person: their own certificates, status and validity; report loss."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     return _card_page(request, db, require_person(actor))
 
 
@@ -273,7 +271,7 @@ def card_loss(
 ) -> Response:
     """A person: the device is lost — both certificates are revoked and the session ends."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     person = require_person(actor)
     if confirm != "yes":
         missing = ValidationError(
@@ -293,7 +291,7 @@ def card_loss(
 
 def _official(request: Request, actor: Actor | None) -> Actor | RedirectResponse:
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     return card.require_counter_view(actor)
 
 
@@ -460,7 +458,7 @@ def _business_page(
 def business_page(request: Request, actor: CurrentActor, db: DbSession) -> Response:
     """Members of a business account: its members; the prime adds and removes them."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     return _business_page(request, db, actor)
 
 
@@ -475,7 +473,7 @@ def business_add_member(
 ) -> Response:
     """The prime only: a new member; their authenticator secret is shown this once."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     try:
         member, enrolment = business.add_member(
             db,
@@ -503,7 +501,7 @@ def business_remove_member(
 ) -> Response:
     """The prime only: remove a member of the same account (their sessions end)."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     business.remove_member(db, actor, member_id)
     return _see_other("/business", removed="1")
 
@@ -542,7 +540,7 @@ def _delegations_page(
 def delegations_page(request: Request, actor: CurrentActor, db: DbSession) -> Response:
     """Anyone logged in: the powers of attorney they gave or hold; give or revoke one."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     return _delegations_page(request, db, actor)
 
 
@@ -564,7 +562,7 @@ def delegation_draft(
     """The principal: the exact document to sign (JSON for the wallet script, else a page
     to sign it with the Python wallet and upload the signature)."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     form = {
         "agent_kind": agent_kind,
         "agent": agent,
@@ -626,7 +624,7 @@ def delegation_register(
     """The principal: register a signed power of attorney (signature from the browser wallet,
     or a .p7s made with ``tsunagu wallet sign`` and uploaded)."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     try:
         signature = (
             _uploaded(cms_file)
@@ -670,6 +668,6 @@ def delegation_revoke(
 ) -> Response:
     """The principal side only: revoke now (every later check fails)."""
     if actor is None:
-        return _to_login(request)
+        return login_redirect(request)
     delegation.revoke(db, actor, delegation_id)
     return _see_other("/delegations", done="revoked")

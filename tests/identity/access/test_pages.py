@@ -111,6 +111,34 @@ def test_password_login_form_checks_its_own_csrf_token_and_the_credentials(
     assert client.get("/counter").status_code == 200
 
 
+def test_a_visitor_reading_in_english_logs_in_and_comes_back_in_english(
+    world: World, clients: Callable[[], TestClient]
+) -> None:
+    """``?lang=en`` chooses one request's language: the login round trip carries it."""
+    client = clients()
+    sent = client.get("/me/card?lang=en", follow_redirects=False)
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/login?next=%2Fme%2Fcard%3Flang%3Den&lang=en"
+    page = client.get(sent.headers["location"])
+    assert page.headers["content-language"] == "en"
+    assert 'action="/login/password?lang=en"' in page.text
+    assert 'name="next" value="/me/card?lang=en"' in page.text
+    token = re.search(r'name="login_csrf" value="([0-9a-f]+)"', page.text)
+    assert token
+    fields = {"login_name": "counter1", "password": PASSWORD, "login_csrf": token.group(1),
+              "next": "/counter?lang=en"}  # fmt: skip
+    wrong = client.post("/login/password?lang=en", data={**fields, "totp": "000000"})
+    assert wrong.status_code == 401 and wrong.headers["content-language"] == "en"
+    done = client.post(
+        "/login/password?lang=en",
+        data={**fields, "totp": world.totp("counter1")},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == "/counter?lang=en"
+    # Only ?lang= may follow the path: anything else is still refused.
+    assert 'name="next" value=""' in client.get("/login?next=/me/card?x=1").text
+
+
 def test_login_goes_back_only_to_a_path_of_this_site(
     world: World, clients: Callable[[], TestClient]
 ) -> None:
