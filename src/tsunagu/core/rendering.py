@@ -77,6 +77,8 @@ def render(
         languages=LANGUAGES,
         language_names=LANGUAGE_NAMES,
         language_url=lambda target: language_url(request, target),
+        # "?lang=…" for a form or link when this page was asked with ?lang= (see with_lang)
+        lang_query=lambda: with_lang(request, ""),
         _=catalog.gettext,
         gettext=catalog.gettext,
         ngettext=catalog.ngettext,
@@ -91,8 +93,8 @@ def see_other(request: Request, path: str) -> RedirectResponse:
 
     ``?lang=`` chooses the language of one request only, so a visitor who
     came by a ``?lang=en`` link and saved no choice would land on a Japanese
-    page after the first POST. The forms and links of the pages keep it the
-    same way (``lang_query`` in ``procedure/_macros.html``).
+    page after the first POST. Pages keep it in their forms and links the same
+    way, with ``lang_query()`` (given to every template by :func:`render`).
     """
     return RedirectResponse(with_lang(request, path), status_code=303)
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tsunagu.core.errors import PermissionDenied, TsunaguError, ValidationError
-from tsunagu.core.rendering import environment, render, request_language, with_lang
+from tsunagu.core.rendering import environment, render, request_language
 from tsunagu.core.web import DbSession
 from tsunagu.identity import auth, business, card, delegation, sessions
 from tsunagu.identity.deps import (
@@ -145,7 +145,6 @@ def _login_page(
         "identity/login.html",
         {
             "login_csrf": _login_csrf(request, nonce),
-            "password_action": with_lang(request, "/login/password"),
             "next_path": next_path or "",
             "error": error,
             "login_name": login_name,
