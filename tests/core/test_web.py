@@ -1,14 +1,19 @@
 """The request's DB session: committed once on success, rolled back on error.
 
-``run_and_commit`` lets a hot handler commit in the thread that did the work;
-what reaches the database must be the same as with the plain dependency.
+``run_and_commit`` lets a hot handler commit where it did the work (on
+PostgreSQL the event loop itself, with lock waits bounded; elsewhere one
+thread); what reaches the database must be the same as with the plain
+dependency, and a lock held elsewhere must never stall the loop.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core.audit import service as audit
@@ -34,6 +39,18 @@ def _app(factory: sessionmaker[Session]) -> FastAPI:
             raise RuntimeError("the work failed after writing")
 
         return {"hash": await run_and_commit(session, fail)}
+
+    @app.post("/where/{lock}")
+    async def where(lock: int, session: DbSession) -> dict[str, bool]:
+        loop_thread = threading.get_ident()
+
+        def work() -> int:
+            write(session, "test.where")
+            if lock:
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            return threading.get_ident()
+
+        return {"on_loop": await run_and_commit(session, work) == loop_thread}
 
     @app.post("/after-thread")
     async def after_thread(session: DbSession) -> dict[str, str]:
@@ -71,3 +88,37 @@ def test_work_after_the_thread_commit_is_committed_by_the_dependency(
     with TestClient(_app(session_factory)) as client:
         assert client.post("/after-thread").status_code == 200
     assert _actions(session_factory) == ["test.first", "test.second"]
+
+
+def test_work_runs_on_the_loop_only_on_postgresql(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    with TestClient(_app(session_factory)) as client:
+        answer = client.post("/where/0")
+    assert answer.json() == {"on_loop": engine.dialect.name == "postgresql"}
+    assert _actions(session_factory) == ["test.where"]
+
+
+def test_a_lock_held_elsewhere_sends_the_work_to_a_thread_that_waits_for_it(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    """The loop gives up after the lock timeout; the thread waits, the work counts once."""
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: the work never runs on the loop (the test above)
+    key = 7_100_042
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        release = threading.Timer(
+            0.5, lambda: holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        )
+        release.start()
+        started = time.monotonic()
+        with TestClient(_app(session_factory)) as client:
+            answer = client.post(f"/where/{key}")
+        release.join()
+        holder.commit()
+    assert answer.json() == {"on_loop": False}
+    assert time.monotonic() - started >= 0.5
+    assert _actions(session_factory) == ["test.where"]
+    with session_factory() as session:
+        assert audit.verify_chain(session) is None
