@@ -381,7 +381,10 @@ def _run(
     return result
 
 
-@router.api_route("/api/3/action/{name}", methods=["GET", "POST"])
+# One route per method, each with its own operation id: a route of two methods gives
+# both the id of whichever method its set yields first (a duplicate, and it varies).
+@router.get("/api/3/action/{name}", operation_id="ckan_action_get")
+@router.post("/api/3/action/{name}", operation_id="ckan_action_post")
 @router.api_route("/api/action/{name}", methods=["GET", "POST"], include_in_schema=False)
 async def call_action(name: str, request: Request, session: DbSession) -> JSONResponse:
     """Run a CKAN action and wrap its result (or error) in CKAN's envelope."""

@@ -1,7 +1,8 @@
 """Catalog pages, file downloads and DCAT documents.
 
 These pages read as anonymous visitors: private datasets never appear. The
-publisher's pages are in ``publish.py``, what all pages share in ``pages.py``.
+publisher's pages are in ``publish.py`` (listed before these in ``web.app``), what
+all pages share in ``pages.py``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from tsunagu.core.errors import NotFoundError
 from tsunagu.core.web import DbSession
-from tsunagu.opendata import datastore, dcat, licenses, publish, recommended, service
+from tsunagu.opendata import datastore, dcat, licenses, recommended, service
 from tsunagu.opendata.auth import ANONYMOUS
 from tsunagu.opendata.config import storage_for
 from tsunagu.opendata.pages import field_errors, render_page
 
 router = APIRouter(include_in_schema=False)
-router.include_router(publish.router)
 FACETS = ("organization", "tags", "res_format", "license_id")
 PAGE_ROWS = 20
 
