@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import psycopg
+from psycopg.pq import ExecStatus
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -58,6 +60,43 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class DescribedColumn(NamedTuple):
+    """One column of a result, as DB-API 2 describes it (what SQLAlchemy reads)."""
+
+    name: str
+    type_code: int
+    display_size: int | None = None
+    internal_size: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    null_ok: bool | None = None
+
+
+_RESULT_ROWS = (ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK)
+
+
+class PlainDescriptionCursor(psycopg.Cursor[Any]):
+    """psycopg's cursor, describing results with plain tuples.
+
+    SQLAlchemy reads ``cursor.description`` after every statement, and psycopg
+    builds a ``Column`` object per column each time (name, type, size and
+    modifier lookups): 2.4 % of the instructions of a fetch over HTTP. Name and
+    type code are all SQLAlchemy uses; the sizes psycopg would work out on
+    demand are left empty, as DB-API 2 allows.
+    """
+
+    @property
+    def description(self) -> list[DescribedColumn] | None:  # type: ignore[override]
+        result = self.pgresult
+        if not result or not (result.nfields or result.status in _RESULT_ROWS):
+            return None
+        encoding = self.connection.info.encoding
+        return [
+            DescribedColumn((result.fname(i) or b"").decode(encoding), result.ftype(i))
+            for i in range(result.nfields)
+        ]
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; for SQLite also create the parent folder and turn on WAL."""
     parsed = make_url(url)
@@ -74,6 +113,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # discards the whole pool (disconnect detection), so the next request reconnects;
     # recycling keeps connections from outliving server-side idle timeouts.
     kwargs.setdefault("pool_recycle", 1800)
+    if parsed.get_driver_name() == "psycopg":
+        kwargs["connect_args"] = {"cursor_factory": PlainDescriptionCursor} | kwargs.get(
+            "connect_args", {}
+        )
     engine = create_engine(url, **kwargs)
     if engine.dialect.driver == "psycopg":
         # Several rows in one INSERT … VALUES statement, as SQLAlchemy already does
