@@ -73,7 +73,8 @@ async def fetch(
 ) -> JSONResponse:
     """Answer a sealed fetch request; refusals come back as 403 with the reason, and are logged.
 
-    The hottest endpoint between agencies: the fetch and its commit share one thread.
+    The hottest endpoint between agencies: the fetch and its commit run without a
+    thread hand-off where the database allows (see ``run_and_commit``).
     """
     payload = document.get("payload")
     claimed = payload.get("requester_id") if isinstance(payload, dict) else None

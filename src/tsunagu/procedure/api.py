@@ -211,7 +211,7 @@ def update(application_id: str, body: FormIn, db: DbSession, actor: Caller) -> A
 async def submit(
     application_id: str, body: SubmitIn, request: Request, db: DbSession, actor: Caller
 ) -> ApplicationDetail:
-    """Verify, fetch the evidence, decide where the rules allow: one thread, commit included."""
+    """Verify, fetch the evidence, decide where the rules allow; committed by ``run_and_commit``."""
     store = sealing.store_for(settings_of(request))
     cms_der = protocol.unb64(body.cms, what="cms")
     return await run_and_commit(
