@@ -311,6 +311,36 @@ def test_a_household_is_never_given_two_heads_nor_strangers(
     assert service.get_household(session, household).head_id == head
 
 
+def test_a_person_joins_a_household_with_its_address_and_at_most_one_head(
+    session: Session, vault: MyNumberVault
+) -> None:
+    household, head, _spouse, _child = _family(session, vault)
+    mother = service.create_person(session, person(given_name="節子"), actor=ACTOR, vault=vault).id
+    with pytest.raises(ConflictError) as two:
+        service.rearrange_household(
+            session, household, {mother: Relationship.HEAD}, actor=ACTOR, joining=[mother]
+        )
+    assert two.value.code == "household_has_head"
+    with pytest.raises(ConflictError) as bare:
+        service.rearrange_household(session, household, {}, actor=ACTOR, joining=[mother])
+    assert bare.value.code == "no_relationship"
+    # the head's place passes to the newcomer in the same call that brings her in
+    record = service.rearrange_household(
+        session, household, {mother: Relationship.HEAD, head: Relationship.CHILD},
+        actor=ACTOR, joining=[mother],
+    )  # fmt: skip
+    assert record.head_id == mother and mother in record.member_ids
+    assert service.get_person(session, mother).address == record.address
+    other = service.create_household(session, HouseholdIn(address=CHIYODA), actor=ACTOR).id
+    with pytest.raises(ConflictError) as placed:
+        service.rearrange_household(
+            session, other, {mother: Relationship.HEAD}, actor=ACTOR, joining=[mother]
+        )
+    assert placed.value.code == "in_a_household"
+    [*_, joined] = audit.records_of(session, "household", household)
+    assert joined.action == "identity.household.rearranged" and mother in joined.data
+
+
 def test_household_needs_a_known_municipality(session: Session) -> None:
     for address, field in (
         (AddressIn(town="永田町"), "address.municipality_code"),

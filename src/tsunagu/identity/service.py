@@ -20,7 +20,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -701,23 +701,68 @@ def get_household(session: Session, household_id: str) -> HouseholdRecord:
     )
 
 
+def _household_address(session: Session, household_id: str) -> dict[str, Any]:
+    """The address columns a member takes from its household."""
+    household = session.get(Household, household_id)
+    assert household is not None
+    return {f"address_{k}": getattr(household, f"address_{k}") for k in ADDRESS_COLUMNS}
+
+
+def _check_joiners(
+    session: Session, joiners: Sequence[str], relationships: Mapping[str, Relationship | None]
+) -> None:
+    """Who joins a household is a known person, in no household, with a 続柄 to join with."""
+    if not joiners:
+        return
+    unplaced = [p for p in joiners if relationships.get(p) is None]
+    if unplaced:
+        raise ConflictError(
+            "no_relationship",
+            "世帯に入る人の続柄がありません",
+            f"no relationship given for joining: {', '.join(unplaced)}",
+        )
+    rows = session.execute(
+        select(Person.id, Person.household_id).where(Person.id.in_(joiners))
+    ).all()
+    unknown = sorted(set(joiners) - {r.id for r in rows})
+    if unknown:
+        raise NotFoundError(
+            "person_not_found",
+            "該当する人が見つかりません",
+            f"no person has the id {', '.join(unknown)}",
+        )
+    placed = sorted(r.id for r in rows if r.household_id is not None)
+    if placed:
+        raise ConflictError(
+            "in_a_household",
+            "既に世帯に属している人が含まれています",
+            f"already in a household: {', '.join(placed)}",
+        )
+
+
 def rearrange_household(
     session: Session,
     household_id: str,
     relationships: Mapping[str, Relationship | None],
     *,
     actor: str,
+    joining: Collection[str] = (),
 ) -> HouseholdRecord:
     """Give members of a household a new 続柄, or (``None``) take them out of it.
 
     What the resident register records is followed here (after a death, a move): a
     member who died or moved away leaves the household (no household, no 続柄) but
     stays a party, because applications, notices and the audit trail still name them.
-    A member losing the head's place is cleared by its own statement before anyone
-    is made head, so the one-head-per-household index holds at every step.
+    ``joining`` persons (a move in, a birth) come in with the 続柄 given for them and
+    take the household's address; they must be in no household, so leaving another
+    one is its own, audited, rearrangement. A member losing the head's place is
+    cleared by its own statement before anyone is made head, so the
+    one-head-per-household index holds at every step.
     """
     household = get_household(session, household_id)
-    strangers = sorted(set(relationships) - set(household.member_ids))
+    joiners = sorted(set(joining))
+    _check_joiners(session, joiners, relationships)
+    strangers = sorted(set(relationships) - set(household.member_ids) - set(joiners))
     if strangers:
         raise ConflictError(
             "not_a_member",
@@ -735,6 +780,16 @@ def rearrange_household(
             "this household already has a head",
         )
     members = Person.household_id == household_id
+    if joiners:  # in without a 続柄 first: the loop below gives it, the head last
+        session.execute(
+            update(Person)
+            .where(Person.id.in_(joiners), Person.household_id.is_(None))
+            .values(
+                household_id=household_id,
+                relationship=None,
+                **_household_address(session, household_id),
+            )
+        )
     if household.head_id in relationships and household.head_id not in heads:
         session.execute(
             update(Person).where(members, Person.id == household.head_id).values(relationship=None)
@@ -760,6 +815,7 @@ def rearrange_household(
         object_type="household",
         object_id=household_id,
         data={
+            "joined": joiners,
             "left": leaving,
             "relationships": {p: r.value for p, r in sorted(staying.items())},
         },
