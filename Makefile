@@ -75,7 +75,7 @@ messages: install
 	$(BABEL) extract $(EXTRACT_OPTS) -o build/messages.pot src/tsunagu/core src/tsunagu/web
 	$(BABEL) update -D messages -i build/messages.pot -d $(LOCALES) --no-fuzzy-matching --ignore-obsolete
 	@for module in $(MODULES); do \
-	  $(BABEL) extract -q $(EXTRACT_OPTS) -o build/$$module.pot src/tsunagu/$$module || exit 1; \
+	  $(BABEL) -q extract $(EXTRACT_OPTS) -o build/$$module.pot src/tsunagu/$$module || exit 1; \
 	  grep -q '^msgid "[^"]' build/$$module.pot || continue; \
 	  for lang in ja en; do \
 	    [ -f $(LOCALES)/$$lang/LC_MESSAGES/$$module.po ] || \

@@ -23,8 +23,6 @@ from tests.browser import assert_keyboard_accessible, assert_no_axe_violations
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.db import transaction
 from tsunagu.core.errors import ConflictError, ValidationError
-from tsunagu.core.i18n import translations
-from tsunagu.core.rendering import environment
 from tsunagu.identity import sessions
 from tsunagu.procedure import fees, pades, service
 from tsunagu.procedure.models import Application, Payment, PaymentEvent, Receipt
@@ -452,24 +450,6 @@ def test_payment_page_and_checkout_through_forms(world: World, login: Login) -> 
         data={"csrf_token": token, "exemption_id": "public_assistance"},
     )
     assert claimed.status_code == 200 and "減免" in claimed.text
-
-
-def test_the_payment_include_for_the_status_page(world: World) -> None:
-    """procedure/_payment.html renders a fee for whichever page includes it."""
-    app_id, _payment = _paid_app(world)
-    unpaid_id = _draft(world)
-    template = environment().get_template("procedure/_payment.html")
-    with transaction(world.factory) as session:
-        actor = world.person(world.taro)
-        paid = fees.status(session, actor, app_id)
-        unpaid = fees.status(session, actor, unpaid_id)
-    for lang in ("ja", "en"):
-        catalog = translations(lang)
-        html = template.render(fee=paid, lang=lang, _=catalog.gettext)
-        assert f"/api/applications/{app_id}/receipt.pdf" in html
-        assert ("支払済み" if lang == "ja" else "Paid") in html
-        html = template.render(fee=unpaid, lang=lang, _=catalog.gettext)
-        assert f"/applications/{unpaid_id}/payment" in html and "200" in html
 
 
 def _browser_login(world: World, page: Page, live_server: str, person: str) -> None:

@@ -82,6 +82,8 @@ def render(
         _=catalog.gettext,
         gettext=catalog.gettext,
         ngettext=catalog.ngettext,
+        # one English word, two meanings across modules (e.g. the verb on a button)
+        pgettext=catalog.pgettext,
         **(context or {}),
     )
     headers = {"Content-Language": language, "Vary": "Accept-Language, Cookie"}
