@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from tsunagu.core.config import Settings
+from tsunagu.web import views
 from tsunagu.web.app import API_ROUTERS, PAGE_ROUTERS, ROUTERS, create_app
 
 
@@ -23,7 +24,7 @@ def _paths(routers: list[APIRouter]) -> list[str]:
 def test_api_paths_and_page_paths_never_overlap() -> None:
     for path in _paths(API_ROUTERS):
         assert path.startswith("/api/"), path
-    for path in _paths(PAGE_ROUTERS):
+    for path in _paths([views.router, *PAGE_ROUTERS]):
         assert not path.startswith(("/api/", "/{")), path
 
 

@@ -49,10 +49,11 @@ from tsunagu.web import errors, views
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# JSON APIs first: they are what other systems call in bulk (fetches, submissions), and
-# a request is matched against the routes in order. Every API path starts with /api/
-# and no page path does (nor with a parameter), so the order of the two groups changes
-# no match; within each group the order is as written (test_routes.py).
+# A request is matched against the routes in order: the shell's four routes (the hub,
+# /healthz for load balancers) first, then the JSON APIs, which other systems call in
+# bulk (fetches, submissions), then the pages. Every API path starts with /api/ and no
+# page path does (nor with a parameter), so the order of the groups changes no match;
+# within each group the order is as written (test_routes.py).
 API_ROUTERS = [
     registry_api,
     exchange_api,
@@ -72,7 +73,6 @@ API_ROUTERS = [
     lifeevent_employer_api,
 ]
 PAGE_ROUTERS = [
-    views.router,
     registry_views,
     exchange_views,
     opendata_publish,
@@ -87,7 +87,7 @@ PAGE_ROUTERS = [
     lifeevent_notices_views,
     lifeevent_proactive_views,
 ]
-ROUTERS = [*API_ROUTERS, *PAGE_ROUTERS]
+ROUTERS = [views.router, *API_ROUTERS, *PAGE_ROUTERS]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
