@@ -66,6 +66,9 @@ class RegistryDefinition:
     retention_years: int
     schema: dict[str, Any]
     events: tuple[EventRule, ...] = ()
+    # A field several records share when they belong together (住民基本台帳: the 世帯番号);
+    # kept in an indexed column, so a household is found without reading the register.
+    group_field: str | None = None
     source: str = ""
     validator: RecordValidator = field(init=False, repr=False, compare=False)
 
@@ -98,6 +101,13 @@ class RegistryDefinition:
             return None
         value = lookup(data, self.party_field)
         return str(value) if value else None
+
+    def group_of(self, data: dict[str, Any] | None) -> str | None:
+        """The value of the group field (e.g. the 世帯番号), as text; None without one."""
+        if self.group_field is None or data is None:
+            return None
+        value = lookup(data, self.group_field)
+        return str(value) if value not in (None, "") else None
 
     def title_of(self, path: str) -> str:
         """The Japanese title the schema gives a dotted field path (the path if none)."""
@@ -169,6 +179,7 @@ def parse_definition(raw: dict[str, Any], source: Path | str) -> RegistryDefinit
             key_field=raw.get("key"),
             party_field=raw.get("party"),
             retention_years=int(raw["retention_years"]),
+            group_field=raw.get("group"),
             schema=schema,
             events=events,
             source=where,
@@ -183,6 +194,8 @@ def parse_definition(raw: dict[str, Any], source: Path | str) -> RegistryDefinit
             raise PackError(f"{where}: event {rule.id} watches unknown field {rule.field!r}")
     if definition.key_field and definition.key_field not in paths:
         raise PackError(f"{where}: key {definition.key_field!r} is not a field of the schema")
+    if definition.group_field and definition.group_field not in paths:
+        raise PackError(f"{where}: group {definition.group_field!r} is not a field of the schema")
     if definition.subject_kind == "property" and definition.party_field not in paths:
         raise PackError(f"{where}: a property registry names its owner's field as 'party'")
     return definition

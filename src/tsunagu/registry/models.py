@@ -36,6 +36,7 @@ class RegistryRecord(Base):
     __table_args__ = (
         Index("ix_registry_records_identity", "registry_id", "subject_id", "record_key"),
         Index("ix_registry_records_keeper", "keeper_id", "registry_id"),
+        Index("ix_registry_records_group", "keeper_id", "registry_id", "group_key"),
         # Two current versions of one record may never start on the same day;
         # this also stops two concurrent first writes of the same record.
         Index(
@@ -57,6 +58,8 @@ class RegistryRecord(Base):
     subject_id: Mapped[str] = mapped_column(String(64))
     record_key: Mapped[str] = mapped_column(String(100), default="")
     party_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # the definition's group field (e.g. 世帯番号), for finding the records that belong together
+    group_key: Mapped[str | None] = mapped_column(String(100))
     keeper_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)

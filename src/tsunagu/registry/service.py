@@ -389,6 +389,7 @@ def _replacement_rows(
             "subject_id": subject_id,
             "record_key": record_key,
             "party_id": definition.party_of(subject_id, payload),
+            "group_key": definition.group_of(payload),
             "keeper_id": keeper,
             "valid_from": lo,
             "valid_to": hi,
@@ -857,10 +858,19 @@ def kept_with(
     valid_on: date | None = None,
 ) -> list[Version]:
     """Current versions a keeper holds whose ``field_path`` equals ``value`` (e.g. the members
-    of one household). The JSON text narrows the rows; each candidate is then checked."""
-    get_registry(registry_id)
-    needle = _dump({field_path.rsplit(".", 1)[-1]: value})[1:-1]
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    of one household).
+
+    The registry's group field (住民基本台帳: the 世帯番号) is an indexed column, so a
+    household is found by an index lookup; any other field narrows the rows by their JSON
+    text, which reads every current record of the keeper. Each candidate is then checked.
+    """
+    definition = get_registry(registry_id)
+    if field_path == definition.group_field:
+        narrowed = RECORDS.c.group_key == value
+    else:
+        needle = _dump({field_path.rsplit(".", 1)[-1]: value})[1:-1]
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        narrowed = RECORDS.c.data.like(f"%{escaped}%", escape="\\")
     rows = session.execute(
         select(RECORDS)
         .where(
@@ -868,7 +878,7 @@ def kept_with(
             RECORDS.c.registry_id == registry_id,
             RECORDS.c.superseded_at.is_(None),
             _valid_on(valid_on or tokyo_today()),
-            RECORDS.c.data.like(f"%{escaped}%", escape="\\"),
+            narrowed,
         )
         .order_by(RECORDS.c.subject_id)
     )
@@ -964,6 +974,7 @@ def bulk_load(
                 "subject_id": item.subject_id,
                 "record_key": definition.record_key(item.data),
                 "party_id": definition.party_of(item.subject_id, item.data),
+                "group_key": definition.group_of(item.data),
                 "keeper_id": item.keeper_id,
                 "valid_from": item.valid_from,
                 "valid_to": item.valid_to,
