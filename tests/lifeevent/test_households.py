@@ -174,29 +174,41 @@ def test_a_newborn_identity_person_joins_the_parents_household(
     assert people[baby].relationship is Relationship.CHILD
 
 
+def _head_of_own_household(
+    world: World, name: tuple[str, str, str, str], born: date, block: str, register_household: str
+) -> tuple[str, str]:
+    """A man heading an identity household of his own, recorded as 世帯主 of
+    ``register_household``; returns (identity household id, person id)."""
+    family, given, family_kana, given_kana = name
+    vault = MyNumberVault.from_settings(world.settings)
+    with transaction(world.factory) as session:
+        household = parties.create_household(
+            session,
+            HouseholdIn(address=AddressIn(municipality_code="131016", town="大手町", block=block)),
+            actor="test",
+        ).id
+        person = parties.create_person(
+            session,
+            PersonIn(
+                family_name=family, given_name=given, family_name_kana=family_kana,
+                given_name_kana=given_kana, birth_date=born, sex=Sex.MALE,
+                household_id=household, relationship=Relationship.HEAD,
+            ),
+            actor="test", vault=vault,
+        ).id  # fmt: skip
+        _record(world, session, person, given, born,
+                household_id=register_household, relationship="世帯主")  # fmt: skip
+    world.drain()
+    return household, person
+
+
 def test_a_household_change_moves_the_person_from_one_household_to_the_other(
     world: World, movers: Movers
 ) -> None:
     """世帯変更: the register puts 太郎 (head of his own identity household) into 中村's."""
-    vault = MyNumberVault.from_settings(world.settings)
-    with transaction(world.factory) as session:
-        own = parties.create_household(
-            session,
-            HouseholdIn(address=AddressIn(municipality_code="131016", town="大手町", block="2番")),
-            actor="test",
-        ).id
-        lodger = parties.create_person(
-            session,
-            PersonIn(
-                family_name="鈴木", given_name="太郎", family_name_kana="スズキ",
-                given_name_kana="タロウ", birth_date=date(1990, 1, 1), sex=Sex.MALE,
-                household_id=own, relationship=Relationship.HEAD,
-            ),
-            actor="test", vault=vault,
-        ).id  # fmt: skip
-        _record(world, session, lodger, "太郎", date(1990, 1, 1),
-                household_id="h-lodger", relationship="世帯主")  # fmt: skip
-    world.drain()
+    own, lodger = _head_of_own_household(
+        world, ("鈴木", "太郎", "スズキ", "タロウ"), date(1990, 1, 1), "2番", "h-lodger"
+    )
     assert _identity(world, lodger)[0].id == own  # his own register household: he stays
     with transaction(world.factory) as session:
         _record(world, session, lodger, "太郎", date(1990, 1, 1),
@@ -227,25 +239,9 @@ def test_a_register_household_nobody_of_identity_is_in_places_nobody(
 
 
 def test_a_move_into_one_household_leaves_another_alone(world: World, movers: Movers) -> None:
-    vault = MyNumberVault.from_settings(world.settings)
-    with transaction(world.factory) as session:
-        other = parties.create_household(
-            session,
-            HouseholdIn(address=AddressIn(municipality_code="131016", town="大手町", block="3番")),
-            actor="test",
-        ).id
-        neighbour = parties.create_person(
-            session,
-            PersonIn(
-                family_name="佐藤", given_name="隣", family_name_kana="サトウ",
-                given_name_kana="トナリ", birth_date=date(1975, 1, 1), sex=Sex.MALE,
-                household_id=other, relationship=Relationship.HEAD,
-            ),
-            actor="test", vault=vault,
-        ).id  # fmt: skip
-        _record(world, session, neighbour, "隣", date(1975, 1, 1),
-                household_id="h-neighbour", relationship="世帯主")  # fmt: skip
-    world.drain()
+    other, _neighbour = _head_of_own_household(
+        world, ("佐藤", "隣", "サトウ", "トナリ"), date(1975, 1, 1), "3番", "h-neighbour"
+    )
     with transaction(world.factory) as session:
         neighbours = parties.get_household(session, other)
 
