@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tsunagu.core import migrate
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit import service as audit
+from tsunagu.core.audit.models import AuditDailyRoot
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 
 
@@ -94,6 +95,41 @@ def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
             assert len(inserts) == 1
         finally:
             event.remove(session.get_bind(), "before_cursor_execute", count)
+    assert _verify(session_factory) is None
+
+
+def test_a_row_citing_records_is_inserted_with_them(
+    session_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    """insert_with_pending: buffered records and the citing row land together, exactly.
+
+    On PostgreSQL one statement carries both (a data-modifying WITH), elsewhere two.
+    """
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    day = datetime(2026, 4, 1, tzinfo=UTC)
+    with transaction(session_factory) as session:
+        for i in range(2):
+            audit.record(session, actor="x", action="a.cited", object_type="t", object_id=str(i))
+        seq = audit.last_seq(session)
+        row = {"day": day.date(), "root": "名" * 3, "record_count": 2, "first_seq": 1,
+               "last_seq": seq, "published_at": day}  # fmt: skip
+        event.listen(session.get_bind(), "before_cursor_execute", count)
+        try:
+            audit.insert_with_pending(session, AuditDailyRoot.__table__, row)  # type: ignore[arg-type]
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", count)
+        # nothing left for the commit, and a row with nothing buffered is inserted alone
+        assert session.info.get("tsunagu.audit.pending") is None
+    assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2)
+    with transaction(session_factory) as session:
+        stored = session.get(AuditDailyRoot, day.date())
+        assert stored is not None and (stored.root, stored.last_seq) == ("名名名", seq)
+        assert [r.action for r in audit.records_of(session, "t", "1")] == ["a.cited"]
+        session.delete(stored)  # a made-up root, which the verifier would rightly refuse
     assert _verify(session_factory) is None
 
 

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, insert, literal, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -315,10 +315,6 @@ class LogFacts:
         }
 
 
-# Inline: no RETURNING of the new id (nobody reads it).
-_INSERT_LOG = insert(ACCESS_LOG).inline()
-
-
 def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) -> int:
     """Append the entry to the audit chain and to the access log, in the caller's transaction.
 
@@ -353,9 +349,8 @@ def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) 
         "reason": facts.reason,
         "request_id": facts.request_id,
     }
-    # The audit record is inserted with the transaction's others; readers of the
-    # trail in this transaction (inclusion proofs) insert it first.
-    session.connection().execute(_INSERT_LOG, row)
+    # With the audit record (and any buffered before it) in one statement on PostgreSQL.
+    audit.insert_with_pending(session, ACCESS_LOG, row)
     return seq
 
 

@@ -30,10 +30,11 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import Dialect, Table, bindparam, event, func, insert, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from tsunagu.core.audit import merkle
@@ -236,6 +237,46 @@ def flush_pending(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
         session.connection().execute(insert(AuditRecord), rows)
+
+
+def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` (a row that cites a record) into ``table`` with the buffered records.
+
+    On PostgreSQL both go in one statement (the row's INSERT as a data-modifying
+    WITH), saving the hot exchange log a round trip; elsewhere one after the other.
+    """
+    rows = session.info.pop(_PENDING, None)
+    connection = session.connection()
+    if rows and _is_postgresql(session):
+        sql = _with_cited(connection.dialect, table, tuple(row), len(rows), tuple(rows[0]))
+        parameters = {f"r{i}_{key}": value for i, r in enumerate(rows) for key, value in r.items()}
+        connection.exec_driver_sql(sql, parameters | {f"cited_{k}": v for k, v in row.items()})
+        return
+    if rows:
+        connection.execute(insert(AuditRecord), rows)
+    connection.execute(insert(table).inline(), row)
+
+
+@lru_cache(maxsize=64)
+def _with_cited(
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    records: int,
+    record_columns: tuple[str, ...],
+) -> str:
+    """SQL of ``records`` audit rows inserted WITH the INSERT of one ``table`` row.
+
+    Compiled once per shape: SQLAlchemy does not cache statements holding a
+    data-modifying WITH, and compiling it for every fetch cost more than the round
+    trip it saves. Parameters are bound by name; the values are ones psycopg adapts
+    as they are (text, numbers, booleans, dates and aware datetimes).
+    """
+    cited = insert(table).values({c: bindparam(f"cited_{c}") for c in columns}).cte("cited")
+    values: list[dict[str, Any]] = [
+        {c: bindparam(f"r{i}_{c}") for c in record_columns} for i in range(records)
+    ]
+    return str(insert(AuditRecord).values(values).add_cte(cited).compile(dialect=dialect))
 
 
 def _forget_head(session: Session) -> None:
