@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.actors import official_actor
 from tests.registry.conftest import resident
 from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.config import Settings
@@ -66,16 +67,7 @@ class World:
         return Actor(kind=ActorKind.PERSON, ial=ial, aal=aal, person_id=person_id)
 
     def official(self, official_id: str) -> Actor:
-        with transaction(self.factory) as session:
-            record = parties.get_official(session, official_id)
-        return Actor(
-            kind=ActorKind.OFFICIAL,
-            ial=2,
-            aal=2,
-            official_id=official_id,
-            organization_id=record.organization_id,
-            roles=frozenset(record.roles),
-        )
+        return official_actor(self.factory, official_id)
 
     def drain(self) -> None:
         """Run the outbox handlers (notices, change notifications …) as the worker would."""

@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.actors import official_actor
 from tsunagu.core.config import Settings
 from tsunagu.core.db import transaction
 from tsunagu.identity import auth, card
 from tsunagu.identity import service as parties
 from tsunagu.identity.mynumber import MyNumberVault
-from tsunagu.identity.roles import Actor, ActorKind
+from tsunagu.identity.roles import Actor
 from tsunagu.identity.schemas import AddressIn, OfficialIn, OfficialRole, PersonIn, Sex
 from tsunagu.trust import service as trust
 from tsunagu.trust import wallet as wallets
@@ -40,16 +41,7 @@ class World:
     osaka_counter: str  # counter staff of another municipality
 
     def official_actor(self, official_id: str) -> Actor:
-        with transaction(self.factory) as session:
-            record = parties.get_official(session, official_id)
-        return Actor(
-            kind=ActorKind.OFFICIAL,
-            ial=2,
-            aal=2,
-            official_id=official_id,
-            organization_id=record.organization_id,
-            roles=frozenset(record.roles),
-        )
+        return official_actor(self.factory, official_id)
 
     def totp(self, login_name: str) -> str:
         with transaction(self.factory) as session:
