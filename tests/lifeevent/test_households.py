@@ -30,7 +30,6 @@ from tsunagu.identity.schemas import (
 )
 from tsunagu.lifeevent import households  # registers the handler, as the worker does
 from tsunagu.registry import service as registry
-from tsunagu.trust import protocol
 
 
 def _identity(world: World, member: str) -> tuple[HouseholdRecord, dict[str, PersonRecord]]:
@@ -76,12 +75,7 @@ def test_moving_out_takes_the_person_out_of_the_household(
         "destination": "大阪府大阪市北区梅田1丁目1番1号",
     }
     head = login(person=movers.head)  # files for his wife, of the same household
-    created = head.post(
-        "/api/procedures/tenshutsu/applications",
-        json={"form": form, "on_behalf_of": {"kind": "person", "id": movers.spouse}},
-    ).json()
-    cms = protocol.b64(world.sign(movers.head, created["document"]))
-    submitted = head.post(f"/api/applications/{created['id']}/submit", json={"cms": cms}).json()
+    _created, submitted = world.file_for_member(head, movers.head, movers.spouse, "tenshutsu", form)
     assert submitted["status"] == "approved"  # the rules decide a 転出届 in time
 
     world.drain()

@@ -82,6 +82,19 @@ class World:
     def sign(self, person_id: str, document: Any) -> bytes:
         return self.signers[person_id](protocol.canonical_json(document))
 
+    def file_for_member(
+        self, client: TestClient, filer: str, member: str, procedure_id: str, form: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``filer`` files ``procedure_id`` for ``member`` of their household through the API,
+        signs it with their wallet and submits it; returns (created, submitted) as answered."""
+        created: dict[str, Any] = client.post(
+            f"/api/procedures/{procedure_id}/applications",
+            json={"form": form, "on_behalf_of": {"kind": "person", "id": member}},
+        ).json()
+        cms = protocol.b64(self.sign(filer, created["document"]))
+        submitted = client.post(f"/api/applications/{created['id']}/submit", json={"cms": cms})
+        return created, submitted.json()
+
     def power_of_attorney(
         self, principal: str, agent: str, procedures: list[str], *, days: int = 30
     ) -> str:

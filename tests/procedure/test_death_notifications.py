@@ -15,7 +15,6 @@ from tsunagu.exchange import notifications, sealing
 from tsunagu.exchange.models import AccessLogEntry, InboxMessage
 from tsunagu.procedure import decisions
 from tsunagu.registry import service as registry
-from tsunagu.trust import protocol
 
 from .agencies import PENSION_SERVICE, told_of_deaths
 from .conftest import Login, World
@@ -33,12 +32,7 @@ def test_an_approved_death_notification_reaches_the_pension_service(
         "certificate": {"doctor": "医師 一郎", "institution": "千代田病院"},
     }
     taro = login(person=world.taro)  # files for jiro, of the same household
-    created = taro.post(
-        "/api/procedures/shibou/applications",
-        json={"form": form, "on_behalf_of": {"kind": "person", "id": world.jiro}},
-    ).json()
-    cms = protocol.b64(world.sign(world.taro, created["document"]))
-    submitted = taro.post(f"/api/applications/{created['id']}/submit", json={"cms": cms}).json()
+    created, submitted = world.file_for_member(taro, world.taro, world.jiro, "shibou", form)
     assert submitted["status"] == "submitted"  # an official checks the 死亡診断書
     assert submitted["attachments_requested"] == 0
     path = f"/api/applications/{created['id']}"
