@@ -245,15 +245,14 @@ def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> 
     On PostgreSQL both go in one statement (the row's INSERT as a data-modifying
     WITH), saving the hot exchange log a round trip; elsewhere one after the other.
     """
-    rows = session.info.pop(_PENDING, None)
     connection = session.connection()
-    if rows and _is_postgresql(session):
+    if session.info.get(_PENDING) and _is_postgresql(session):
+        rows = session.info.pop(_PENDING)
         sql = _with_cited(connection.dialect, table, tuple(row), len(rows), tuple(rows[0]))
         parameters = {f"r{i}_{key}": value for i, r in enumerate(rows) for key, value in r.items()}
         connection.exec_driver_sql(sql, parameters | {f"cited_{k}": v for k, v in row.items()})
         return
-    if rows:
-        connection.execute(insert(AuditRecord), rows)
+    flush_pending(session)
     connection.execute(insert(table).inline(), row)
 
 
