@@ -113,12 +113,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # discards the whole pool (disconnect detection), so the next request reconnects;
     # recycling keeps connections from outliving server-side idle timeouts.
     kwargs.setdefault("pool_recycle", 1800)
-    if parsed.get_driver_name() == "psycopg":
+    psycopg_driver = parsed.get_driver_name() == "psycopg"
+    if psycopg_driver:
         kwargs["connect_args"] = {"cursor_factory": PlainDescriptionCursor} | kwargs.get(
             "connect_args", {}
         )
     engine = create_engine(url, **kwargs)
-    if engine.dialect.driver == "psycopg":
+    if psycopg_driver:
         # Several rows in one INSERT … VALUES statement, as SQLAlchemy already does
         # when it needs RETURNING. Otherwise psycopg's executemany runs them in
         # pipeline mode, whose loop polls for the results while holding the GIL:
