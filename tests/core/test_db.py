@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
-from tsunagu.core.db import DescribedColumn, PlainDescriptionCursor
+import pytest
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    bindparam,
+    column,
+    literal,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.types import Boolean, Integer, String
+
+from tsunagu.core.db import DescribedColumn, DriverQuery, PlainDescriptionCursor, execute_on_driver
 
 
 def test_results_keep_their_column_names_and_types(engine: Engine) -> None:
@@ -30,3 +46,68 @@ def test_psycopg_cursors_describe_columns_as_db_api_tuples(engine: Engine) -> No
         assert cursor.description == []  # rows of no columns
         cursor.execute("SET LOCAL lock_timeout = '1s'")
         assert cursor.description is None  # no rows at all
+
+
+_TABLE = table("scratch", column("n", Integer), column("name", String), column("flag", Boolean))
+_QUERY = (
+    select(
+        _TABLE.c.n,
+        _TABLE.c.name,
+        _TABLE.c.flag,
+        bindparam("day", type_=Date).label("day"),
+        bindparam("moment", type_=DateTime(timezone=True)).label("moment"),
+    )
+    .where(_TABLE.c.n >= bindparam("least"), _TABLE.c.name != literal("三"))
+    .order_by(_TABLE.c.n)
+)
+
+
+@pytest.fixture
+def scratch(engine: Engine) -> Iterator[Connection]:
+    """A connection with a temporary table of three rows, rolled back afterwards."""
+    with engine.connect() as connection:
+        connection.execute(
+            text("CREATE TEMPORARY TABLE scratch (n INTEGER, name VARCHAR(10), flag BOOLEAN)")
+        )
+        connection.execute(
+            _TABLE.insert(),
+            [{"n": 1, "name": "一", "flag": True}, {"n": 2, "name": "二", "flag": False},
+             {"n": 3, "name": "三", "flag": True}],
+        )  # fmt: skip
+        yield connection
+        connection.rollback()
+        connection.execute(text("DROP TABLE IF EXISTS scratch"))  # SQLite commits DDL at once
+        connection.commit()
+
+
+def test_driver_queries_answer_as_sqlalchemy_does(scratch: Connection) -> None:
+    """By name and by position, with the statement's own literals bound, on both backends."""
+    parameters = {"least": 1, "day": date(2026, 4, 1), "moment": datetime(2026, 4, 1, tzinfo=UTC)}
+    query = DriverQuery(_QUERY)
+    expected = [tuple(r) for r in scratch.execute(_QUERY, parameters)]
+    for _ in range(2):  # the second run reuses the compiled SQL and the row type
+        rows = query.rows(scratch, parameters)
+        assert [tuple(r) for r in rows] == expected
+        assert [(r.n, r.name, r.flag) for r in rows] == [(1, "一", True), (2, "二", False)]
+    assert query.rows(scratch, parameters | {"least": 5}) == []
+    if scratch.dialect.name == "postgresql":
+        assert rows[0].day == date(2026, 4, 1) and rows[0].moment == parameters["moment"]
+
+
+def test_driver_queries_refuse_lists_they_cannot_bind(scratch: Connection) -> None:
+    query = DriverQuery(select(_TABLE.c.n).where(_TABLE.c.n.in_(bindparam("ns", expanding=True))))
+    if scratch.dialect.driver == "psycopg":
+        with pytest.raises(TypeError, match="expanding"):
+            query.rows(scratch, {"ns": [1, 2]})
+    else:  # SQLAlchemy expands the list itself
+        assert [r.n for r in query.rows(scratch, {"ns": [1, 2]})] == [1, 2]
+
+
+def test_statements_run_on_the_driver_in_the_callers_transaction(scratch: Connection) -> None:
+    insert_sql = (
+        "INSERT INTO scratch (n, name) VALUES (%(n)s, %(name)s)"
+        if scratch.dialect.driver == "psycopg"
+        else "INSERT INTO scratch (n, name) VALUES (:n, :name)"
+    )
+    execute_on_driver(scratch, insert_sql, {"n": 7, "name": "七"})
+    assert scratch.execute(text("SELECT name FROM scratch WHERE n = 7")).scalar_one() == "七"
