@@ -21,7 +21,7 @@ from tsunagu.core import migrate
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditDailyRoot
-from tsunagu.core.db import make_engine, make_session_factory, transaction
+from tsunagu.core.db import PlainDescriptionCursor, make_engine, make_session_factory, transaction
 
 
 def _write(factory: sessionmaker[Session], count: int, at: datetime | None = None) -> None:
@@ -99,16 +99,23 @@ def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
 
 
 def test_a_row_citing_records_is_inserted_with_them(
-    session_factory: sessionmaker[Session], engine: Engine
+    session_factory: sessionmaker[Session], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """insert_with_pending: buffered records and the citing row land together, exactly.
 
-    On PostgreSQL one statement carries both (a data-modifying WITH), elsewhere two.
+    On PostgreSQL one statement carries both (a data-modifying WITH, run on the
+    driver's cursor), elsewhere two.
     """
     statements: list[str] = []
 
     def count(_c: object, _cur: object, statement: str, *_: object) -> None:
         statements.append(statement)
+
+    driver_execute = PlainDescriptionCursor.execute
+
+    def count_on_driver(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
+        statements.append(str(query))
+        return driver_execute(cursor, query, *args, **kw)
 
     day = datetime(2026, 4, 1, tzinfo=UTC)
     with transaction(session_factory) as session:
@@ -118,9 +125,11 @@ def test_a_row_citing_records_is_inserted_with_them(
         row = {"day": day.date(), "root": "名" * 3, "record_count": 2, "first_seq": 1,
                "last_seq": seq, "published_at": day}  # fmt: skip
         event.listen(session.get_bind(), "before_cursor_execute", count)
+        monkeypatch.setattr(PlainDescriptionCursor, "execute", count_on_driver)
         try:
             audit.insert_with_pending(session, AuditDailyRoot.__table__, row)  # type: ignore[arg-type]
         finally:
+            monkeypatch.undo()
             event.remove(session.get_bind(), "before_cursor_execute", count)
         # nothing left for the commit, and a row with nothing buffered is inserted alone
         assert session.info.get("tsunagu.audit.pending") is None

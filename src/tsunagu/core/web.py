@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from tsunagu.core.db import DriverQuery
+
 # Commits have threads of their own: a commit waiting behind handlers in the request pool
 # could be the very transaction whose locks those handlers wait for.
 COMMIT_THREADS = 32
@@ -19,7 +21,7 @@ COMMIT_THREADS = 32
 ON_LOOP_LOCK_TIMEOUT = "50ms"
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for lock_timeout
 # set_config(…, true) is SET LOCAL with a bind parameter: it ends with the transaction.
-_SET_LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
+_SET_LOCK_TIMEOUT = DriverQuery(text("SELECT set_config('lock_timeout', :timeout, true)"))
 _COMMIT_LIMITER: RunVar[CapacityLimiter] = RunVar("tsunagu_commit_limiter")
 
 T = TypeVar("T")
@@ -104,7 +106,7 @@ def _on_loop_capable(session: Session) -> bool:
 
 def _work_then_commit(session: Session, work: Callable[[], T], *, lock_timeout: str = "") -> T:
     if lock_timeout:
-        session.connection().execute(_SET_LOCK_TIMEOUT, {"timeout": lock_timeout})
+        _SET_LOCK_TIMEOUT.rows(session.connection(), {"timeout": lock_timeout})
     result = work()
     session.commit()
     return result

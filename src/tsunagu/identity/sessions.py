@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
+from tsunagu.core.db import DriverQuery
 from tsunagu.identity.access_models import BusinessAccount, BusinessMember, LoginSession
 from tsunagu.identity.models import Official, OfficialRoleGrant, Person
 from tsunagu.identity.roles import Actor, ActorKind
@@ -101,7 +102,7 @@ def start(
 # Every request with a cookie runs this: the session with, for an official, the
 # official and one row per role, for a resident their name and whether the card
 # that opened the session is revoked, in one round trip (the ORM took three).
-_RESOLVE = (
+_RESOLVE = DriverQuery(
     select(
         LoginSession.official_id,
         LoginSession.person_id,
@@ -135,7 +136,7 @@ def resolve(session: Session, token: str | None) -> Actor | None:
     if not token or len(token) > 100:
         return None
     # On the connection: a lookup needs no flush and no ORM execution set-up.
-    rows = session.connection().execute(_RESOLVE, {"id": token_hash(token)}).all()
+    rows = _RESOLVE.rows(session.connection(), {"id": token_hash(token)})
     if not rows:
         return None
     row = rows[0]

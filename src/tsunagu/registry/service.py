@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.db import DriverQuery
 from tsunagu.core.errors import (
     ConflictError,
     NotFoundError,
@@ -103,7 +104,8 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _version(row: RegistryRecord | Row[Any]) -> Version:
+def _version(row: Any) -> Version:
+    """A record as read: an ORM object, or a row with the table's columns."""
     return Version(
         id=row.id,
         registry_id=row.registry_id,
@@ -624,7 +626,7 @@ def _known_at(moment: datetime | BindParameter[datetime] | None) -> ColumnElemen
 
 
 @lru_cache(maxsize=8)
-def _as_of_query(by_party: bool, known: bool, keyed: bool) -> Select[Any]:
+def _as_of_query(by_party: bool, known: bool, keyed: bool) -> DriverQuery:
     """The statement of one shape of "as of" read, built once: a fetch makes one per call."""
     c = RECORDS.c
     who = c.party_id if by_party else c.subject_id
@@ -636,7 +638,7 @@ def _as_of_query(by_party: bool, known: bool, keyed: bool) -> Select[Any]:
     )
     if keyed:
         query = query.where(c.record_key == bindparam("key"))
-    return query.order_by(c.subject_id if by_party else c.record_key)
+    return DriverQuery(query.order_by(c.subject_id if by_party else c.record_key))
 
 
 def _read_as_of(
@@ -658,7 +660,8 @@ def _read_as_of(
         "key": record_key,
     }
     query = _as_of_query(by_party, known_at is not None, record_key is not None)
-    return [_version(row) for row in session.execute(query, params)]
+    session.flush()  # a change made earlier in this transaction is part of the answer
+    return [_version(row) for row in query.rows(session.connection(), params)]
 
 
 def as_of(

@@ -40,6 +40,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit.models import AuditDailyRoot, AuditRecord
 from tsunagu.core.clock import TOKYO, utcnow
+from tsunagu.core.db import DriverQuery, execute_on_driver
 from tsunagu.core.ids import is_valid_mynumber
 
 GENESIS_HASH = "0" * 64
@@ -131,8 +132,8 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_PG_TAKE = text(
-    "SELECT taken_chain, last_hash, seqs FROM tsunagu_audit_take(:key, :chains, :start, :n)"
+_PG_TAKE = DriverQuery(
+    text("SELECT taken_chain, last_hash, seqs FROM tsunagu_audit_take(:key, :chains, :start, :n)")
 )
 _SQLITE_HEAD = (
     select(AuditRecord.seq, AuditRecord.hash)
@@ -155,7 +156,7 @@ def _head(session: Session) -> _Head:
             "start": random.randrange(CHAINS),
             "n": _FIRST_SEQS,
         }
-        chain, last_hash, seqs = session.connection().execute(_PG_TAKE, parameters).one()
+        chain, last_hash, seqs = _PG_TAKE.rows(session.connection(), parameters)[0]
         head = _Head(chain, last_hash or GENESIS_HASH, reserved=list(seqs))
     else:
         # SQLite writes only chain 0, so its last record is also the trail's last.
@@ -250,7 +251,7 @@ def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> 
         rows = session.info.pop(_PENDING)
         sql = _with_cited(connection.dialect, table, tuple(row), len(rows), tuple(rows[0]))
         parameters = {f"r{i}_{key}": value for i, r in enumerate(rows) for key, value in r.items()}
-        connection.exec_driver_sql(sql, parameters | {f"cited_{k}": v for k, v in row.items()})
+        execute_on_driver(connection, sql, parameters | {f"cited_{k}": v for k, v in row.items()})
         return
     flush_pending(session)
     connection.execute(insert(table).inline(), row)
