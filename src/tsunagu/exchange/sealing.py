@@ -186,8 +186,20 @@ def default_store() -> SealStore:
     return store_for(get_settings())
 
 
-def verify(session: Session, document: Any) -> Verified:
-    """Check a sealed envelope; the organization is the certificate's, the kind must be SEAL."""
+@dataclass(frozen=True)
+class Opened:
+    """A sealed envelope taken apart, before anyone decided whether to trust it."""
+
+    payload: dict[str, Any]
+    message: cms.SignedMessage
+
+    def signer_serial(self, session: Session) -> str | None:
+        """Whose seal it claims to be (a platform certificate serial), to look up early."""
+        return trust.signer_serial(session, self.message)
+
+
+def open_envelope(document: Any) -> Opened:
+    """Check the envelope's form and parse its signature (nothing is verified yet)."""
     if (
         not isinstance(document, dict)
         or document.get("format") != protocol.ENVELOPE_FORMAT
@@ -199,8 +211,20 @@ def verify(session: Session, document: Any) -> Verified:
             "The sealed message is not a signed JSON envelope.",
         )
     signature = protocol.unb64(str(document.get("cms", "")), what="cms")
-    checked = trust.verify_signature(
-        session, signature, protocol.canonical_json(document["payload"]), kinds=(CertKind.SEAL,)
+    return Opened(document["payload"], cms.parse(signature))
+
+
+def verify(session: Session, document: Any) -> Verified:
+    """Check a sealed envelope; the organization is the certificate's, the kind must be SEAL."""
+    return verify_opened(session, open_envelope(document))
+
+
+def verify_opened(session: Session, opened: Opened) -> Verified:
+    checked = trust.verify_message(
+        session,
+        opened.message,
+        protocol.canonical_json(opened.payload),
+        kinds=(CertKind.SEAL,),
     )
     if checked.signer.subject_ref is None:
         raise ValidationError(
@@ -208,4 +232,4 @@ def verify(session: Session, document: Any) -> Verified:
             "組織を特定できない証明書です。",
             "The seal certificate names no organization.",
         )
-    return Verified(checked.signer.subject_ref, checked.signer.serial, document["payload"])
+    return Verified(checked.signer.subject_ref, checked.signer.serial, opened.payload)

@@ -22,11 +22,12 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.db import DriverQuery
 from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.ids import is_valid_mynumber
 from tsunagu.exchange import sealing
@@ -52,6 +53,8 @@ from tsunagu.identity import service as identity
 from tsunagu.registry import service as registry
 from tsunagu.registry.definitions import Names, get_registry
 from tsunagu.trust import protocol
+from tsunagu.trust import service as trust
+from tsunagu.trust.models import Certificate
 
 REQUEST_TYPE = "tsunagu.exchange.fetch-request/1"
 RESPONSE_TYPE = "tsunagu.exchange.evidence/1"
@@ -494,9 +497,16 @@ def _parse(state: _Fetch, document: Any) -> None:
     state.payload = payload
 
 
-def _check_seal(session: Session, state: _Fetch, document: dict[str, Any]) -> None:
+def _open_seal(document: Any) -> sealing.Opened:
     try:
-        verified = sealing.verify(session, document)
+        return sealing.open_envelope(document)
+    except ValidationError as exc:
+        raise FetchRefused("bad_seal") from exc
+
+
+def _check_seal(session: Session, state: _Fetch, opened: sealing.Opened) -> None:
+    try:
+        verified = sealing.verify_opened(session, opened)
     except ValidationError as exc:
         raise FetchRefused("bad_seal") from exc
     if verified.organization_id != state.facts.requester_id:
@@ -504,23 +514,30 @@ def _check_seal(session: Session, state: _Fetch, document: dict[str, Any]) -> No
     state.facts.requester_verified = True
 
 
-# Everything the checks after the seal need from the database, in one round trip:
-# whether the request id was answered before, the requester's application, whether
-# the subject is party to it and consented, whether another organization has an
-# application with that reference, and for each function that could give a legal
-# basis whether the requester was designated for it. The anchor row makes the
-# answer exactly one row even when there is no such application. Nothing here is
-# cached: a revoked consent or a closed case counts at the very next fetch.
+# Everything the checks need from the database, in one round trip: the register
+# entry of the certificate the request claims to be sealed with (its revocation,
+# for the seal check), whether the request id was answered before, the
+# requester's application, whether the subject is party to it and consented,
+# whether another organization has an application with that reference, and for
+# each function that could give a legal basis whether the requester was
+# designated for it. The anchor row makes the answer exactly one row even when
+# there is no such application. Nothing here is cached: a revoked seal or
+# consent, or a closed case, counts at the very next fetch.
 _ANCHOR = select(literal(1).label("one")).subquery("anchor")
 _OTHER_CASES = CASES.alias("other_cases")
-_CHECK_FROM = _ANCHOR.outerjoin(
-    CASES,
-    and_(
-        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
-    ),
-).outerjoin(
-    CASE_SUBJECTS,
-    and_(CASE_SUBJECTS.c.case_id == CASES.c.id, CASE_SUBJECTS.c.party_id == bindparam("party")),
+_CHECK_FROM = (
+    _ANCHOR.outerjoin(
+        CASES,
+        and_(
+            CASES.c.requester_id == bindparam("requester"),
+            CASES.c.application_ref == bindparam("ref"),
+        ),
+    )
+    .outerjoin(
+        CASE_SUBJECTS,
+        and_(CASE_SUBJECTS.c.case_id == CASES.c.id, CASE_SUBJECTS.c.party_id == bindparam("party")),
+    )
+    .outerjoin(Certificate, Certificate.serial == bindparam("seal_serial"))
 )
 _CHECK_COLUMNS = (
     exists()
@@ -546,11 +563,12 @@ _CHECK_COLUMNS = (
     )
     .label("consented"),
     exists().where(_OTHER_CASES.c.application_ref == bindparam("ref")).label("elsewhere"),
+    *trust.REGISTRY_ENTRY_COLUMNS,
 )
-_CHECKS: dict[tuple[str, ...], Select[Any]] = {}
+_CHECKS: dict[tuple[str, ...], DriverQuery] = {}
 
 
-def _checks_statement(functions: tuple[str, ...]) -> Select[Any]:
+def _checks_statement(functions: tuple[str, ...]) -> DriverQuery:
     """The one-row check query, with a designation column per function in ``functions``."""
     statement = _CHECKS.get(functions)
     if statement is None:
@@ -563,8 +581,8 @@ def _checks_statement(functions: tuple[str, ...]) -> Select[Any]:
             .label(f"designated_{i}")
             for i, function in enumerate(functions)
         ]
-        statement = _CHECKS[functions] = select(*_CHECK_COLUMNS, *designated).select_from(
-            _CHECK_FROM
+        statement = _CHECKS[functions] = DriverQuery(
+            select(*_CHECK_COLUMNS, *designated).select_from(_CHECK_FROM)
         )
     return statement
 
@@ -575,22 +593,40 @@ def _check_fresh(state: _Fetch, now: datetime) -> None:
         raise FetchRefused("stale_request")
 
 
-def _check_stored(session: Session, state: _Fetch) -> None:
-    """Replay, application, subject, legal basis and consent, in that order, from one query."""
+def _candidates(facts: LogFacts) -> tuple[list[Provision], tuple[str, ...]]:
+    """The provisions that could allow this fetch, and the functions they name."""
+    assert facts.procedure_id and facts.evidence_type_id
+    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
+    return candidates, tuple(sorted({f for p in candidates for f in p.requesters}))
+
+
+def _read_checks(session: Session, state: _Fetch, opened: sealing.Opened) -> Any:
+    """The one-row answer of the check query; the seal's register entry is kept for its check."""
+    facts = state.facts
+    serial = opened.signer_serial(session)
+    # Consent given earlier in this transaction must be flushed before it is looked for.
+    session.flush()
+    row = _checks_statement(_candidates(facts)[1]).rows(
+        session.connection(),
+        {
+            "request": facts.request_id,
+            "requester": facts.requester_id,
+            "ref": facts.application_ref,
+            "party": facts.party_id,
+            "evidence": facts.evidence_type_id,
+            "seal_serial": serial,
+        },
+    )[0]
+    if serial is not None:
+        trust.remember_registry_entry(session, serial, row)
+    return row
+
+
+def _check_stored(session: Session, state: _Fetch, row: Any) -> None:
+    """Replay, application, subject, legal basis and consent, in that order."""
     facts = state.facts
     assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
-    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
-    functions = tuple(sorted({f for p in candidates for f in p.requesters}))
-    parameters = {
-        "request": facts.request_id,
-        "requester": facts.requester_id,
-        "ref": facts.application_ref,
-        "party": facts.party_id,
-        "evidence": facts.evidence_type_id,
-    }
-    # Through the session, not its connection: consent given earlier in this
-    # transaction must be flushed before it is looked for.
-    row = session.execute(_checks_statement(functions), parameters).one()
+    candidates, functions = _candidates(facts)
     if row.seen:
         raise FetchRefused("replayed_request")
     evidence = evidence_types().get(facts.evidence_type_id)
@@ -657,9 +693,11 @@ def fetch(
     state = _Fetch(LogFacts(kind="fetch", outcome="refused"))
     try:
         _parse(state, document)
-        _check_seal(session, state, document)
+        opened = _open_seal(document)
+        checks = _read_checks(session, state, opened)
+        _check_seal(session, state, opened)
         _check_fresh(state, moment)
-        _check_stored(session, state)
+        _check_stored(session, state, checks)
         versions = _records(session, state)
     except FetchRefused as refused:
         state.facts.reason = refused.reason

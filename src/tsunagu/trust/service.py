@@ -766,6 +766,44 @@ def registry_lookup(session: Session) -> Lookup:
     return _once_per_transaction(lookup, looked_up)
 
 
+# The register columns a query of another module may read along with its own
+# (joined on the serial), so that a signature checked later in the same
+# transaction costs no lookup of its own: see ``remember_registry_entry``.
+REGISTRY_ENTRY_COLUMNS = (
+    Certificate.kind.label("certificate_kind"),
+    Certificate.subject_ref.label("certificate_subject_ref"),
+    Certificate.revoked_at.label("certificate_revoked_at"),
+    Certificate.revocation_reason.label("certificate_revocation_reason"),
+)
+
+
+def remember_registry_entry(session: Session, serial: str, row: Any) -> None:
+    """Take a certificate's register entry from a row with ``REGISTRY_ENTRY_COLUMNS``.
+
+    Read in this transaction, so it counts as this transaction's lookup; an
+    entry the transaction has already read stands (see ``registry_lookup``).
+    """
+    entry = (
+        None
+        if row.certificate_kind is None
+        else RegistryEntry(
+            row.certificate_kind,
+            row.certificate_subject_ref,
+            _moment(row.certificate_revoked_at),
+            row.certificate_revocation_reason,
+        )
+    )
+    session.info.setdefault(_LOOKED_UP, {}).setdefault(serial, entry)
+
+
+def signer_serial(session: Session, message: cms.SignedMessage) -> str | None:
+    """The serial of the certificate that made ``message``, if this platform issued it."""
+    try:
+        return trust_store(session).serial_of(message.signer_cert)
+    except ValidationError:
+        return None
+
+
 def _once_per_transaction(read: Lookup, looked_up: dict[str, RegistryEntry | None]) -> Lookup:
     def lookup(serial: str) -> RegistryEntry | None:
         if serial not in looked_up:
@@ -976,7 +1014,17 @@ def verify_signature(
     time-stamp it must have been good at the stamp's time, so a later expiry or
     revocation does not undo a signature made while it was good.
     """
-    message = cms.parse(cms_der)
+    return verify_message(session, cms.parse(cms_der), content, kinds=kinds)
+
+
+def verify_message(
+    session: Session,
+    message: cms.SignedMessage,
+    content: bytes,
+    *,
+    kinds: Sequence[CertKind] = (CertKind.SIGNING, CertKind.SEAL),
+) -> VerifiedSignature:
+    """``verify_signature`` for a signature already parsed (to learn its signer first)."""
     if message.content is not None:
         raise ValidationError(
             "detached_expected",

@@ -138,6 +138,10 @@ class TrustStore:
         """DER certificates from the issuing CA up to (not including) the root."""
         return [self.ders[role]]
 
+    def serial_of(self, der: bytes) -> str:
+        """The serial (as the register keys it) of a certificate these CAs issued."""
+        return self._checked(der).serial
+
     def issuer_of(self, cert: x509.Certificate, der: bytes) -> AuthorityRole:
         """The issuing CA role, after checking the certificate's signature (memoised)."""
         return self._checked(der, cert).role
