@@ -20,7 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import Boolean, Integer, String
 
-from tsunagu.core.db import DescribedColumn, DriverQuery, PlainDescriptionCursor, execute_on_driver
+from tsunagu.core.db import (
+    DescribedColumn,
+    DriverQuery,
+    PlainDescriptionCursor,
+    begin_with_lock_timeout,
+    execute_on_driver,
+)
 
 
 def test_results_keep_their_column_names_and_types(engine: Engine) -> None:
@@ -111,3 +117,22 @@ def test_statements_run_on_the_driver_in_the_callers_transaction(scratch: Connec
     )
     execute_on_driver(scratch, insert_sql, {"n": 7, "name": "七"})
     assert scratch.execute(text("SELECT name FROM scratch WHERE n = 7")).scalar_one() == "七"
+
+
+def test_a_transaction_can_open_with_its_lock_timeout(engine: Engine) -> None:
+    """psycopg: BEGIN and SET LOCAL in one round trip, psycopg adds no BEGIN; elsewhere a no-op."""
+    with engine.connect() as connection:
+        with pytest.raises(ValueError, match="lock timeout"):
+            begin_with_lock_timeout(connection, "50ms'; DROP TABLE x; --")
+        opened = begin_with_lock_timeout(connection, "50ms")
+        assert opened == (engine.dialect.driver == "psycopg")
+        if not opened:
+            return
+        assert not begin_with_lock_timeout(connection, "50ms")  # already in a transaction
+        assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "50ms"
+        began_earlier = text("SELECT now() < statement_timestamp()")  # now(): the BEGIN's time
+        assert connection.execute(began_earlier).scalar_one() is True
+        connection.commit()
+        # ended with the transaction (SET LOCAL), and the connection is usable as usual
+        assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "0"
+        connection.rollback()

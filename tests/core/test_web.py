@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
-from tsunagu.core.web import DbSession, run_and_commit
+from tsunagu.core.web import ON_LOOP_LOCK_TIMEOUT, DbSession, LoopSession, run_and_commit
 
 
 def _app(factory: sessionmaker[Session]) -> FastAPI:
@@ -40,17 +42,30 @@ def _app(factory: sessionmaker[Session]) -> FastAPI:
 
         return {"hash": await run_and_commit(session, fail)}
 
-    @app.post("/where/{lock}")
-    async def where(lock: int, session: DbSession) -> dict[str, bool]:
+    async def where(lock: int, session: Session) -> dict[str, Any]:
         loop_thread = threading.get_ident()
 
-        def work() -> int:
+        def work() -> tuple[int, str | None]:
             write(session, "test.where")
             if lock:
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
-            return threading.get_ident()
+            timeout = (
+                session.execute(text("SHOW lock_timeout")).scalar_one()
+                if session.get_bind().dialect.name == "postgresql"
+                else None
+            )
+            return threading.get_ident(), timeout
 
-        return {"on_loop": await run_and_commit(session, work) == loop_thread}
+        thread, timeout = await run_and_commit(session, work)
+        return {"on_loop": thread == loop_thread, "lock_timeout": timeout}
+
+    @app.post("/where/{lock}")
+    async def where_plain(lock: int, session: DbSession) -> dict[str, Any]:
+        return await where(lock, session)
+
+    @app.post("/loop/where/{lock}")
+    async def where_loop(lock: int, session: LoopSession) -> dict[str, Any]:
+        return await where(lock, session)
 
     @app.post("/after-thread")
     async def after_thread(session: DbSession) -> dict[str, str]:
@@ -90,17 +105,24 @@ def test_work_after_the_thread_commit_is_committed_by_the_dependency(
     assert _actions(session_factory) == ["test.first", "test.second"]
 
 
+@pytest.mark.parametrize("prefix", ["", "/loop"])
 def test_work_runs_on_the_loop_only_on_postgresql(
-    session_factory: sessionmaker[Session], engine: Engine
+    session_factory: sessionmaker[Session], engine: Engine, prefix: str
 ) -> None:
+    """With its lock waits bounded, whether the session came as LoopSession or DbSession."""
     with TestClient(_app(session_factory)) as client:
-        answer = client.post("/where/0")
-    assert answer.json() == {"on_loop": engine.dialect.name == "postgresql"}
+        answer = client.post(f"{prefix}/where/0")
+    on_postgresql = engine.dialect.name == "postgresql"
+    assert answer.json() == {
+        "on_loop": on_postgresql,
+        "lock_timeout": ON_LOOP_LOCK_TIMEOUT if on_postgresql else None,
+    }
     assert _actions(session_factory) == ["test.where"]
 
 
+@pytest.mark.parametrize("prefix", ["", "/loop"])
 def test_a_lock_held_elsewhere_sends_the_work_to_a_thread_that_waits_for_it(
-    session_factory: sessionmaker[Session], engine: Engine
+    session_factory: sessionmaker[Session], engine: Engine, prefix: str
 ) -> None:
     """The loop gives up after the lock timeout; the thread waits, the work counts once."""
     if engine.dialect.name != "postgresql":
@@ -114,10 +136,11 @@ def test_a_lock_held_elsewhere_sends_the_work_to_a_thread_that_waits_for_it(
         release.start()
         started = time.monotonic()
         with TestClient(_app(session_factory)) as client:
-            answer = client.post(f"/where/{key}")
+            answer = client.post(f"{prefix}/where/{key}")
         release.join()
         holder.commit()
-    assert answer.json() == {"on_loop": False}
+    # the thread's own transaction waits as long as it takes
+    assert answer.json() == {"on_loop": False, "lock_timeout": "0"}
     assert time.monotonic() - started >= 0.5
     assert _actions(session_factory) == ["test.where"]
     with session_factory() as session:

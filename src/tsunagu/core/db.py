@@ -6,6 +6,7 @@ The same code runs on SQLite (WAL, for laptops and tests) and PostgreSQL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from threading import Lock
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.pq import ExecStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import RowMaker, namedtuple_row
 from sqlalchemy import Connection, Engine, MetaData, Select, TextClause, create_engine, event
 from sqlalchemy.engine import make_url
@@ -163,6 +164,34 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
     assert driver is not None
     with driver.cursor() as cursor:
         cursor.execute(sql, parameters)
+
+
+_LOCK_TIMEOUT = re.compile(r"[0-9]{1,6}(ms|s)")
+
+
+def begin_with_lock_timeout(connection: Connection, timeout: str) -> bool:
+    """Open the transaction with its lock timeout set, in BEGIN's round trip (psycopg).
+
+    psycopg sends BEGIN by itself before a transaction's first statement, so a
+    transaction that bounds its lock waits (``SET LOCAL lock_timeout``) pays a
+    round trip for each. Sent together as one simple query, psycopg then finds
+    the transaction open and adds no BEGIN. Returns False, doing nothing, where
+    that does not apply: another driver, a transaction already open, or a
+    connection with isolation settings of its own for its BEGIN.
+    """
+    if not _LOCK_TIMEOUT.fullmatch(timeout):
+        raise ValueError(f"not a lock timeout: {timeout!r}")
+    driver = connection.connection.driver_connection
+    if (
+        not isinstance(driver, psycopg.Connection)
+        or driver.info.transaction_status != TransactionStatus.IDLE
+        or (driver.isolation_level, driver.read_only, driver.deferrable) != (None, None, None)
+    ):
+        return False
+    result = driver.pgconn.exec_(f"BEGIN; SET LOCAL lock_timeout = '{timeout}'".encode())
+    if result.status != ExecStatus.COMMAND_OK:
+        raise psycopg.OperationalError((result.error_message or b"BEGIN failed").decode())
+    return True
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,11 +8,11 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
-from tsunagu.core.db import DriverQuery
+from tsunagu.core.db import DriverQuery, begin_with_lock_timeout
 
 # Commits have threads of their own: a commit waiting behind handlers in the request pool
 # could be the very transaction whose locks those handlers wait for.
@@ -105,7 +105,7 @@ def _on_loop_capable(session: Session) -> bool:
 
 
 def _work_then_commit(session: Session, work: Callable[[], T], *, lock_timeout: str = "") -> T:
-    if lock_timeout:
+    if lock_timeout and not session.info.get(_BEGUN_WITH_LOCK_TIMEOUT):
         _SET_LOCK_TIMEOUT.rows(session.connection(), {"timeout": lock_timeout})
     result = work()
     session.commit()
@@ -115,3 +115,30 @@ def _work_then_commit(session: Session, work: Callable[[], T], *, lock_timeout: 
 # scope="function": commit before the response is sent, so a client never sees
 # success for a change that then failed to commit.
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+_BEGUN_WITH_LOCK_TIMEOUT = "tsunagu.web.begun_with_lock_timeout"
+
+
+def _forget_lock_timeout(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BEGUN_WITH_LOCK_TIMEOUT, None)
+
+
+event.listen(Session, "after_transaction_end", _forget_lock_timeout)
+
+
+async def loop_session(session: DbSession) -> Session:
+    """The request's session, for a handler whose work goes to ``run_and_commit``.
+
+    Declared before the handler's actor, so it runs before the login lookup: on
+    PostgreSQL the transaction then opens with the on-loop lock timeout in the
+    round trip of its BEGIN, and ``run_and_commit`` needs none of its own.
+    """
+    if _on_loop_capable(session) and begin_with_lock_timeout(
+        session.connection(), ON_LOOP_LOCK_TIMEOUT
+    ):
+        session.info[_BEGUN_WITH_LOCK_TIMEOUT] = True
+    return session
+
+
+LoopSession = Annotated[Session, Depends(loop_session)]

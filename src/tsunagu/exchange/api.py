@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from tsunagu.core.errors import PermissionDenied
-from tsunagu.core.web import DbSession, run_and_commit
+from tsunagu.core.web import DbSession, LoopSession, run_and_commit
 from tsunagu.exchange import accesslog, notifications, sealing
 from tsunagu.exchange import service as exchange
 from tsunagu.exchange.definitions import evidence_types, matrix
@@ -69,7 +69,7 @@ def open_case(body: CaseIn, session: DbSession, actor: Official) -> dict[str, An
 
 @router.post("/api/exchange/fetch")
 async def fetch(
-    document: dict[str, Any], request: Request, session: DbSession, actor: Official
+    document: dict[str, Any], request: Request, session: LoopSession, actor: Official
 ) -> JSONResponse:
     """Answer a sealed fetch request; refusals come back as 403 with the reason, and are logged.
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from tsunagu.core.web import DbSession, run_and_commit
+from tsunagu.core.web import DbSession, LoopSession, run_and_commit
 from tsunagu.exchange import sealing
 from tsunagu.identity.deps import require_login, settings_of
 from tsunagu.identity.roles import Actor
@@ -209,7 +209,7 @@ def update(application_id: str, body: FormIn, db: DbSession, actor: Caller) -> A
 
 @router.post("/api/applications/{application_id}/submit", response_model=ApplicationDetail)
 async def submit(
-    application_id: str, body: SubmitIn, request: Request, db: DbSession, actor: Caller
+    application_id: str, body: SubmitIn, request: Request, db: LoopSession, actor: Caller
 ) -> ApplicationDetail:
     """Verify, fetch the evidence, decide where the rules allow; committed by ``run_and_commit``."""
     store = sealing.store_for(settings_of(request))
