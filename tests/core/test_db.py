@@ -18,6 +18,7 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.types import Boolean, Integer, String
 
 from tsunagu.core.db import (
@@ -117,6 +118,10 @@ def test_statements_run_on_the_driver_in_the_callers_transaction(scratch: Connec
     )
     execute_on_driver(scratch, insert_sql, {"n": 7, "name": "七"})
     assert scratch.execute(text("SELECT name FROM scratch WHERE n = 7")).scalar_one() == "七"
+    if scratch.dialect.driver == "psycopg":  # a driver error arrives as SQLAlchemy's
+        with pytest.raises(ProgrammingError) as raised:
+            execute_on_driver(scratch, "INSERT INTO nowhere VALUES (%(n)s)", {"n": 1})
+        assert raised.value.orig is not None and raised.value.orig.sqlstate == "42P01"
 
 
 def test_a_transaction_can_open_with_its_lock_timeout(engine: Engine) -> None:
@@ -136,3 +141,19 @@ def test_a_transaction_can_open_with_its_lock_timeout(engine: Engine) -> None:
         # ended with the transaction (SET LOCAL), and the connection is usable as usual
         assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "0"
         connection.rollback()
+
+
+def test_driver_queries_survive_errors_and_replaced_connections(engine: Engine) -> None:
+    """The cursor kept per statement and connection stays usable after a failed statement
+    and is made anew for a connection the pool replaced."""
+    ratio = DriverQuery(select((literal(10) / bindparam("d", type_=Integer)).label("q")))
+    with engine.connect() as connection:
+        assert ratio.rows(connection, {"d": 2})[0].q == 5
+        if engine.dialect.name == "postgresql":  # SQLite answers NULL
+            with pytest.raises(DBAPIError):
+                ratio.rows(connection, {"d": 0})
+            connection.rollback()
+        assert ratio.rows(connection, {"d": 5})[0].q == 2
+        connection.invalidate()
+    with engine.connect() as connection:
+        assert ratio.rows(connection, {"d": 1})[0].q == 10

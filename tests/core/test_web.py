@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
+from tsunagu.core.db import DriverQuery
 from tsunagu.core.web import ON_LOOP_LOCK_TIMEOUT, DbSession, LoopSession, run_and_commit
+
+_ADVISORY_LOCK = DriverQuery(text("SELECT pg_advisory_xact_lock(:key)"))
 
 
 def _app(factory: sessionmaker[Session]) -> FastAPI:
@@ -47,8 +50,8 @@ def _app(factory: sessionmaker[Session]) -> FastAPI:
 
         def work() -> tuple[int, str | None]:
             write(session, "test.where")
-            if lock:
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            if lock:  # on the driver, as the audit chain's lock is taken
+                _ADVISORY_LOCK.rows(session.connection(), {"key": lock})
             timeout = (
                 session.execute(text("SHOW lock_timeout")).scalar_one()
                 if session.get_bind().dialect.name == "postgresql"
