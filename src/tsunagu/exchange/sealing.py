@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -193,6 +194,11 @@ class Opened:
     payload: dict[str, Any]
     message: cms.SignedMessage
 
+    @cached_property
+    def content(self) -> bytes:
+        """What the seal signs: the payload's canonical JSON (made once, also for digests)."""
+        return protocol.canonical_json(self.payload)
+
     def signer_serial(self, session: Session) -> str | None:
         """Whose seal it claims to be (a platform certificate serial), to look up early."""
         return trust.signer_serial(session, self.message)
@@ -223,7 +229,7 @@ def verify_opened(session: Session, opened: Opened) -> Verified:
     checked = trust.verify_message(
         session,
         opened.message,
-        protocol.canonical_json(opened.payload),
+        opened.content,
         kinds=(CertKind.SEAL,),
     )
     if checked.signer.subject_ref is None:

@@ -465,6 +465,7 @@ class _Fetch:
     evidence: EvidenceType | None = None
     provision: Provision | None = None
     case_id: str | None = None
+    opened: sealing.Opened | None = None
 
 
 def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
@@ -693,7 +694,7 @@ def fetch(
     state = _Fetch(LogFacts(kind="fetch", outcome="refused"))
     try:
         _parse(state, document)
-        opened = _open_seal(document)
+        opened = state.opened = _open_seal(document)
         checks = _read_checks(session, state, opened)
         _check_seal(session, state, opened)
         _check_fresh(state, moment)
@@ -723,7 +724,8 @@ def _response_payload(
 ) -> dict[str, Any]:
     evidence, facts, provision = state.evidence, state.facts, state.provision
     assert evidence is not None and provision is not None
-    request_digest = hashlib.sha256(protocol.canonical_json(state.payload)).hexdigest()
+    assert state.opened is not None
+    request_digest = hashlib.sha256(state.opened.content).hexdigest()
     return {
         "type": RESPONSE_TYPE,
         "request_id": facts.request_id,
