@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from threading import Lock
 from typing import Any, NamedTuple
 
 import psycopg
@@ -119,14 +118,13 @@ class DriverQuery:
         self.statement = statement
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
-        self._lock = Lock()
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> Sequence[Any]:
         if connection.dialect.driver != "psycopg":
             return connection.execute(self.statement, dict(parameters)).all()
         sql, defaults = self._compiled or self._compile(connection)
         cursor = _kept_cursor(connection, self, self._row_maker)
-        with _as_sqlalchemy_errors(connection, cursor, sql, parameters):
+        with _as_sqlalchemy_errors(connection, sql, parameters):
             cursor.execute(sql, defaults | dict(parameters) if defaults else parameters)
             return cursor.fetchall()
 
@@ -145,8 +143,7 @@ class DriverQuery:
             raise TypeError("DriverQuery needs named parameters and no expanding lists")
         # values the statement itself binds (e.g. a literal in a WHERE clause)
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
-        with self._lock:
-            self._compiled = (compiled.string, defaults)
+        self._compiled = (compiled.string, defaults)  # two threads compiling agree
         return self._compiled
 
 
@@ -155,19 +152,21 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
 
     For the hot writes whose SQL is built once per shape (see ``DriverQuery``
     for why SQLAlchemy's execution is skipped); the values must be ones the
-    driver adapts as they are.
+    driver adapts as they are. Parameters are bound by name, so on a driver
+    other than psycopg the SQL must use that driver's named style (SQLite's
+    ``:name``, not the ``?`` SQLAlchemy compiles for it).
     """
     if connection.dialect.driver != "psycopg":
         connection.exec_driver_sql(sql, dict(parameters))
         return
     cursor = _kept_cursor(connection, sql)
-    with _as_sqlalchemy_errors(connection, cursor, sql, parameters):
+    with _as_sqlalchemy_errors(connection, sql, parameters):
         cursor.execute(sql, parameters)
 
 
 @contextmanager
 def _as_sqlalchemy_errors(
-    connection: Connection, cursor: psycopg.Cursor[Any], sql: str, parameters: Mapping[str, Any]
+    connection: Connection, sql: str, parameters: Mapping[str, Any]
 ) -> Iterator[None]:
     """Driver errors as SQLAlchemy raises them, so callers handle them as from any statement.
 

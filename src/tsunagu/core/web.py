@@ -8,9 +8,9 @@ from typing import Annotated, TypeVar
 from anyio import CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from tsunagu.core.db import DriverQuery, begin_with_lock_timeout
 
@@ -105,7 +105,7 @@ def _on_loop_capable(session: Session) -> bool:
 
 
 def _work_then_commit(session: Session, work: Callable[[], T], *, lock_timeout: str = "") -> T:
-    if lock_timeout and not session.info.get(_BEGUN_WITH_LOCK_TIMEOUT):
+    if lock_timeout and not _begun_with_lock_timeout(session):
         _SET_LOCK_TIMEOUT.rows(session.connection(), {"timeout": lock_timeout})
     result = work()
     session.commit()
@@ -116,15 +116,13 @@ def _work_then_commit(session: Session, work: Callable[[], T], *, lock_timeout: 
 # success for a change that then failed to commit.
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
+# The transaction ``loop_session`` opened with the lock timeout (a later one has none).
 _BEGUN_WITH_LOCK_TIMEOUT = "tsunagu.web.begun_with_lock_timeout"
 
 
-def _forget_lock_timeout(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_BEGUN_WITH_LOCK_TIMEOUT, None)
-
-
-event.listen(Session, "after_transaction_end", _forget_lock_timeout)
+def _begun_with_lock_timeout(session: Session) -> bool:
+    begun = session.info.get(_BEGUN_WITH_LOCK_TIMEOUT)
+    return begun is not None and begun is session.get_transaction()
 
 
 async def loop_session(session: DbSession) -> Session:
@@ -137,7 +135,7 @@ async def loop_session(session: DbSession) -> Session:
     if _on_loop_capable(session) and begin_with_lock_timeout(
         session.connection(), ON_LOOP_LOCK_TIMEOUT
     ):
-        session.info[_BEGUN_WITH_LOCK_TIMEOUT] = True
+        session.info[_BEGUN_WITH_LOCK_TIMEOUT] = session.get_transaction()
     return session
 
 

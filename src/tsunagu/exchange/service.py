@@ -465,7 +465,7 @@ class _Fetch:
     evidence: EvidenceType | None = None
     provision: Provision | None = None
     case_id: str | None = None
-    opened: sealing.Opened | None = None
+    candidates: list[Provision] = field(default_factory=list)
 
 
 def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
@@ -594,20 +594,20 @@ def _check_fresh(state: _Fetch, now: datetime) -> None:
         raise FetchRefused("stale_request")
 
 
-def _candidates(facts: LogFacts) -> tuple[list[Provision], tuple[str, ...]]:
-    """The provisions that could allow this fetch, and the functions they name."""
-    assert facts.procedure_id and facts.evidence_type_id
-    candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
-    return candidates, tuple(sorted({f for p in candidates for f in p.requesters}))
+def _functions(candidates: list[Provision]) -> tuple[str, ...]:
+    """The functions any of ``candidates`` names: the designations the check query reads."""
+    return tuple(sorted({f for p in candidates for f in p.requesters}))
 
 
 def _read_checks(session: Session, state: _Fetch, opened: sealing.Opened) -> Any:
     """The one-row answer of the check query; the seal's register entry is kept for its check."""
     facts = state.facts
+    assert facts.procedure_id and facts.evidence_type_id
+    state.candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
     serial = opened.signer_serial(session)
     # Consent given earlier in this transaction must be flushed before it is looked for.
     session.flush()
-    row = _checks_statement(_candidates(facts)[1]).rows(
+    row = _checks_statement(_functions(state.candidates)).rows(
         session.connection(),
         {
             "request": facts.request_id,
@@ -627,7 +627,8 @@ def _check_stored(session: Session, state: _Fetch, row: Any) -> None:
     """Replay, application, subject, legal basis and consent, in that order."""
     facts = state.facts
     assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
-    candidates, functions = _candidates(facts)
+    candidates = state.candidates
+    functions = _functions(candidates)
     if row.seen:
         raise FetchRefused("replayed_request")
     evidence = evidence_types().get(facts.evidence_type_id)
@@ -694,7 +695,7 @@ def fetch(
     state = _Fetch(LogFacts(kind="fetch", outcome="refused"))
     try:
         _parse(state, document)
-        opened = state.opened = _open_seal(document)
+        opened = _open_seal(document)
         checks = _read_checks(session, state, opened)
         _check_seal(session, state, opened)
         _check_fresh(state, moment)
@@ -715,17 +716,18 @@ def fetch(
         facts.outcome, facts.reason = "not_found", "no_record"
         return FetchResult("not_found", None, write_log(session, facts, at=moment))
     facts.outcome, facts.owner_id = "provided", versions[0].keeper_id
-    response = store.seal(session, facts.owner_id, _response_payload(state, versions, moment))
+    response = store.seal(
+        session, facts.owner_id, _response_payload(state, opened, versions, moment)
+    )
     return FetchResult("provided", response, write_log(session, facts, at=moment))
 
 
 def _response_payload(
-    state: _Fetch, versions: list[registry.Version], moment: datetime
+    state: _Fetch, opened: sealing.Opened, versions: list[registry.Version], moment: datetime
 ) -> dict[str, Any]:
     evidence, facts, provision = state.evidence, state.facts, state.provision
     assert evidence is not None and provision is not None
-    assert state.opened is not None
-    request_digest = hashlib.sha256(state.opened.content).hexdigest()
+    request_digest = hashlib.sha256(opened.content).hexdigest()
     return {
         "type": RESPONSE_TYPE,
         "request_id": facts.request_id,
