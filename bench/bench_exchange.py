@@ -25,7 +25,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -40,7 +39,15 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import percentile, postgres_url, sqlite_url
+from bench.common import (
+    children,
+    cpu_seconds,
+    free_port,
+    percentile,
+    postgres_pids,
+    postgres_url,
+    sqlite_url,
+)
 from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 from tsunagu.exchange import sealing
@@ -157,12 +164,6 @@ def sqlite_run(workdir: Path, n: int) -> dict[str, Any]:
     return {"residents": n, "load_seconds": round(load, 1), **result}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _official_token(factory: sessionmaker[Session], chiyoda: str) -> str:
     with transaction(factory) as session:
         official = identity.create_official(
@@ -190,39 +191,11 @@ def _envelopes(
     return path
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -240,10 +213,10 @@ class _Cpu:
         self.server_pid = server_pid
 
     def sample(self) -> dict[str, Any]:
-        workers = [p for p in _children(self.server_pid) if b"resource_tracker" not in _cmdline(p)]
+        workers = [p for p in children(self.server_pid) if b"resource_tracker" not in _cmdline(p)]
         return {
-            "workers": {pid: _cpu_seconds(pid) for pid in workers},
-            "postgres": sum(_cpu_seconds(pid) for pid in _postgres_pids()),
+            "workers": {pid: cpu_seconds(pid) for pid in workers},
+            "postgres": sum(cpu_seconds(pid) for pid in postgres_pids()),
             "machine": _machine_busy(),
         }
 
@@ -278,7 +251,7 @@ def _serve(url: str, var: Path, settings: Settings, port: int) -> subprocess.Pop
     for _ in range(150):
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            if len(_children(server.pid)) >= WORKERS:
+            if len(children(server.pid)) >= WORKERS:
                 time.sleep(1.0)  # every worker has bound its socket
                 return server
         except httpx.HTTPError:
@@ -392,7 +365,7 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
     store = sealing.store_for(settings)
     # The same fetch without HTTP, one thread: what one core does per fetch on PostgreSQL.
     in_process = _in_process(factory, store, chiyoda, cases)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _serve(url, var, settings, port)
     result: dict[str, Any] = {"residents": n, "load_seconds": round(load, 1)}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from bench.common import postgres_url, sqlite_url
+from bench.common import cpu_seconds, free_port, postgres_url, sqlite_url
 from tsunagu.core.clock import utcnow
 from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
@@ -62,18 +61,6 @@ PLATFORM_NUMBER = "7000012050002"
 # Two rounds of the same size: one drained by one dispatcher, one by a process per CPU.
 ROUNDS = ("bench-one", "bench-many")
 TARGET_PER_SECOND = 500.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_receiver(port: int) -> subprocess.Popen[bytes]:
@@ -201,19 +188,19 @@ def _in_processes(url: str, settings: Settings, processes: int) -> tuple[int, fl
 
 
 def _measure(url: str, workdir: Path) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     receiver = _start_receiver(port)
     try:
         factory, settings = _prepare(url, workdir, f"http://127.0.0.1:{port}/notices")
         with factory() as session:
             waiting = session.scalar(select(func.count()).select_from(NoticeDelivery)) or 0
         load_before = os.getloadavg()
-        receiver_cpu = _cpu_seconds(receiver.pid)
+        receiver_cpu = cpu_seconds(receiver.pid)
         with WebhookDispatcher(factory, settings, batch_size=500, concurrency=8) as dispatcher:
             started, cpu = time.perf_counter(), time.process_time()
             delivered = _drain(dispatcher)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        receiver_cpu = _cpu_seconds(receiver.pid) - receiver_cpu
+        receiver_cpu = cpu_seconds(receiver.pid) - receiver_cpu
         with transaction(factory) as session:
             session.execute(update(NoticeDelivery).values(next_attempt_at=utcnow()))
         factory.kw["bind"].dispose()  # no pooled connection crosses the fork
