@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tsunagu.core import migrate
@@ -74,27 +77,52 @@ def test_rolled_back_records_leave_no_gap(session_factory: sessionmaker[Session]
     assert _verify(session_factory) is None
 
 
-def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
-    session_factory: sessionmaker[Session],
-) -> None:
-    inserts: list[str] = []
+@contextmanager
+def _run_by_database(session: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements the database runs for ``session`` meanwhile, however they were sent.
 
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if statement.startswith("INSERT INTO audit_records"):
-            inserts.append(statement)
-
-    with transaction(session_factory) as session:
-        event.listen(session.get_bind(), "before_cursor_execute", count)
+    Hot statements bypass SQLAlchemy (``core.db``), so they are seen at the driver:
+    on PostgreSQL each statement psycopg sends, on SQLite each one sqlite3 runs (a
+    statement run for several rows is listed once a row).
+    """
+    run: list[str] = []
+    connection = session.connection().connection.driver_connection
+    if isinstance(connection, sqlite3.Connection):
+        connection.set_trace_callback(run.append)
         try:
-            for _ in range(3):
-                audit.record(session, actor="x", action="a.step", object_type="case", object_id="9")
-                session.flush()  # ORM flushes between records do not insert them one by one
-            assert inserts == []
-            # A query of the trail in the same transaction sees what it has written.
-            assert [r.action for r in audit.records_of(session, "case", "9")] == ["a.step"] * 3
-            assert len(inserts) == 1
+            yield run
         finally:
-            event.remove(session.get_bind(), "before_cursor_execute", count)
+            connection.set_trace_callback(None)
+        return
+    driver_execute = PlainDescriptionCursor.execute
+
+    def execute(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
+        run.append(str(query))
+        return driver_execute(cursor, query, *args, **kw)
+
+    monkeypatch.setattr(PlainDescriptionCursor, "execute", execute)
+    try:
+        yield run
+    finally:
+        monkeypatch.undo()
+
+
+def _inserts(run: list[str], table: str) -> list[str]:
+    return [statement for statement in run if statement.startswith(f"INSERT INTO {table} ")]
+
+
+def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
+    session_factory: sessionmaker[Session], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with transaction(session_factory) as session, _run_by_database(session, monkeypatch) as run:
+        for _ in range(3):
+            audit.record(session, actor="x", action="a.step", object_type="case", object_id="9")
+            session.flush()  # ORM flushes between records do not insert them one by one
+        assert _inserts(run, "audit_records") == []
+        # A query of the trail in the same transaction sees what it has written.
+        assert [r.action for r in audit.records_of(session, "case", "9")] == ["a.step"] * 3
+        # one INSERT of three rows (SQLite runs it once a row)
+        assert len(_inserts(run, "audit_records")) == (1 if engine.dialect.name != "sqlite" else 3)
     assert _verify(session_factory) is None
 
 
@@ -104,19 +132,8 @@ def test_a_row_citing_records_is_inserted_with_them(
     """insert_with_pending: buffered records and the citing row land together, exactly.
 
     On PostgreSQL one statement carries both (a data-modifying WITH, run on the
-    driver's cursor), elsewhere two.
+    driver's cursor), elsewhere the records' INSERT and then the row's.
     """
-    statements: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    driver_execute = PlainDescriptionCursor.execute
-
-    def count_on_driver(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
-        statements.append(str(query))
-        return driver_execute(cursor, query, *args, **kw)
-
     day = datetime(2026, 4, 1, tzinfo=UTC)
     with transaction(session_factory) as session:
         for i in range(2):
@@ -124,16 +141,16 @@ def test_a_row_citing_records_is_inserted_with_them(
         seq = audit.last_seq(session)
         row = {"day": day.date(), "root": "名" * 3, "record_count": 2, "first_seq": 1,
                "last_seq": seq, "published_at": day}  # fmt: skip
-        event.listen(session.get_bind(), "before_cursor_execute", count)
-        monkeypatch.setattr(PlainDescriptionCursor, "execute", count_on_driver)
-        try:
+        with _run_by_database(session, monkeypatch) as run:
             audit.insert_with_pending(session, AuditDailyRoot.__table__, row)  # type: ignore[arg-type]
-        finally:
-            monkeypatch.undo()
-            event.remove(session.get_bind(), "before_cursor_execute", count)
         # nothing left for the commit, and a row with nothing buffered is inserted alone
         assert session.info.get("tsunagu.audit.pending") is None
-    assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2)
+    if engine.dialect.name == "sqlite":  # the records' INSERT (once a row), then the root's
+        assert [s.split(" (")[0] for s in run if s.startswith("INSERT")] == [
+            "INSERT INTO audit_records"
+        ] * 2 + ["INSERT INTO audit_daily_roots"]
+    else:
+        assert len(run) == 1
     with transaction(session_factory) as session:
         stored = session.get(AuditDailyRoot, day.date())
         assert stored is not None and (stored.root, stored.last_seq) == ("名名名", seq)

@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import (
+    Column,
     Connection,
     Date,
     DateTime,
     Engine,
+    MetaData,
+    Table,
     bindparam,
     column,
     literal,
@@ -27,6 +30,7 @@ from tsunagu.core.db import (
     PlainDescriptionCursor,
     begin_with_lock_timeout,
     execute_on_driver,
+    insert_on_driver,
 )
 
 
@@ -95,19 +99,49 @@ def test_driver_queries_answer_as_sqlalchemy_does(scratch: Connection) -> None:
     for _ in range(2):  # the second run reuses the compiled SQL and the row type
         rows = query.rows(scratch, parameters)
         assert [tuple(r) for r in rows] == expected
+        # the same types too (SQLite keeps booleans as 0/1 and dates as text underneath)
+        assert [tuple(map(type, r)) for r in rows] == [tuple(map(type, r)) for r in expected]
         assert [(r.n, r.name, r.flag) for r in rows] == [(1, "一", True), (2, "二", False)]
     assert query.rows(scratch, parameters | {"least": 5}) == []
-    if scratch.dialect.name == "postgresql":
-        assert rows[0].day == date(2026, 4, 1) and rows[0].moment == parameters["moment"]
+    assert rows[0].day == date(2026, 4, 1)
+    if scratch.dialect.name == "postgresql":  # SQLAlchemy's SQLite type keeps no time zone
+        assert rows[0].moment == parameters["moment"]
+
+
+def test_rows_inserted_on_the_driver_read_back_as_sqlalchemy_writes_them(
+    scratch: Connection,
+) -> None:
+    scratch_table = Table(
+        "scratch", MetaData(), Column("n", Integer), Column("name", String), Column("flag", Boolean)
+    )
+    ours = [{"n": 4, "name": "四", "flag": False}, {"n": 5, "name": None, "flag": True}]
+    insert_on_driver(scratch, scratch_table, ours)
+    insert_on_driver(scratch, scratch_table, [])  # nothing to insert: no statement
+    scratch.execute(scratch_table.insert(), [{"n": 6, "name": "六", "flag": True}])
+    stored = scratch.execute(
+        text("SELECT n, name, flag FROM scratch WHERE n >= 4 ORDER BY n")
+    ).all()
+    # read as stored, without SQLAlchemy's types: the same values as SQLAlchemy wrote
+    # (SQLite keeps booleans as 0 and 1 both ways)
+    assert tuple(map(type, stored[0])) == tuple(map(type, stored[2]))
+    assert [tuple(r) for r in stored] == [(4, "四", False), (5, None, True), (6, "六", True)]
+
+
+def test_driver_query_errors_arrive_as_sqlalchemys(scratch: Connection) -> None:
+    """A failed statement raises what SQLAlchemy raises for it, with the driver's error as orig."""
+    missing = DriverQuery(text("SELECT n FROM nowhere WHERE n = :n"))
+    with pytest.raises(DBAPIError) as raised:
+        missing.rows(scratch, {"n": 1})
+    assert "nowhere" in str(raised.value.orig)
+    scratch.rollback()
+    with pytest.raises((KeyError, DBAPIError), match="day"):  # never bound as NULL
+        DriverQuery(_QUERY).rows(scratch, {"least": 1, "moment": datetime.now(UTC)})
 
 
 def test_driver_queries_refuse_lists_they_cannot_bind(scratch: Connection) -> None:
     query = DriverQuery(select(_TABLE.c.n).where(_TABLE.c.n.in_(bindparam("ns", expanding=True))))
-    if scratch.dialect.driver == "psycopg":
-        with pytest.raises(TypeError, match="expanding"):
-            query.rows(scratch, {"ns": [1, 2]})
-    else:  # SQLAlchemy expands the list itself
-        assert [r.n for r in query.rows(scratch, {"ns": [1, 2]})] == [1, 2]
+    with pytest.raises(TypeError, match="expanding"):
+        query.rows(scratch, {"ns": [1, 2]})
 
 
 def test_statements_run_on_the_driver_in_the_callers_transaction(scratch: Connection) -> None:

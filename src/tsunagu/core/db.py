@@ -7,18 +7,36 @@ The same code runs on SQLite (WAL, for laptops and tests) and PostgreSQL
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
-from sqlalchemy import Connection, Engine, MetaData, Select, TextClause, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    TextClause,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,26 +119,34 @@ class PlainDescriptionCursor(psycopg.Cursor[Any]):
 
 
 class DriverQuery:
-    """A constant query that runs straight on psycopg's cursor on PostgreSQL.
+    """A constant query that runs straight on the driver's cursor (psycopg, sqlite3).
 
     SQLAlchemy's work around each execution (cache-key lookup, execution context,
-    result set-up) costs a client about 60 µs, as much as the round trip itself;
-    the few statements every request or every fetch runs are compiled once and
-    handed to the driver instead. Only for statements whose parameters and
-    columns need no SQLAlchemy type processing on PostgreSQL (text, numbers,
-    booleans, timestamps, dates) and that expand no lists. Other dialects run
-    them through SQLAlchemy (SQLite, for one, keeps timestamps as text), so the
-    rows answer by name and by position either way. The caller flushes first
-    where pending ORM changes must be seen: this does not autoflush.
+    result set-up) costs a client about 60 µs, as much as a PostgreSQL round trip
+    and far more than SQLite's own work; the few statements every request or every
+    fetch runs are compiled once and handed to the driver instead.
+
+    On PostgreSQL, only for statements whose parameters and columns need no
+    SQLAlchemy type processing there (text, numbers, booleans, timestamps, dates).
+    On SQLite, which keeps timestamps and dates as text, the type processing
+    SQLAlchemy would do is done here with the same processors, made once per
+    statement, so values come back as they would through SQLAlchemy. Never for
+    statements that expand lists. Other drivers run the statement through
+    SQLAlchemy; rows answer by name and by position either way. The caller
+    flushes first where pending ORM changes must be seen: this does not autoflush.
     """
 
     def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause) -> None:
         self.statement = statement
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
+        self._sqlite: _SqliteForm | None = None
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> Sequence[Any]:
-        if connection.dialect.driver != "psycopg":
+        driver = connection.dialect.driver
+        if driver == "pysqlite":
+            return (self._sqlite or self._compile_sqlite(connection)).rows(connection, parameters)
+        if driver != "psycopg":
             return connection.execute(self.statement, dict(parameters)).all()
         sql, defaults = self._compiled or self._compile(connection)
         cursor = _kept_cursor(connection, self, self._row_maker)
@@ -139,12 +165,133 @@ class DriverQuery:
 
     def _compile(self, connection: Connection) -> tuple[str, dict[str, Any]]:
         compiled = self.statement.compile(dialect=connection.dialect)
-        if compiled.positional or compiled.post_compile_params:
-            raise TypeError("DriverQuery needs named parameters and no expanding lists")
+        _refuse_expanding(compiled)
+        if compiled.positional:
+            raise TypeError("DriverQuery needs named parameters on PostgreSQL")
         # values the statement itself binds (e.g. a literal in a WHERE clause)
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
         self._compiled = (compiled.string, defaults)  # two threads compiling agree
         return self._compiled
+
+    def _compile_sqlite(self, connection: Connection) -> _SqliteForm:
+        self._sqlite = _SqliteForm.of(self.statement, connection.dialect)
+        return self._sqlite
+
+
+def _refuse_expanding(compiled: Compiled) -> None:
+    if getattr(compiled, "post_compile_params", None):
+        raise TypeError("DriverQuery binds no expanding lists")
+
+
+_Processor = Callable[[Any], Any] | None
+_MakeRow = Callable[[Iterable[Any]], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class _SqliteForm:
+    """A statement as sqlite3 runs it: ``?`` SQL, and SQLAlchemy's processors in and out.
+
+    SQLAlchemy's SQLite dialect keeps dates and timestamps as ISO text and booleans
+    as integers; the processors its types give for this dialect are the ones its
+    own execution applies, taken once here instead of at every execution.
+    """
+
+    sql: str
+    names: tuple[str, ...]  # the parameter of each ``?``, in order
+    defaults: dict[str, Any]  # values the statement itself binds (LIMIT 1 …)
+    binds: tuple[_Processor, ...]
+    results: tuple[_Processor, ...]  # one per column; empty for untyped text
+    row: list[_MakeRow] = field(default_factory=list)  # made at the first rows
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: Dialect) -> _SqliteForm:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        _refuse_expanding(compiled)
+        names = tuple(compiled.positiontup or ())
+        columns = getattr(statement, "selected_columns", ())
+        return cls(
+            sql=compiled.string,
+            names=names,
+            defaults={n: v for n, v in compiled.params.items() if not compiled.binds[n].required},
+            binds=tuple(
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            ),
+            results=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            ),
+        )
+
+    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Any]:
+        driver = _sqlite_in_transaction(connection)
+        with _as_sqlalchemy_errors(connection, self.sql, parameters):
+            cursor = driver.execute(self.sql, self._values(parameters))
+            fetched = cursor.fetchall()
+        make = self.row[0] if self.row else self._row_maker(cursor)
+        if not self.results:
+            return [make(r) for r in fetched]
+        return [make(_processed(self.results, r)) for r in fetched]
+
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        driver = _sqlite_in_transaction(connection)
+        with _as_sqlalchemy_errors(connection, self.sql, rows[0]):
+            driver.executemany(self.sql, [self._values(row) for row in rows])
+
+    def _values(self, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The ``?`` values in order, processed as SQLAlchemy would bind them."""
+        values = (parameters[n] if n in parameters else self.defaults[n] for n in self.names)
+        return tuple(_processed(self.binds, values))
+
+    def _row_maker(self, cursor: sqlite3.Cursor) -> _MakeRow:
+        """Rows named as the SQL labels its columns (as psycopg names PostgreSQL's)."""
+        names = [d[0] for d in cursor.description or ()]
+        row_type: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        make: _MakeRow = row_type._make
+        self.row.append(make)
+        return make
+
+
+def _processed(processors: Sequence[_Processor], values: Iterable[Any]) -> Iterator[Any]:
+    """Each value through its processor; None stays None, as SQLAlchemy's processors keep it."""
+    return (
+        process(value) if process is not None and value is not None else value
+        for process, value in zip(processors, values, strict=True)
+    )
+
+
+def _sqlite_in_transaction(connection: Connection) -> sqlite3.Connection:
+    if not connection.in_transaction():
+        connection.begin()  # as SQLAlchemy's own execution would (autobegin)
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
+
+
+def insert_on_driver(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """INSERT ``rows`` into ``table``: each row names the same columns, every one it sets.
+
+    On SQLite straight on sqlite3, with SQLAlchemy's processors (see ``DriverQuery``):
+    the hot appends (audit records, the access log) skip SQLAlchemy's execution.
+    Column defaults made in Python are not applied there, so rows name every column
+    that has no server default. Elsewhere one SQLAlchemy INSERT, ``inline`` (no key
+    is fetched back), several rows at once.
+    """
+    if not rows:
+        return
+    if connection.dialect.driver != "pysqlite":
+        connection.execute(insert(table).inline(), list(rows))
+        return
+    _insert_form(table, tuple(rows[0]), connection.dialect).run_many(connection, rows)
+
+
+@lru_cache(maxsize=64)
+def _insert_form(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _SqliteForm:
+    values = {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    return _SqliteForm.of(insert(table).values(values), dialect)
 
 
 def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str, Any]) -> None:
@@ -175,14 +322,18 @@ def _as_sqlalchemy_errors(
     """
     try:
         yield
-    except psycopg.Error as error:
-        dbapi_error: Any = error  # psycopg's, which SQLAlchemy's DB-API typing does not name
+    except (psycopg.Error, sqlite3.Error) as error:
+        dbapi_error: Any = error  # the driver's, which SQLAlchemy's DB-API typing does not name
         if connection.dialect.is_disconnect(
             dbapi_error, connection.connection.dbapi_connection, None
         ):
             connection.invalidate(error)
         raise DBAPIError.instance(
-            sql, dict(parameters), error, psycopg.Error, dialect=connection.dialect
+            sql,
+            dict(parameters),
+            error,
+            connection.dialect.loaded_dbapi.Error,
+            dialect=connection.dialect,
         ) from error
 
 

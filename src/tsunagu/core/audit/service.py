@@ -38,9 +38,9 @@ from sqlalchemy import Dialect, Table, bindparam, event, func, insert, select, t
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from tsunagu.core.audit import merkle
-from tsunagu.core.audit.models import AuditDailyRoot, AuditRecord
+from tsunagu.core.audit.models import AUDIT_RECORDS, AuditDailyRoot, AuditRecord
 from tsunagu.core.clock import TOKYO, utcnow
-from tsunagu.core.db import DriverQuery, execute_on_driver
+from tsunagu.core.db import DriverQuery, execute_on_driver, insert_on_driver
 from tsunagu.core.ids import is_valid_mynumber
 
 GENESIS_HASH = "0" * 64
@@ -135,7 +135,7 @@ def _is_postgresql(session: Session) -> bool:
 _PG_TAKE = DriverQuery(
     text("SELECT taken_chain, last_hash, seqs FROM tsunagu_audit_take(:key, :chains, :start, :n)")
 )
-_SQLITE_HEAD = (
+_SQLITE_HEAD = DriverQuery(
     select(AuditRecord.seq, AuditRecord.hash)
     .where(AuditRecord.chain == 0)
     .order_by(AuditRecord.seq.desc())
@@ -160,8 +160,8 @@ def _head(session: Session) -> _Head:
         head = _Head(chain, last_hash or GENESIS_HASH, reserved=list(seqs))
     else:
         # SQLite writes only chain 0, so its last record is also the trail's last.
-        last = session.connection().execute(_SQLITE_HEAD).first()
-        head = _Head(0, last.hash if last else GENESIS_HASH, last.seq if last else 0)
+        found = _SQLITE_HEAD.rows(session.connection(), {})
+        head = _Head(0, found[0].hash if found else GENESIS_HASH, found[0].seq if found else 0)
     session.info[_HEAD] = head
     return head
 
@@ -237,7 +237,7 @@ def flush_pending(session: Session) -> None:
     """
     rows = session.info.pop(_PENDING, None)
     if rows:
-        session.connection().execute(insert(AuditRecord), rows)
+        insert_on_driver(session.connection(), AUDIT_RECORDS, rows)
 
 
 def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -254,7 +254,7 @@ def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> 
         execute_on_driver(connection, sql, parameters | {f"cited_{k}": v for k, v in row.items()})
         return
     flush_pending(session)
-    connection.execute(insert(table).inline(), row)
+    insert_on_driver(connection, table, [row])
 
 
 @lru_cache(maxsize=64)
