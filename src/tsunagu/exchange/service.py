@@ -807,12 +807,25 @@ def fetch_evidence(session: Session, store: sealing.SealStore, **request: Any) -
     return verify_response(session, result.response, envelope)
 
 
+_CLOSE_CASE = (
+    update(CASES)
+    .where(CASES.c.id == bindparam("case"), CASES.c.closed_at.is_(None))
+    .values(closed_at=bindparam("at"))
+)
+
+
 def close_case(session: Session, case_id: str, *, actor: str) -> None:
-    """Close the case (idempotent): one UPDATE; a read only when it changed nothing."""
-    closing = (
-        update(Case).where(Case.id == case_id, Case.closed_at.is_(None)).values(closed_at=utcnow())
-    )
-    if session.execute(closing).rowcount:  # type: ignore[attr-defined]
+    """Close the case (idempotent): one UPDATE; a read only when it changed nothing.
+
+    A plain UPDATE on the session's connection, not the ORM's: nothing reads a case's
+    closing through a loaded ``Case`` (the fetch checks read the table), so the ORM's
+    bulk-update work (an autoflush, then matching loaded objects) bought nothing. A
+    case opened in this transaction and not yet written is written first.
+    """
+    if any(isinstance(new, Case) and new.id == case_id for new in session.new):
+        session.flush()
+    closing = session.connection().execute(_CLOSE_CASE, {"case": case_id, "at": utcnow()})
+    if closing.rowcount:
         audit.record(
             session,
             actor=actor,

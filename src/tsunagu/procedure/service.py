@@ -789,8 +789,8 @@ def _decide(
     app.decided_by = by
     app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
     app.decision_reason = reason
-    # the signed notice is issued after commit; announced before the case is closed, its
-    # event is inserted with the register's (closing reads the case, flushing both at once)
+    # the signed notice is issued after commit, from the event announced here (inserted by
+    # the commit's flush with the register's)
     notices.announce(session, app)
     _close_case(session, app, by)
     _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
