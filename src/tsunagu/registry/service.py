@@ -31,7 +31,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     DateTime,
-    Select,
     and_,
     bindparam,
     delete,
@@ -41,7 +40,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -236,23 +234,24 @@ def _current_rows(
     record_key: str,
     start: date,
     end: date | None,
-) -> list[Row[Any]]:
+) -> list[Any]:
     """The current versions overlapping [start, end), locked until commit on PostgreSQL.
 
-    A Core read on the session's connection: no ORM object is built, and the session's
-    pending changes are not flushed for it — the registry writes its table with Core
-    statements only (:func:`_write`), so nothing pending can be about these rows.
+    A read on the session's connection (on its driver: see ``DriverQuery``): no ORM
+    object is built, and the session's pending changes are not flushed for it — the
+    registry writes its table with Core statements only (:func:`_write`), so nothing
+    pending can be about these rows.
     """
     query = _current_query(end is not None, session.get_bind().dialect.name == "postgresql")
     parameters = {
         "registry": registry_id, "subject": subject_id, "key": record_key, "start": start,
         "end": end,
     }  # fmt: skip
-    return list(session.connection().execute(query, parameters))
+    return list(query.rows(session.connection(), parameters))
 
 
 @lru_cache(maxsize=4)
-def _current_query(bounded: bool, lock: bool) -> Select[Any]:
+def _current_query(bounded: bool, lock: bool) -> DriverQuery:
     """The statement of :func:`_current_rows`, built once (every register write runs one)."""
     query = select(RECORDS).where(
         _overlapping(
@@ -265,7 +264,7 @@ def _current_query(bounded: bool, lock: bool) -> Select[Any]:
     )
     if lock:
         query = query.with_for_update()
-    return query.order_by(RECORDS.c.valid_from)
+    return DriverQuery(query.order_by(RECORDS.c.valid_from))
 
 
 def _assert(
@@ -282,7 +281,7 @@ def _assert(
     reason: str,
     note: str | None,
     at: datetime | None,
-    read: tuple[str, list[Row[Any]]] | None,
+    read: tuple[str, list[Any]] | None,
 ) -> Change:
     """:func:`assert_fact`'s work. ``read``: a record key and its current versions from
     ``valid_from`` on, already read and locked by the caller (:func:`change`), so they are
@@ -367,7 +366,7 @@ _INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter
 
 
 def _replacement_rows(
-    overlapping: Sequence[Row[Any]],
+    overlapping: Sequence[Any],
     definition: RegistryDefinition,
     subject_id: str,
     record_key: str,
