@@ -16,7 +16,7 @@ from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import NotFoundError, ValidationError
 from tsunagu.exchange import service as exchange
-from tsunagu.exchange.models import AccessLogEntry
+from tsunagu.exchange.models import CASES, AccessLogEntry, Case
 from tsunagu.trust import service as trust
 from tsunagu.trust.service import Reason
 
@@ -142,6 +142,30 @@ def test_designations_closed_cases_and_replays_count_at_the_next_fetch(
     assert first.refused is not None and first.refused.reason == "unknown_evidence_type"
     again = exchange.fetch(session, unknown, store=world.store)
     assert again.refused is not None and again.refused.reason == "replayed_request"
+
+
+def _closed_at(session: Session, case: str) -> object:
+    return session.execute(select(CASES.c.closed_at).where(CASES.c.id == case)).scalar_one()
+
+
+def test_a_case_closes_once_even_in_the_transaction_that_opened_it(
+    session: Session, world: World
+) -> None:
+    """Closing writes a case not yet flushed first, is audited once, and knows unknown cases."""
+    case = _case(session, world.chiyoda, "jidou_teate_nintei", "JT-C")
+    assert case in {c.id for c in session.new if isinstance(c, Case)}  # not written yet
+    exchange.close_case(session, case, actor="test")
+    assert _closed_at(session, case) is not None
+    exchange.close_case(session, case, actor="test")  # idempotent: no second record
+    closings = audit.records_of(session, "exchange_case", case)
+    assert [r.action for r in closings] == ["exchange.case_opened", "exchange.case_closed"]
+    refused = _fetch(
+        session, world, world.chiyoda, procedure_id="jidou_teate_nintei", application_ref="JT-C",
+        evidence_type="juminhyo_kisai",
+    )  # fmt: skip
+    assert refused.refused is not None and refused.refused.reason == "application_closed"
+    with pytest.raises(NotFoundError):
+        exchange.close_case(session, "no-such-case", actor="test")
 
 
 def test_fetch_for_someone_elses_procedure_is_refused(session: Session, world: World) -> None:
