@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,29 @@ def postgres_url() -> Iterator[str | None]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _reference_work() -> int:
+    """Interpreter-bound work of the kind a request does: dicts, strings, calls, JSON."""
+    total = 0
+    for i in range(20_000):
+        record = {"id": i, "name": f"山田{i % 97}", "tags": [i % 3, i % 5]}
+        total += len(json.dumps(record, ensure_ascii=False)) + len(str(record["tags"]))
+    return total
+
+
+def reference_ms(rounds: int = 5) -> float:
+    """Milliseconds this machine takes for a fixed piece of interpreter work (best of ``rounds``).
+
+    This VM's speed moves by 2× from hour to hour with nothing in ``top`` to show it; a
+    result read beside this figure can be compared with one from another hour.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        _reference_work()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 2)
 
 
 def percentile(samples: list[float], p: float) -> float:

@@ -4,6 +4,11 @@ Each ``bench/bench_<name>.py`` defines ``run(workdir: Path) -> dict`` returning
 its measurements (and the targets they are held to). ``--only a,b`` selects.
 PostgreSQL figures are included when ``TSUNAGU_BENCH_PG_URL`` (default: the
 local server's ``test`` database) is reachable.
+
+Each result's ``_meta.reference_ms`` is how long a fixed piece of interpreter
+work took just before and just after the benchmark (lower is faster). On a
+shared VM whose speed moves from hour to hour, read rates beside it: two runs
+are comparable when their reference figures are.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import reference_ms
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -41,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== {name}", flush=True)
+        speed_before = reference_ms()
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=f"tsunagu-bench-{name}-") as workdir:
             result = module.run(Path(workdir))
@@ -50,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # the machine's speed before and after (lower is faster): compare runs by it
+            "reference_ms": [speed_before, reference_ms()],
         }
         path = RESULTS_DIR / f"{name}.json"
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
