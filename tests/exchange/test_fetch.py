@@ -14,7 +14,7 @@ from tests.exchange.conftest import HANAKO, TARO, World
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import utcnow
-from tsunagu.core.errors import NotFoundError, ValidationError
+from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.exchange import service as exchange
 from tsunagu.exchange.models import CASES, AccessLogEntry, Case
 from tsunagu.trust import service as trust
@@ -166,6 +166,18 @@ def test_a_case_closes_once_even_in_the_transaction_that_opened_it(
     assert refused.refused is not None and refused.refused.reason == "application_closed"
     with pytest.raises(NotFoundError):
         exchange.close_case(session, "no-such-case", actor="test")
+
+
+def test_an_application_is_registered_once(session: Session, world: World) -> None:
+    """A second case for the same application is refused, whether the first is written yet or
+    not; another requester may use the same reference."""
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")  # pending in the session
+    for _ in range(2):
+        with pytest.raises(ConflictError) as refused:
+            _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")
+        assert refused.value.code == "duplicate_application"
+        session.flush()  # and once it is written
+    _case(session, world.osaka, "hoiku_riyou", "JT-D")
 
 
 def test_fetch_for_someone_elses_procedure_is_refused(session: Session, world: World) -> None:

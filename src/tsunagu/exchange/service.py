@@ -156,9 +156,20 @@ def _check_ref(application_ref: str) -> str:
 
 
 # Every application that fetches evidence opens a case: the duplicate check, built once.
-_CASE_OF = select(Case.id).where(
-    Case.requester_id == bindparam("requester"), Case.application_ref == bindparam("ref")
+_CASE_OF = DriverQuery(
+    select(CASES.c.id).where(
+        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
+    )
 )
+
+
+def _registered(session: Session, requester_id: str, ref: str) -> bool:
+    """Whether the requester already registered the application: in the database, or opened
+    earlier in this transaction and not yet written (read without flushing the session)."""
+    return any(
+        isinstance(new, Case) and (new.requester_id, new.application_ref) == (requester_id, ref)
+        for new in session.new
+    ) or bool(_CASE_OF.rows(session.connection(), {"requester": requester_id, "ref": ref}))
 
 
 def open_case(
@@ -183,7 +194,7 @@ def open_case(
         )
     identity.get_organization(session, requester_id)
     ref = _check_ref(application_ref)
-    if session.execute(_CASE_OF, {"requester": requester_id, "ref": ref}).first():
+    if _registered(session, requester_id, ref):
         raise ConflictError(
             "duplicate_application",
             f"申請 {ref} は既に登録されています。",
