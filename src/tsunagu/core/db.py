@@ -168,14 +168,18 @@ class DriverQuery:
         _refuse_expanding(compiled)
         if compiled.positional:
             raise TypeError("DriverQuery needs named parameters on PostgreSQL")
-        # values the statement itself binds (e.g. a literal in a WHERE clause)
-        defaults = {k: v for k, v in compiled.params.items() if v is not None}
-        self._compiled = (compiled.string, defaults)  # two threads compiling agree
+        self._compiled = (compiled.string, _own_values(compiled))  # two threads compiling agree
         return self._compiled
 
     def _compile_sqlite(self, connection: Connection) -> _SqliteForm:
         self._sqlite = _SqliteForm.of(self.statement, connection.dialect)
         return self._sqlite
+
+
+def _own_values(compiled: Compiled) -> dict[str, Any]:
+    """Values the statement binds itself (a literal in a WHERE clause, LIMIT 1 …)."""
+    assert isinstance(compiled, SQLCompiler)
+    return {n: v for n, v in compiled.params.items() if not compiled.binds[n].required}
 
 
 def _refuse_expanding(compiled: Compiled) -> None:
@@ -213,7 +217,7 @@ class _SqliteForm:
         return cls(
             sql=compiled.string,
             names=names,
-            defaults={n: v for n, v in compiled.params.items() if not compiled.binds[n].required},
+            defaults=_own_values(compiled),
             binds=tuple(
                 compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                 for name in names
@@ -261,9 +265,14 @@ def _processed(processors: Sequence[_Processor], values: Iterable[Any]) -> Itera
     )
 
 
-def _sqlite_in_transaction(connection: Connection) -> sqlite3.Connection:
+def _autobegin(connection: Connection) -> None:
+    """Open the SQLAlchemy transaction as its own execution would, before the driver runs."""
     if not connection.in_transaction():
-        connection.begin()  # as SQLAlchemy's own execution would (autobegin)
+        connection.begin()
+
+
+def _sqlite_in_transaction(connection: Connection) -> sqlite3.Connection:
+    _autobegin(connection)
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
     return driver
@@ -350,8 +359,7 @@ def _kept_cursor(
     them, ~30 µs a statement. The pool's ``info`` lives as long as the DB-API
     connection and is emptied when SQLAlchemy replaces a connection.
     """
-    if not connection.in_transaction():
-        connection.begin()  # as SQLAlchemy's own execution would (autobegin)
+    _autobegin(connection)
     kept: dict[object, psycopg.Cursor[Any]] = connection.connection.info.setdefault(
         _KEPT_CURSORS, {}
     )
