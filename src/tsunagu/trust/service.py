@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
 from tsunagu.core.config import Settings
+from tsunagu.core.db import DriverQuery
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.trust import cms, protocol, tsa
 from tsunagu.trust.models import Authority, Certificate, Challenge, Enrollment
@@ -693,21 +694,19 @@ def apply_card_event(session: Session, *, subject_ref: str, event: Reason, actor
     ]
 
 
-_LOOKUP_SQL = (
-    "SELECT kind, subject_ref, revoked_at, revocation_reason FROM trust_certificates "
-    "WHERE serial = {}"
+_LOOKUP = DriverQuery(
+    select(
+        Certificate.kind,
+        Certificate.subject_ref,
+        Certificate.revoked_at,
+        Certificate.revocation_reason,
+    ).where(Certificate.serial == bindparam("serial"))
 )
-_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-_LOOKUP = select(
-    Certificate.kind, Certificate.subject_ref, Certificate.revoked_at, Certificate.revocation_reason
-).where(Certificate.serial == bindparam("serial"))
 
 
-def _moment(value: datetime | str | None) -> datetime | None:
-    """A timestamp column read through the raw driver (SQLite hands back ISO text)."""
-    if value is None:
-        return None
-    return aware(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+def _moment(value: datetime | None) -> datetime | None:
+    """A timestamp as read from the register, made aware (SQLite's come back naive, in UTC)."""
+    return None if value is None else aware(value)
 
 
 # Per transaction: serial → register entry as first read in it.
@@ -730,38 +729,21 @@ def registry_lookup(session: Session) -> Lookup:
     once: a submission verifies the same organization's seal on each evidence
     request and answer, and the transaction is judged as of its first check
     (revoking through ``revoke`` in the same transaction is seen at once).
-    The query goes straight to the driver, on the session's own connection so
-    it sees the session's transaction: through SQLAlchemy's statement machinery
-    the lookup cost more than the ECDSA check.
+    The query goes straight to the driver (``DriverQuery``), on the session's own
+    connection so it sees the session's transaction: through SQLAlchemy's statement
+    machinery the lookup cost more than the ECDSA check.
     """
     looked_up: dict[str, RegistryEntry | None] = session.info.setdefault(_LOOKED_UP, {})
     connection = session.connection()
-    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
-    if placeholder is None:  # a driver we have not tuned for: the portable path
-
-        def portable(serial: str) -> RegistryEntry | None:
-            row = connection.execute(_LOOKUP, {"serial": serial}).first()
-            if row is None:
-                return None
-            revoked = _moment(row.revoked_at)
-            return RegistryEntry(row.kind, row.subject_ref, revoked, row.revocation_reason)
-
-        return _once_per_transaction(portable, looked_up)
-    sql = _LOOKUP_SQL.format(placeholder)
-    driver = connection.connection.driver_connection
-    assert driver is not None
 
     def lookup(serial: str) -> RegistryEntry | None:
-        cursor = driver.cursor()
-        try:
-            cursor.execute(sql, (serial,))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        if row is None:
+        rows = _LOOKUP.rows(connection, {"serial": serial})
+        if not rows:
             return None
-        kind, subject_ref, revoked_at, reason = row
-        return RegistryEntry(kind, subject_ref, _moment(revoked_at), reason)
+        row = rows[0]
+        return RegistryEntry(
+            row.kind, row.subject_ref, _moment(row.revoked_at), row.revocation_reason
+        )
 
     return _once_per_transaction(lookup, looked_up)
 
