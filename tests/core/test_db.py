@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
     Engine,
     MetaData,
     Table,
@@ -28,6 +27,7 @@ from tsunagu.core.db import (
     DescribedColumn,
     DriverQuery,
     PlainDescriptionCursor,
+    UTCDateTime,
     begin_with_lock_timeout,
     execute_on_driver,
     insert_on_driver,
@@ -66,7 +66,7 @@ _QUERY = (
         _TABLE.c.name,
         _TABLE.c.flag,
         bindparam("day", type_=Date).label("day"),
-        bindparam("moment", type_=DateTime(timezone=True)).label("moment"),
+        bindparam("moment", type_=UTCDateTime()).label("moment"),
     )
     .where(_TABLE.c.n >= bindparam("least"), _TABLE.c.name != literal("三"))
     .order_by(_TABLE.c.n)
@@ -104,8 +104,39 @@ def test_driver_queries_answer_as_sqlalchemy_does(scratch: Connection) -> None:
         assert [(r.n, r.name, r.flag) for r in rows] == [(1, "一", True), (2, "二", False)]
     assert query.rows(scratch, parameters | {"least": 5}) == []
     assert rows[0].day == date(2026, 4, 1)
-    if scratch.dialect.name == "postgresql":  # SQLAlchemy's SQLite type keeps no time zone
-        assert rows[0].moment == parameters["moment"]
+    assert rows[0].moment == parameters["moment"] and rows[0].moment.tzinfo is not None
+
+
+_MOMENTS = Table("moments", MetaData(), Column("n", Integer), Column("at", UTCDateTime()))
+
+
+def test_moments_are_stored_as_utc_and_read_back_aware(engine: Engine) -> None:
+    """On SQLite too, whose column keeps text without a zone: a +09:00 time is stored as its
+    UTC instant and every way of reading it (SQLAlchemy, the driver) gives it back aware."""
+    tokyo_nine = datetime(2026, 4, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+    with engine.connect() as connection:
+        connection.execute(
+            text("CREATE TEMPORARY TABLE moments (n INTEGER, at TIMESTAMP WITH TIME ZONE)")
+        )
+        try:
+            connection.execute(_MOMENTS.insert(), [{"n": 1, "at": tokyo_nine}])
+            insert_on_driver(
+                connection, _MOMENTS, [{"n": 2, "at": tokyo_nine}, {"n": 3, "at": None}]
+            )
+            read = connection.execute(select(_MOMENTS).order_by(_MOMENTS.c.n)).all()
+            driven = DriverQuery(select(_MOMENTS).order_by(_MOMENTS.c.n)).rows(connection, {})
+            for rows in (read, driven):
+                assert [(n, at) for n, at in rows] == [(1, tokyo_nine), (2, tokyo_nine), (3, None)]
+                assert [at.utcoffset() for _n, at in rows[:2]] == [timedelta(0)] * 2
+            matched = select(_MOMENTS.c.n).where(_MOMENTS.c.at == datetime(2026, 4, 1, tzinfo=UTC))
+            assert connection.execute(matched).scalars().all() == [1, 2]
+            if connection.dialect.name == "sqlite":
+                stored = connection.exec_driver_sql("SELECT at FROM moments WHERE n = 1").scalar()
+                assert stored == "2026-04-01 00:00:00.000000"
+        finally:
+            connection.rollback()
+            connection.execute(text("DROP TABLE IF EXISTS moments"))
+            connection.commit()
 
 
 def test_rows_inserted_on_the_driver_read_back_as_sqlalchemy_writes_them(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 
 class AnonymizationRelease(Base):
@@ -20,7 +20,7 @@ class AnonymizationRelease(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     organization: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_by: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(30))
     achieved_k: Mapped[int] = mapped_column(Integer)
@@ -40,8 +40,8 @@ class AnonymizationRelease(Base):
     # Detached CMS (CAdES-T: with the platform's time-stamp) over ``to_be_signed``.
     signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     signer_serial: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     signed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     package_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     published_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -177,7 +177,7 @@ def list_releases(session: Session, organization_id: str) -> list[AnonymizationR
 
 def content_of(row: AnonymizationRelease) -> dict[str, Any]:
     """The signed content rebuilt from the stored record (its digest must still match)."""
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    created = row.created_at
     return release.signed_content(
         release_id=row.id,
         title=row.title,

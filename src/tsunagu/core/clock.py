@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import overload
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -19,17 +18,6 @@ def to_tokyo(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(TOKYO)
-
-
-@overload
-def aware(moment: datetime) -> datetime: ...
-@overload
-def aware(moment: None) -> None: ...
-def aware(moment: datetime | None) -> datetime | None:
-    """A stored time as an aware UTC value (SQLite hands back naive ones), None stays None."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def tokyo_today() -> date:

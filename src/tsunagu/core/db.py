@@ -12,6 +12,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
 from sqlalchemy import (
     Connection,
+    DateTime,
     Engine,
     MetaData,
     Select,
@@ -37,6 +39,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.type_api import _BindProcessorType, _ResultProcessorType
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,6 +64,45 @@ def register_unmanaged_tables(prefix: str) -> None:
 
 def is_unmanaged_table(name: str) -> bool:
     return any(name.startswith(prefix) for prefix in UNMANAGED_TABLE_PREFIXES)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in time: stored as UTC, read back aware, on every backend.
+
+    PostgreSQL's ``timestamptz`` does both itself. SQLite keeps text without a zone:
+    SQLAlchemy would store an aware value's wall time (a +09:00 value nine hours off) and
+    read every value back naive, which JSON answers then give without a zone. So on SQLite
+    values go in as UTC and come out aware; other backends keep SQLAlchemy's own processors
+    (no extra call per value).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> _BindProcessorType[datetime] | None:
+        store = self.impl_instance.bind_processor(dialect)
+        if dialect.name != "sqlite":
+            return store
+
+        def in_utc(value: datetime | None) -> Any:
+            if value is not None and value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            return store(value) if store is not None else value
+
+        return in_utc
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> _ResultProcessorType[datetime] | None:
+        read = self.impl_instance.result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return read
+
+        def aware(value: Any) -> datetime | None:
+            moment = read(value) if read is not None else value
+            return None if moment is None else moment.replace(tzinfo=UTC)
+
+        return aware
 
 
 class Base(DeclarativeBase):

@@ -16,7 +16,6 @@ from typing import cast
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 ID = String(36)
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
@@ -41,7 +40,7 @@ class Designation(Base):
         ForeignKey("identity_organizations.id"), primary_key=True
     )
     function_id: Mapped[str] = mapped_column(String(50), primary_key=True)
-    designated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    designated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     designated_by: Mapped[str] = mapped_column(String(200))
 
 
@@ -55,9 +54,9 @@ class Case(Base):
     requester_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
     procedure_id: Mapped[str] = mapped_column(String(50))
     application_ref: Mapped[str] = mapped_column(String(100), index=True)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     opened_by: Mapped[str] = mapped_column(String(200))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CaseSubject(Base):
@@ -80,9 +79,9 @@ class Consent(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("exchange_cases.id", ondelete="CASCADE"))
     party_id: Mapped[str] = mapped_column(String(64))
     evidence_type_id: Mapped[str | None] = mapped_column(String(50))
-    given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime())
     given_by: Mapped[str] = mapped_column(String(200))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AccessLogEntry(Base):
@@ -97,7 +96,7 @@ class AccessLogEntry(Base):
     id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
     audit_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     kind: Mapped[str] = mapped_column(String(20))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     party_id: Mapped[str | None] = mapped_column(String(64))
     requester_id: Mapped[str | None] = mapped_column(String(64))
     requester_verified: Mapped[bool] = mapped_column(default=False)
@@ -133,9 +132,9 @@ class Subscription(Base):
     basis_id: Mapped[str] = mapped_column(String(50))
     registry_id: Mapped[str] = mapped_column(String(50))
     event_id: Mapped[str] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_by: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -155,5 +154,5 @@ class InboxMessage(Base):
     payload: Mapped[str] = mapped_column(Text)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     signer_serial: Mapped[str] = mapped_column(String(42))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

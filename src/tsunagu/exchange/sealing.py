@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from threading import Lock
@@ -71,10 +71,6 @@ def _fingerprint(key: PrivateKey) -> str:
     return hashlib.sha256(spki).hexdigest()[:24]
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class SealStore:
     """The seal keys this deployment holds, loaded once per process."""
 
@@ -95,7 +91,7 @@ class SealStore:
         for row in trust.certificates_of(session, organization_id):
             if row.kind != CertKind.SEAL.value or row.revoked_at is not None:
                 continue
-            if not _aware(row.not_before) <= now <= _aware(row.not_after):
+            if not row.not_before <= now <= row.not_after:
                 continue
             cert = x509.load_der_x509_certificate(row.der)
             spki = cert.public_key().public_bytes(
@@ -106,7 +102,7 @@ class SealStore:
                 key = load_private_key(path, password)
                 return Seal(
                     organization_id, key, bytes(row.der), chain, row.serial,
-                    _aware(row.not_after),
+                    row.not_after,
                 )  # fmt: skip
         return None
 

@@ -408,5 +408,5 @@ def check_delegation(body: DelegationCheckIn, actor: LoggedIn, db: DbSession) ->
     return DelegationCheckOut(
         valid=row is not None,
         delegation_id=row.id if row else None,
-        valid_until=trust.aware(row.valid_until) if row else None,
+        valid_until=row.valid_until if row else None,
     )

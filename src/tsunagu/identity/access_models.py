@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 ID = String(36)
 
@@ -44,9 +43,9 @@ class LoginSession(Base):
     ial: Mapped[int] = mapped_column(Integer)
     aal: Mapped[int] = mapped_column(Integer)
     certificate_serial: Mapped[str | None] = mapped_column(String(42))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PasswordCredential(Base):
@@ -68,8 +67,8 @@ class PasswordCredential(Base):
     totp_secret: Mapped[str] = mapped_column(Text)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class BusinessAccount(Base):
@@ -87,7 +86,7 @@ class BusinessAccount(Base):
     prime_person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
     verification: Mapped[str] = mapped_column(String(20))
     verification_ref: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class BusinessMember(Base):
@@ -105,8 +104,8 @@ class BusinessMember(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     is_prime: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delegation(Base):
@@ -143,12 +142,12 @@ class Delegation(Base):
         index=True,
     )
     procedures: Mapped[str] = mapped_column(Text)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
     document: Mapped[str] = mapped_column(Text)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     signer_serial: Mapped[str] = mapped_column(String(42))
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(200))

@@ -181,7 +181,7 @@ def login_with_password(
         .with_for_update()
     ).scalar_one_or_none()
     now = utcnow()
-    if row is None or (row.locked_until is not None and trust.aware(row.locked_until) > now):
+    if row is None or (row.locked_until is not None and row.locked_until > now):
         return None
     step = _totp_step(settings, row, totp)
     if not _password_ok(row, password) or step is None:

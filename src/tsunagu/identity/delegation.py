@@ -325,7 +325,7 @@ def check(
         == principal_id,
     )
     for row in session.execute(query).scalars():
-        within = trust.aware(row.valid_from) <= moment < trust.aware(row.valid_until)
+        within = row.valid_from <= moment < row.valid_until
         if within and procedure in json.loads(row.procedures):
             return row
     return None
@@ -336,11 +336,11 @@ def view(row: Delegation) -> dict[str, Any]:
         "id": row.id,
         "document": json.loads(row.document),
         "signer_serial": row.signer_serial,
-        "valid_from": trust.aware(row.valid_from),
-        "valid_until": trust.aware(row.valid_until),
+        "valid_from": row.valid_from,
+        "valid_until": row.valid_until,
         "procedures": json.loads(row.procedures),
-        "revoked_at": trust.aware(row.revoked_at) if row.revoked_at else None,
+        "revoked_at": row.revoked_at,
         "status": "revoked"
         if row.revoked_at
-        else ("expired" if trust.aware(row.valid_until) <= utcnow() else "valid"),
+        else ("expired" if row.valid_until <= utcnow() else "valid"),
     }

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     String,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 from tsunagu.identity.schemas import OfficialRole, OrganizationKind, Relationship, Sex
 
 
@@ -67,7 +66,7 @@ class Organization(AddressColumns, Base):
         ForeignKey("identity_organizations.id"), index=True
     )
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OrganizationUnit(Base):
@@ -82,7 +81,7 @@ class OrganizationUnit(Base):
     code: Mapped[str] = mapped_column(String(50))
     name_ja: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Household(AddressColumns, Base):
@@ -92,7 +91,7 @@ class Household(AddressColumns, Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Person(AddressColumns, Base):
@@ -130,7 +129,7 @@ class Person(AddressColumns, Base):
     # Where to tell the person that a notice awaits them (never the notice itself).
     contact_email: Mapped[str | None] = mapped_column(String(254))
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Official(Base):
@@ -148,7 +147,7 @@ class Official(Base):
     title: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OfficialRoleGrant(Base):

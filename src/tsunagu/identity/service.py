@@ -59,7 +59,6 @@ from tsunagu.identity.schemas import (
     Sex,
     UnitIn,
     UnitPublic,
-    as_utc,
 )
 
 # Namespace of the ids derived from public numbers (uuid5), so the same
@@ -1015,7 +1014,7 @@ def _person_record(person: Person) -> PersonRecord:
         relationship=Relationship(person.relationship) if person.relationship else None,
         has_mynumber=person.mynumber_hmac is not None,
         demo=person.demo,
-        created_at=as_utc(person.created_at),
+        created_at=person.created_at,
     )
 
 

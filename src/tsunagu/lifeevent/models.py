@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 ID = String(36)
-TZ = DateTime(timezone=True)
+TZ = UTCDateTime()
 
 
 class ProactiveNotice(Base):

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
-from tsunagu.core.clock import aware, tokyo_today, utcnow
+from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.identity import delegation, municipalities
@@ -757,17 +757,17 @@ def tracker(session: Session, actor: Actor, filing_id: str) -> Tracker:
         )
         for p in parts
     ]  # fmt: skip
-    since = aware(filing.submitted_at)
+    since = filing.submitted_at
     sent = (
         [
             d
             for d in notices.deliveries_of_person(session, filing.person_id)
-            if aware(d.created_at) >= since
+            if d.created_at >= since
         ]
         if since is not None
         else []
     )
-    decided = [aware(states[p.application_id][1]) for p in parts]
+    decided = [states[p.application_id][1] for p in parts]
     bundle = get_bundle(filing.bundle_id)
     return Tracker(
         filing,
@@ -834,12 +834,12 @@ def figures(session: Session, bundle_id: str) -> Figures:
     )
     by_filing: dict[str, list[tuple[str, datetime | None]]] = {}
     for row in parts:
-        by_filing.setdefault(row.filing_id, []).append((row.status, aware(row.decided_at)))
+        by_filing.setdefault(row.filing_id, []).append((row.status, row.decided_at))
     durations = []
     for filing in filings:
         states = by_filing.get(filing.id, [])
         done = _latest([d for _s, d in states]) if states else None
-        submitted = aware(filing.submitted_at)
+        submitted = filing.submitted_at
         if done and submitted and all(s == "approved" for s, _d in states):
             durations.append((done - submitted).total_seconds() / 86400)
     count = len(filings)

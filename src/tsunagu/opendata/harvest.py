@@ -86,8 +86,7 @@ def due_sources(session: Session) -> list[OdHarvestSource]:
     return [
         s
         for s in sources
-        if s.last_run_at is None
-        or s.last_run_at.replace(tzinfo=now.tzinfo) + timedelta(hours=s.interval_hours) <= now
+        if s.last_run_at is None or s.last_run_at + timedelta(hours=s.interval_hours) <= now
     ]
 
 

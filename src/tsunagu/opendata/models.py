@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base, register_unmanaged_tables
+from tsunagu.core.db import Base, UTCDateTime, register_unmanaged_tables
 
 AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
 # The PostgreSQL search column; on SQLite the FTS5 table serves instead and this stays empty.
@@ -50,7 +49,7 @@ class OdUser(Base):
     sysadmin: Mapped[bool] = mapped_column(Boolean, default=False)
     identity_person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdApiToken(Base):
@@ -62,9 +61,9 @@ class OdApiToken(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("opendata_users.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OdOrganization(Base):
@@ -84,7 +83,7 @@ class OdOrganization(Base):
     corporate_number: Mapped[str | None] = mapped_column(String(13), nullable=True)
     identity_org_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdMember(Base):
@@ -110,7 +109,7 @@ class OdGroup(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     image_url: Mapped[str] = mapped_column(String(1000), default="")
     state: Mapped[str] = mapped_column(String(20), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdPackage(Base):
@@ -143,8 +142,8 @@ class OdPackage(Base):
     extras: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     harvest_source_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     creator_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    metadata_created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    metadata_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    metadata_created: Mapped[datetime] = mapped_column(UTCDateTime())
+    metadata_modified: Mapped[datetime] = mapped_column(UTCDateTime())
     view_count: Mapped[int] = mapped_column(Integer, default=0)
     download_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -186,10 +185,10 @@ class OdResource(Base):
     validation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     link_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     link_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    link_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    link_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     download_count: Mapped[int] = mapped_column(Integer, default=0)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdRevision(Base):
@@ -202,7 +201,7 @@ class OdRevision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -219,8 +218,8 @@ class OdSearchDoc(Base):
     tsv: Mapped[str | None] = mapped_column(SEARCH_VECTOR, nullable=True)
     owner_org: Mapped[str | None] = mapped_column(String(36), nullable=True)
     private: Mapped[bool] = mapped_column(Boolean)
-    metadata_created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    metadata_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    metadata_created: Mapped[datetime] = mapped_column(UTCDateTime())
+    metadata_modified: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
     __table_args__ = (Index("ix_opendata_search_docs_tsv", "tsv", postgresql_using="gin"),)
 
@@ -269,7 +268,7 @@ class OdDatastoreTable(Base):
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     row_count: Mapped[int] = mapped_column(Integer)
     encoding: Mapped[str] = mapped_column(String(30))
-    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdDataRequest(Base):
@@ -289,8 +288,8 @@ class OdDataRequest(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     response: Mapped[str] = mapped_column(Text, default="")
     package_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OdHarvestSource(Base):
@@ -306,7 +305,7 @@ class OdHarvestSource(Base):
         ForeignKey("opendata_organizations.id", name="fk_opendata_harvest_sources_org")
     )
     interval_hours: Mapped[int] = mapped_column(Integer, default=24)
-    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_status: Mapped[str] = mapped_column(String(20), default="")
     last_message: Mapped[str] = mapped_column(Text, default="")
 

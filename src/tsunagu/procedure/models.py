@@ -8,7 +8,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -18,10 +17,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 ID = String(36)
-TZ = DateTime(timezone=True)
+TZ = UTCDateTime()
 
 
 class Application(Base):

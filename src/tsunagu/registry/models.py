@@ -15,7 +15,6 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 CURRENT = text("superseded_at IS NULL")
 
@@ -63,8 +62,8 @@ class RegistryRecord(Base):
     keeper_id: Mapped[str] = mapped_column(ForeignKey("identity_organizations.id"))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     data: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(20))

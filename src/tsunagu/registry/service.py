@@ -22,7 +22,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -30,7 +30,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Date,
-    DateTime,
     and_,
     bindparam,
     delete,
@@ -45,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery
+from tsunagu.core.db import DriverQuery, UTCDateTime
 from tsunagu.core.errors import (
     ConflictError,
     NotFoundError,
@@ -96,12 +95,6 @@ class Change:
     changed_fields: tuple[str, ...]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _version(row: Any) -> Version:
     """A record as read: an ORM object, or a row with the table's columns."""
     return Version(
@@ -113,8 +106,8 @@ def _version(row: Any) -> Version:
         keeper_id=row.keeper_id,
         valid_from=row.valid_from,
         valid_to=row.valid_to,
-        recorded_at=_aware(row.recorded_at) or row.recorded_at,
-        superseded_at=_aware(row.superseded_at),
+        recorded_at=row.recorded_at,
+        superseded_at=row.superseded_at,
         data=json.loads(row.data),
         recorded_by=row.recorded_by,
         reason=row.reason,
@@ -633,7 +626,7 @@ def _as_of_query(by_party: bool, known: bool, keyed: bool) -> DriverQuery:
         who == bindparam("who"),
         c.registry_id == bindparam("registry"),
         _valid_on(bindparam("day", type_=Date)),
-        _known_at(bindparam("known", type_=DateTime(timezone=True)) if known else None),
+        _known_at(bindparam("known", type_=UTCDateTime()) if known else None),
     )
     if keyed:
         query = query.where(c.record_key == bindparam("key"))

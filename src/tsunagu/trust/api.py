@@ -59,8 +59,8 @@ def certificate_out(row: Certificate) -> CertificateOut:
     return CertificateOut(
         kind=row.kind,
         serial=row.serial,
-        not_before=service.aware(row.not_before),
-        not_after=service.aware(row.not_after),
+        not_before=row.not_before,
+        not_after=row.not_after,
         pem=_pem(row.der),
     )
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 
 class Authority(Base):
@@ -23,10 +23,10 @@ class Authority(Base):
     role: Mapped[str] = mapped_column(String(32), unique=True)
     cert_der: Mapped[bytes] = mapped_column(LargeBinary)
     key_file: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     crl_number: Mapped[int] = mapped_column(Integer, default=0)
     crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    crl_this_update: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    crl_this_update: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Certificate(Base):
@@ -41,11 +41,11 @@ class Certificate(Base):
     subject_ref: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     der: Mapped[bytes] = mapped_column(LargeBinary)
-    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     issued_by: Mapped[str] = mapped_column(String(200))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
@@ -62,9 +62,9 @@ class Enrollment(Base):
     scope: Mapped[str] = mapped_column(String(20))
     identity_check: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Challenge(Base):
@@ -77,6 +77,6 @@ class Challenge(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     origin: Mapped[str] = mapped_column(String(200))
     binding: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

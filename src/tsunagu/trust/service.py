@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -106,11 +106,6 @@ class Scope(StrEnum):
 
     BOTH = "both"
     SIGNING = "signing"
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything is stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _rowcount(result: Any) -> int:
@@ -452,11 +447,7 @@ def _open_enrollment(session: Session, code: str) -> Enrollment:
     enrollment = session.execute(
         select(Enrollment).where(Enrollment.code_hash == digest_hex(normalise_code(code)))
     ).scalar_one_or_none()
-    if (
-        enrollment is None
-        or enrollment.used_at is not None
-        or aware(enrollment.expires_at) <= utcnow()
-    ):
+    if enrollment is None or enrollment.used_at is not None or enrollment.expires_at <= utcnow():
         raise _bad_code()
     return enrollment
 
@@ -522,7 +513,7 @@ def consume_challenge(
             "チャレンジが無効です (使用済み・期限切れ・別サイト向け)。",
             "The challenge is invalid: already used, expired or issued for another origin.",
         )
-    return aware(expires)
+    return expires
 
 
 def enrollment_challenge(session: Session, settings: Settings, code: str) -> IssuedChallenge:
@@ -704,11 +695,6 @@ _LOOKUP = DriverQuery(
 )
 
 
-def _moment(value: datetime | None) -> datetime | None:
-    """A timestamp as read from the register, made aware (SQLite's come back naive, in UTC)."""
-    return None if value is None else aware(value)
-
-
 # Per transaction: serial → register entry as first read in it.
 _LOOKED_UP = "tsunagu.trust.looked_up"
 
@@ -741,9 +727,7 @@ def registry_lookup(session: Session) -> Lookup:
         if not rows:
             return None
         row = rows[0]
-        return RegistryEntry(
-            row.kind, row.subject_ref, _moment(row.revoked_at), row.revocation_reason
-        )
+        return RegistryEntry(row.kind, row.subject_ref, row.revoked_at, row.revocation_reason)
 
     return _once_per_transaction(lookup, looked_up)
 
@@ -771,7 +755,7 @@ def remember_registry_entry(session: Session, serial: str, row: Any) -> None:
         else RegistryEntry(
             row.certificate_kind,
             row.certificate_subject_ref,
-            _moment(row.certificate_revoked_at),
+            row.certificate_revoked_at,
             row.certificate_revocation_reason,
         )
     )
@@ -835,7 +819,7 @@ def certificate_status(
             "発行記録のない証明書です。",
             "The certificate is not in the platform's register.",
         )
-    not_before, not_after = aware(row.not_before), aware(row.not_after)
+    not_before, not_after = row.not_before, row.not_after
     if row.revoked_at is not None:
         state = "revoked"
     elif not not_before <= now <= not_after:
@@ -847,7 +831,7 @@ def certificate_status(
         kind=row.kind,
         status=state,
         reason=row.revocation_reason,
-        revoked_at=aware(row.revoked_at) if row.revoked_at else None,
+        revoked_at=row.revoked_at,
         not_before=not_before,
         not_after=not_after,
         checked_at=now,
@@ -871,12 +855,12 @@ def crl(session: Session, settings: Settings, role: str) -> bytes:
     last_revocation = session.execute(
         select(func.max(Certificate.revoked_at)).where(Certificate.authority_id == authority.id)
     ).scalar_one_or_none()
-    generated = aware(authority.crl_this_update) if authority.crl_this_update else None
+    generated = authority.crl_this_update
     if (
         authority.crl_der is not None
         and generated is not None
         and now - generated < CRL_REFRESH
-        and (last_revocation is None or aware(last_revocation) < generated)
+        and (last_revocation is None or last_revocation < generated)
     ):
         return bytes(authority.crl_der)
     ca_cert = x509.load_der_x509_certificate(authority.cert_der)
@@ -900,7 +884,7 @@ def crl(session: Session, settings: Settings, role: str) -> bytes:
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(int(serial, 16))
-            .revocation_date(aware(revoked_at))
+            .revocation_date(revoked_at)
             .add_extension(x509.CRLReason(CRL_REASONS[Reason(reason)]), False)
             .build()
         )

@@ -8,7 +8,6 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     Date,
-    DateTime,
     Index,
     Integer,
     SmallInteger,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 
 class AuditRecord(Base):
@@ -40,7 +39,7 @@ class AuditRecord(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     chain: Mapped[int] = mapped_column(SmallInteger, server_default="0")
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     day: Mapped[date] = mapped_column(Date, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100), index=True)
@@ -64,4 +63,4 @@ class AuditDailyRoot(Base):
     record_count: Mapped[int] = mapped_column(Integer)
     first_seq: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())

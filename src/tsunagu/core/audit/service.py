@@ -29,7 +29,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -360,7 +360,7 @@ def _stored_body(rec: AuditRecord) -> dict[str, Any]:
     return _record_body(
         {
             "seq": rec.seq,
-            "occurred_at": _aware(rec.occurred_at),
+            "occurred_at": rec.occurred_at,
             "actor": rec.actor,
             "action": rec.action,
             "object_type": rec.object_type,
@@ -406,11 +406,6 @@ def verify_chain(session: Session, batch_size: int = 5000) -> ChainBreak | None:
             heads[rec.chain] = rec.hash
             last_seq = rec.seq
     return _verify_published_roots(session)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _verify_published_roots(session: Session) -> ChainBreak | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tsunagu.core.db import Base
+from tsunagu.core.db import Base, UTCDateTime
 
 
 class OutboxEvent(Base):
@@ -16,14 +16,14 @@ class OutboxEvent(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     topic: Mapped[str] = mapped_column(String(200), index=True)
     payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_by: Mapped[str | None] = mapped_column(String(100))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_outbox_events_status_next", "status", "next_attempt_at"),)
 
@@ -35,4 +35,4 @@ class OutboxHandled(Base):
 
     handler: Mapped[str] = mapped_column(String(200), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime())
