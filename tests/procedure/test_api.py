@@ -43,6 +43,10 @@ def test_tennyu_through_the_api(world: World, client: TestClient, login: Login) 
     assert submitted["status"] == "approved" and submitted["automatic"]
     assert submitted["attachments_requested"] == 0
     assert [e["outcome"] for e in submitted["evidence"]] == ["provided"]
+    # the answer shows the evidence as stored: the same as any later read of the application
+    read = hanako.get(f"/api/applications/{submitted['id']}").json()
+    assert read["evidence"] == submitted["evidence"]
+    assert read["submitted_at"] == submitted["submitted_at"]
     assert [a["id"] for a in hanako.get("/api/applications").json()] == [submitted["id"]]
 
 

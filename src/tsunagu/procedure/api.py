@@ -149,7 +149,13 @@ def _shown_records(actor: Actor, app: Application, row: ApplicationEvidence) -> 
     return records if subject is not None and subject == actor.person_id else []
 
 
-def _detail(db: DbSession, actor: Actor, app: Application) -> ApplicationDetail:
+def _detail(
+    db: DbSession,
+    actor: Actor,
+    app: Application,
+    rows: list[ApplicationEvidence] | None = None,
+) -> ApplicationDetail:
+    """The application with its evidence (``rows``: those just stored; else read)."""
     evidence = [
         EvidenceOut(
             evidence_type=row.evidence_type,
@@ -159,7 +165,7 @@ def _detail(db: DbSession, actor: Actor, app: Application) -> ApplicationDetail:
             records=_shown_records(actor, app, row),
             fetched_at=row.fetched_at,
         )
-        for row in service.evidence_of(db, app.id)
+        for row in (rows if rows is not None else service.evidence_of(db, app.id))
     ]
     return ApplicationDetail(**_out(app).model_dump(), evidence=evidence)
 
@@ -214,10 +220,12 @@ async def submit(
     """Verify, fetch the evidence, decide where the rules allow; committed by ``run_and_commit``."""
     store = sealing.store_for(settings_of(request))
     cms_der = protocol.unb64(body.cms, what="cms")
-    return await run_and_commit(
-        db,
-        lambda: _detail(db, actor, service.submit(db, actor, application_id, cms_der, store=store)),
-    )
+
+    def submitted() -> ApplicationDetail:
+        done = service.submit_with_evidence(db, actor, application_id, cms_der, store=store)
+        return _detail(db, actor, done.application, done.evidence)
+
+    return await run_and_commit(db, submitted)
 
 
 @router.post("/api/applications/{application_id}/withdraw", response_model=ApplicationOut)

@@ -599,6 +599,15 @@ def _owner_facts(session: Session, owner_id: str) -> dict[str, Any]:
     return facts
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A submitted application and the evidence fetched for it, in the procedure's order:
+    what an answer to the filer shows, without reading back rows just written."""
+
+    application: Application
+    evidence: list[ApplicationEvidence]
+
+
 def submit(
     session: Session,
     actor: Actor,
@@ -613,6 +622,21 @@ def submit(
     With ``batch`` the signature covers several applications at once (see
     :class:`SignedBatch`); the application remembers its batch.
     """
+    return submit_with_evidence(
+        session, actor, application_id, cms_der, store=store, batch=batch
+    ).application
+
+
+def submit_with_evidence(
+    session: Session,
+    actor: Actor,
+    application_id: str,
+    cms_der: bytes,
+    *,
+    store: sealing.SealStore,
+    batch: SignedBatch | None = None,
+) -> Submitted:
+    """:func:`submit`, answering with the evidence rows it stored too (the API shows them)."""
     app = _load(session, application_id)
     definition = _check_filer(session, actor, app)
     target = next_state(app.status, Action.SUBMIT)
@@ -645,7 +669,7 @@ def submit(
         action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
         reason = f"{decided.reason_ja}\n{decided.reason_en}"
         _decide(session, app, definition, action, SYSTEM, reason, values=values)
-    return app
+    return Submitted(app, rows)
 
 
 def submit_each(
