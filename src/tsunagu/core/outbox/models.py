@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagu.core.db import Base, UTCDateTime
@@ -26,6 +27,10 @@ class OutboxEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_outbox_events_status_next", "status", "next_attempt_at"),)
+
+
+# publishing writes the table directly (see ``outbox.service.publish``)
+OUTBOX_EVENTS = cast(Table, OutboxEvent.__table__)
 
 
 class OutboxHandled(Base):
