@@ -16,7 +16,7 @@ from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.exchange import service as exchange
-from tsunagu.exchange.models import CASES, AccessLogEntry, Case
+from tsunagu.exchange.models import CASES, AccessLogEntry
 from tsunagu.trust import service as trust
 from tsunagu.trust.service import Reason
 
@@ -151,9 +151,10 @@ def _closed_at(session: Session, case: str) -> object:
 def test_a_case_closes_once_even_in_the_transaction_that_opened_it(
     session: Session, world: World
 ) -> None:
-    """Closing writes a case not yet flushed first, is audited once, and knows unknown cases."""
+    """A case is written when opened (a read of the table sees it before any flush), closes
+    once with one audit record, and closing an unknown case is refused."""
     case = _case(session, world.chiyoda, "jidou_teate_nintei", "JT-C")
-    assert case in {c.id for c in session.new if isinstance(c, Case)}  # not written yet
+    assert not session.new and _closed_at(session, case) is None
     exchange.close_case(session, case, actor="test")
     assert _closed_at(session, case) is not None
     exchange.close_case(session, case, actor="test")  # idempotent: no second record
@@ -169,14 +170,14 @@ def test_a_case_closes_once_even_in_the_transaction_that_opened_it(
 
 
 def test_an_application_is_registered_once(session: Session, world: World) -> None:
-    """A second case for the same application is refused, whether the first is written yet or
-    not; another requester may use the same reference."""
-    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")  # pending in the session
+    """A second case for the same application is refused, in the transaction that opened the
+    first and after it; another requester may use the same reference."""
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")
     for _ in range(2):
         with pytest.raises(ConflictError) as refused:
             _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")
         assert refused.value.code == "duplicate_application"
-        session.flush()  # and once it is written
+        session.commit()  # and once it is committed
     _case(session, world.osaka, "hoiku_riyou", "JT-D")
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery
+from tsunagu.core.db import DriverQuery, insert_on_driver
 from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.ids import is_valid_mynumber
 from tsunagu.exchange import sealing
@@ -164,12 +164,9 @@ _CASE_OF = DriverQuery(
 
 
 def _registered(session: Session, requester_id: str, ref: str) -> bool:
-    """Whether the requester already registered the application: in the database, or opened
-    earlier in this transaction and not yet written (read without flushing the session)."""
-    return any(
-        isinstance(new, Case) and (new.requester_id, new.application_ref) == (requester_id, ref)
-        for new in session.new
-    ) or bool(_CASE_OF.rows(session.connection(), {"requester": requester_id, "ref": ref}))
+    """Whether the requester already registered the application (cases are written at once,
+    so one read of the table sees those opened earlier in this transaction too)."""
+    return bool(_CASE_OF.rows(session.connection(), {"requester": requester_id, "ref": ref}))
 
 
 def open_case(
@@ -200,23 +197,32 @@ def open_case(
             f"申請 {ref} は既に登録されています。",
             f"The application {ref} is already registered.",
         )
-    case = Case(
-        id=str(uuid.uuid4()),
-        requester_id=requester_id,
-        procedure_id=procedure_id,
-        application_ref=ref,
-        opened_at=utcnow(),
-        opened_by=actor,
+    case_id, opened_at = str(uuid.uuid4()), utcnow()
+    case = {
+        "id": case_id,
+        "requester_id": requester_id,
+        "procedure_id": procedure_id,
+        "application_ref": ref,
+        "opened_at": opened_at,
+        "opened_by": actor,
+        "closed_at": None,
+    }
+    # Written at once on the session's connection, the case before its subjects (the foreign
+    # key): the fetches and the closing read these tables, never loaded ``Case`` objects,
+    # and no unit of work is spent on rows nothing reads back through the ORM.
+    connection = session.connection()
+    insert_on_driver(connection, CASES, [case])
+    insert_on_driver(
+        connection,
+        CASE_SUBJECTS,
+        [{"case_id": case_id, "party_id": p, "role": r} for p, r in subjects.items()],
     )
-    # One flush later writes the case before its subjects (the foreign key orders them).
-    session.add(case)
-    session.add_all(CaseSubject(case_id=case.id, party_id=p, role=r) for p, r in subjects.items())
     audit.record(
         session,
         actor=actor,
         action="exchange.case_opened",
         object_type="exchange_case",
-        object_id=case.id,
+        object_id=case_id,
         data={
             "requester_id": requester_id,
             "procedure_id": procedure_id,
@@ -224,7 +230,7 @@ def open_case(
             "subjects": sorted(subjects),
         },
     )
-    return CaseOut(case.id, requester_id, procedure_id, ref, dict(subjects), case.opened_at)
+    return CaseOut(case_id, requester_id, procedure_id, ref, dict(subjects), opened_at)
 
 
 def give_consent(
@@ -830,11 +836,8 @@ def close_case(session: Session, case_id: str, *, actor: str) -> None:
 
     A plain UPDATE on the session's connection, not the ORM's: nothing reads a case's
     closing through a loaded ``Case`` (the fetch checks read the table), so the ORM's
-    bulk-update work (an autoflush, then matching loaded objects) bought nothing. A
-    case opened in this transaction and not yet written is written first.
+    bulk-update work (an autoflush, then matching loaded objects) bought nothing.
     """
-    if any(isinstance(new, Case) and new.id == case_id for new in session.new):
-        session.flush()
     closing = session.connection().execute(_CLOSE_CASE, {"case": case_id, "at": utcnow()})
     if closing.rowcount:
         audit.record(
