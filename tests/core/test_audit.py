@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,8 +82,9 @@ def _run_by_database(session: Session, monkeypatch: pytest.MonkeyPatch) -> Itera
     """The statements the database runs for ``session`` meanwhile, however they were sent.
 
     Hot statements bypass SQLAlchemy (``core.db``), so they are seen at the driver:
-    on PostgreSQL each statement psycopg sends, on SQLite each one sqlite3 runs (a
-    statement run for several rows is listed once a row).
+    on PostgreSQL each statement psycopg is given (one run for several rows is listed
+    once), on SQLite each one sqlite3 runs (a statement run for several rows is listed
+    once a row).
     """
     run: list[str] = []
     connection = session.connection().connection.driver_connection
@@ -94,17 +95,23 @@ def _run_by_database(session: Session, monkeypatch: pytest.MonkeyPatch) -> Itera
         finally:
             connection.set_trace_callback(None)
         return
-    driver_execute = PlainDescriptionCursor.execute
-
-    def execute(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
-        run.append(str(query))
-        return driver_execute(cursor, query, *args, **kw)
-
-    monkeypatch.setattr(PlainDescriptionCursor, "execute", execute)
+    for method in ("execute", "executemany"):
+        monkeypatch.setattr(PlainDescriptionCursor, method, _listing(run, method))
     try:
         yield run
     finally:
         monkeypatch.undo()
+
+
+def _listing(run: list[str], method: str) -> Callable[..., Any]:
+    """A cursor method that lists its statement in ``run``, then does its work."""
+    driver_method = getattr(PlainDescriptionCursor, method)
+
+    def listed(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
+        run.append(str(query))
+        return driver_method(cursor, query, *args, **kw)
+
+    return listed
 
 
 def _inserts(run: list[str], table: str) -> list[str]:

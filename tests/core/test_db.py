@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import (
+    JSON,
     Column,
     Connection,
     Date,
@@ -105,6 +106,25 @@ def test_driver_queries_answer_as_sqlalchemy_does(scratch: Connection) -> None:
     assert query.rows(scratch, parameters | {"least": 5}) == []
     assert rows[0].day == date(2026, 4, 1)
     assert rows[0].moment == parameters["moment"] and rows[0].moment.tzinfo is not None
+
+
+_DOCS = Table("docs", MetaData(), Column("n", Integer), Column("doc", JSON))
+
+
+def test_rows_inserted_on_the_driver_get_sqlalchemys_bind_processing(engine: Engine) -> None:
+    """A type SQLAlchemy processes before binding (JSON: serialised) is processed on the
+    driver too, for one row and for several."""
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TEMPORARY TABLE docs (n INTEGER, doc JSON)"))
+        try:
+            insert_on_driver(connection, _DOCS, [{"n": 1, "doc": {"名前": "一", "k": [1]}}])
+            insert_on_driver(connection, _DOCS, [{"n": 2, "doc": [2]}, {"n": 3, "doc": None}])
+            read = connection.execute(select(_DOCS).order_by(_DOCS.c.n)).all()
+            assert [tuple(r) for r in read] == [(1, {"名前": "一", "k": [1]}), (2, [2]), (3, None)]
+        finally:
+            connection.rollback()
+            connection.execute(text("DROP TABLE IF EXISTS docs"))
+            connection.commit()
 
 
 _MOMENTS = Table("moments", MetaData(), Column("n", Integer), Column("at", UTCDateTime()))

@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.type_api import _BindProcessorType, _ResultProcessorType
 from sqlalchemy.types import TypeDecorator
 
@@ -326,24 +327,71 @@ def insert_on_driver(
 ) -> None:
     """INSERT ``rows`` into ``table``: each row names the same columns, every one it sets.
 
-    On SQLite straight on sqlite3, with SQLAlchemy's processors (see ``DriverQuery``):
-    the hot appends (audit records, the access log) skip SQLAlchemy's execution.
-    Column defaults made in Python are not applied there, so rows name every column
-    that has no server default. Elsewhere one SQLAlchemy INSERT, ``inline`` (no key
-    is fetched back), several rows at once.
+    Straight on sqlite3 or psycopg, with SQLAlchemy's bind processors (see
+    ``DriverQuery``): the hot appends (audit records, the access log, cases, outbox
+    events) skip SQLAlchemy's execution, which for one row cost more than the row.
+    Column defaults made in Python are not applied, so rows name every column that
+    has no server default. Other drivers get one SQLAlchemy INSERT, ``inline`` (no
+    key is fetched back), several rows at once.
     """
     if not rows:
         return
-    if connection.dialect.driver != "pysqlite":
+    driver = connection.dialect.driver
+    if driver == "pysqlite":
+        _insert_form(table, tuple(rows[0]), connection.dialect).run_many(connection, rows)
+    elif driver == "psycopg":
+        _psycopg_insert(table, tuple(rows[0]), connection.dialect).run(connection, rows)
+    else:
         connection.execute(insert(table).inline(), list(rows))
-        return
-    _insert_form(table, tuple(rows[0]), connection.dialect).run_many(connection, rows)
+
+
+def _insert_of(table: Table, columns: tuple[str, ...]) -> Insert:
+    return insert(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    )
 
 
 @lru_cache(maxsize=64)
 def _insert_form(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _SqliteForm:
-    values = {name: bindparam(name, type_=table.c[name].type) for name in columns}
-    return _SqliteForm.of(insert(table).values(values), dialect)
+    return _SqliteForm.of(_insert_of(table, columns), dialect)
+
+
+@dataclass(frozen=True)
+class _PsycopgInsert:
+    """An INSERT as psycopg runs it: SQLAlchemy's SQL for the dialect, bound by name, with
+    the bind processors SQLAlchemy has for those columns there (most have none)."""
+
+    sql: str
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.binds:
+            rows = [self._processed(row) for row in rows]
+        cursor = _kept_cursor(connection, self.sql)
+        with _as_sqlalchemy_errors(connection, self.sql, rows[0]):
+            if len(rows) == 1:
+                cursor.execute(self.sql, rows[0])
+            else:
+                cursor.executemany(self.sql, rows)
+
+    def _processed(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(row)
+        for name, process in self.binds:
+            if values[name] is not None:
+                values[name] = process(values[name])
+        return values
+
+
+@lru_cache(maxsize=64)
+def _psycopg_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _PsycopgInsert:
+    compiled = _insert_of(table, columns).compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler) and not compiled.positional
+    processors = (
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
+    )
+    return _PsycopgInsert(
+        compiled.string, tuple((name, p) for name, p in processors if p is not None)
+    )
 
 
 def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str, Any]) -> None:
