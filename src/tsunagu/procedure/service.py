@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.db import insert_on_driver
 from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
@@ -467,9 +468,9 @@ def _fetch_evidence(
                 response=protocol.canonical_json(evidence.payload).decode("utf-8"),
             )
         rows.append(row)
-    # one Core INSERT after the fetches: nothing reads the rows back in this transaction
-    # through the ORM, so no unit of work (and no flush of the application) is spent on them
-    session.execute(insert(EVIDENCE), rows)
+    # one INSERT after the fetches: nothing reads the rows back in this transaction through
+    # the ORM, so no unit of work (and no flush of the application) is spent on them
+    insert_on_driver(session.connection(), EVIDENCE, rows)
     return case_id, [ApplicationEvidence(**row) for row in rows]
 
 
