@@ -46,7 +46,7 @@ def request(world: World, person: str, procedure: str, form: dict[str, Any]) -> 
         draft = service.create(session, actor, procedure, form)
         draft.fee = 0
         signature = world.sign(person, service.document(draft))
-        app = service.submit(session, actor, draft.id, signature, store=world.store)
+        app = service.submit(session, actor, draft.id, signature, store=world.store).application
     world.drain()  # the worker issues the notice (and with it the certificate)
     return app
 

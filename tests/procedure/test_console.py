@@ -34,7 +34,7 @@ def file(world: World, form: dict[str, Any] | None = None) -> Application:
     with transaction(world.factory) as session:
         draft = service.create(session, actor, "tennyu", form or late_tennyu())
         signature = world.sign(world.hanako, service.document(draft))
-        return service.submit(session, actor, draft.id, signature, store=world.store)
+        return service.submit(session, actor, draft.id, signature, store=world.store).application
 
 
 def assign(world: World, application_id: str, official: str) -> None:
@@ -174,9 +174,9 @@ def test_review_through_the_pages(
         service.update(session, actor, app.id, late_tennyu())
         draft = service.get(session, actor, app.id)
         signature = world.sign(world.hanako, service.document(draft))
-        assert service.submit(session, actor, app.id, signature, store=world.store).status == (
-            "submitted"
-        )
+        assert service.submit(
+            session, actor, app.id, signature, store=world.store
+        ).application.status == ("submitted")
     reviewer.post(f"{detail}/assign", data={})
     # a decision needs an outcome; what was typed stays
     undecided = reviewer.post(f"{detail}/decision", data={"reason": "確認しました。"})

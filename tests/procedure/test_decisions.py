@@ -37,7 +37,7 @@ def _file(world: World, form: dict[str, Any]) -> Application:
     with transaction(world.factory) as session:
         draft = service.create(session, actor, "tennyu", form)
         signature = world.sign(world.hanako, service.document(draft))
-        app = service.submit(session, actor, draft.id, signature, store=world.store)
+        app = service.submit(session, actor, draft.id, signature, store=world.store).application
     world.drain()  # the worker issues the notice after the decision commits
     return app
 
@@ -76,7 +76,7 @@ def test_the_notice_is_issued_once_after_commit_and_audited(world: World) -> Non
     with transaction(world.factory) as session:
         draft = service.create(session, actor, "tennyu", tennyu_form())
         signature = world.sign(world.hanako, service.document(draft))
-        app = service.submit(session, actor, draft.id, signature, store=world.store)
+        app = service.submit(session, actor, draft.id, signature, store=world.store).application
         assert app.status == "approved" and app.automatic and app.decided_at is not None
         with pytest.raises(notices.NoticeNotReady):
             service.decision(session, actor, app.id)

@@ -33,7 +33,7 @@ def _file(world: World, person: str, procedure: str, form: dict[str, Any]) -> Ap
     with transaction(world.factory) as session:
         draft = service.create(session, actor, procedure, form)
         signature = world.sign(person, service.document(draft))
-        return service.submit(session, actor, draft.id, signature, store=world.store)
+        return service.submit(session, actor, draft.id, signature, store=world.store).application
 
 
 def _review(

@@ -68,7 +68,9 @@ def _submit(world: World, app_id: str, person: str | None = None) -> Any:
     with transaction(world.factory) as session:
         app = session.get(Application, app_id)
         signature = world.sign(who, service.document(app))
-        return service.submit(session, world.person(who), app_id, signature, store=world.store)
+        return service.submit(
+            session, world.person(who), app_id, signature, store=world.store
+        ).application
 
 
 def _count(world: World, model: Any, **where: Any) -> int:

@@ -172,7 +172,9 @@ def test_a_failed_delivery_is_retried_by_the_outbox(
         draft = service.create(session, actor, "juminhyo_kofu", JUMINHYO)
         draft.fee = 0
         signature = world.sign(world.taro, service.document(draft))
-        app: Application = service.submit(session, actor, draft.id, signature, store=world.store)
+        app: Application = service.submit(
+            session, actor, draft.id, signature, store=world.store
+        ).application
     dispatcher = Dispatcher(world.factory, backoff_base=0.0, max_attempts=5)
     retried = 0
     for _ in range(10):

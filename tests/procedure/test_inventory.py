@@ -29,7 +29,7 @@ def _file(world: World, form: dict) -> str:
     with transaction(world.factory) as session:
         draft = service.create(session, actor, "tennyu", form)
         signature = world.sign(world.hanako, service.document(draft))
-        return service.submit(session, actor, draft.id, signature, store=world.store).id
+        return service.submit(session, actor, draft.id, signature, store=world.store).application.id
 
 
 def test_inventory_lists_every_procedure_publicly(world: World, client: TestClient) -> None:

@@ -222,7 +222,7 @@ async def submit(
     cms_der = protocol.unb64(body.cms, what="cms")
 
     def submitted() -> ApplicationDetail:
-        done = service.submit_with_evidence(db, actor, application_id, cms_der, store=store)
+        done = service.submit(db, actor, application_id, cms_der, store=store)
         return _detail(db, actor, done.application, done.evidence)
 
     return await run_and_commit(db, submitted)

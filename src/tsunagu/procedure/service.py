@@ -602,8 +602,8 @@ def _owner_facts(session: Session, owner_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Submitted:
-    """A submitted application and the evidence fetched for it, in the procedure's order:
-    what an answer to the filer shows, without reading back rows just written."""
+    """A submitted application and the evidence stored for it, in the procedure's order
+    (an answer to the filer shows both without reading back rows just written)."""
 
     application: Application
     evidence: list[ApplicationEvidence]
@@ -617,27 +617,12 @@ def submit(
     *,
     store: sealing.SealStore,
     batch: SignedBatch | None = None,
-) -> Application:
+) -> Submitted:
     """Validate, verify the signature, fetch the evidence, start the clock, decide if rules can.
 
     With ``batch`` the signature covers several applications at once (see
     :class:`SignedBatch`); the application remembers its batch.
     """
-    return submit_with_evidence(
-        session, actor, application_id, cms_der, store=store, batch=batch
-    ).application
-
-
-def submit_with_evidence(
-    session: Session,
-    actor: Actor,
-    application_id: str,
-    cms_der: bytes,
-    *,
-    store: sealing.SealStore,
-    batch: SignedBatch | None = None,
-) -> Submitted:
-    """:func:`submit`, answering with the evidence rows it stored too (the API shows them)."""
     app = _load(session, application_id)
     definition = _check_filer(session, actor, app)
     target = next_state(app.status, Action.SUBMIT)
