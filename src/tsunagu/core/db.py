@@ -362,11 +362,12 @@ class _PsycopgInsert:
     the bind processors SQLAlchemy has for those columns there (most have none)."""
 
     sql: str
-    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    processed: tuple[str, ...]  # the columns SQLAlchemy processes before binding
+    binds: tuple[_Processor, ...]  # their processors, in that order
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        if self.binds:
-            rows = [self._processed(row) for row in rows]
+        if self.processed:
+            rows = [self._bound(row) for row in rows]
         cursor = _kept_cursor(connection, self.sql)
         with _as_sqlalchemy_errors(connection, self.sql, rows[0]):
             if len(rows) == 1:
@@ -374,12 +375,9 @@ class _PsycopgInsert:
             else:
                 cursor.executemany(self.sql, rows)
 
-    def _processed(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = dict(row)
-        for name, process in self.binds:
-            if values[name] is not None:
-                values[name] = process(values[name])
-        return values
+    def _bound(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        values = (row[name] for name in self.processed)
+        return {**row, **dict(zip(self.processed, _processed(self.binds, values), strict=True))}
 
 
 @lru_cache(maxsize=64)
@@ -389,8 +387,9 @@ def _psycopg_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) ->
     processors = (
         (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
     )
+    processed = [(name, p) for name, p in processors if p is not None]
     return _PsycopgInsert(
-        compiled.string, tuple((name, p) for name, p in processors if p is not None)
+        compiled.string, tuple(n for n, _p in processed), tuple(p for _n, p in processed)
     )
 
 
