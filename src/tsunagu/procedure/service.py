@@ -799,8 +799,8 @@ def _decide(
     app.decided_by = by
     app.automatic = action in (Action.AUTO_APPROVE, Action.AUTO_REJECT)
     app.decision_reason = reason
-    # the signed notice is issued after commit, from the event announced here (inserted by
-    # the commit's flush with the register's)
+    # the signed notice is issued after commit, from the event announced here (written in
+    # this transaction, so it exists only if the decision does)
     notices.announce(session, app)
     _close_case(session, app, by)
     _audit(session, by, app, f"procedure.{state.value}", automatic=app.automatic)
