@@ -652,7 +652,9 @@ def _read_as_of(
         "key": record_key,
     }
     query = _as_of_query(by_party, known_at is not None, record_key is not None)
-    session.flush()  # a change made earlier in this transaction is part of the answer
+    # No flush first: the registry writes its table with Core statements only (``_write``,
+    # ``bulk_load``), so a change made earlier in this transaction is already there, and the
+    # caller's pending changes to other tables (a submitted application) wait for the commit.
     return [_version(row) for row in query.rows(session.connection(), params)]
 
 
