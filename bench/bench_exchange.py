@@ -13,6 +13,9 @@ in the access log, not by the client. Every run reports the CPU the workers,
 PostgreSQL and the client used per request, and the same for the trivial
 ``/healthz``: on a small machine where all three share the cores, CPU per
 request bounds the rate (cores / CPU per request), whatever the code does.
+Beside them, ``stack_floor``: the same set-up serving ``bench/floor.py``, a
+stand-in doing only the work no fetch can skip (the most any fetch can reach
+on this machine).
 
 Sizes: ``TSUNAGU_BENCH_EXCHANGE_SIZES`` (default ``100000``; add ``1000000``
 to see how cost grows with the register).
@@ -25,6 +28,7 @@ import os
 import random
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +43,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import floor
 from bench.common import (
     children,
     cpu_seconds,
@@ -333,6 +338,46 @@ def _measured(
     }
 
 
+def _listening(port: int) -> None:
+    """Wait until every worker of a server has bound ``port`` (the first accepts at once)."""
+    for _ in range(150):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(1.0)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def _floor(workdir: Path, url: str) -> dict[str, Any]:
+    """``bench/floor.py``'s stand-in fetch on the same machine, server and client: the rate
+    no implementation of the fetch exceeds here (see that module)."""
+    address = floor.dsn(url)
+    floor.prepare(address, _resident)
+    bodies = floor.write_bodies(workdir / "floor.jsonl", WRK_BODIES)
+    port = free_port()
+    server = floor.serve(port, address)
+    try:
+        _listening(port)
+        base = f"http://127.0.0.1:{port}"
+        measured = _measured(
+            _Cpu(server.pid),
+            lambda: _wrk(base, bodies, floor.PATH, floor.COOKIE, "", WRK_SECONDS),
+            None,
+        )
+    finally:
+        server.terminate()
+        server.wait(20)
+    return {
+        "what": "bench/floor.py: JSON, one ECDSA verify and one sign, two statements and a "
+        "pipelined commit; no ORM, CMS, certificates, matrix or validation",
+        "per_second": measured["per_second"],
+        "cpu_ms_per_request": measured["cpu_ms_per_request"],
+        "non_2xx": measured["non_2xx"],
+    }
+
+
 def _python_client(base: str, bodies: Path, cookie: str, csrf: str) -> dict[str, Any]:
     """Fallback when wrk is missing: 8 threads of httpx (costs far more CPU than the server)."""
     lines = bodies.read_text(encoding="utf-8").splitlines()[:HTTP_REQUESTS]
@@ -392,6 +437,7 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
                 "fetches_per_second": fetches["per_second"],
                 "fetch": fetches,
                 "trivial_endpoint_healthz": health,
+                "stack_floor": _floor(workdir, url),
             }
         else:
             bodies = _envelopes(factory, store, chiyoda, cases, HTTP_REQUESTS, workdir / "b.jsonl")
