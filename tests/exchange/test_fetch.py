@@ -7,9 +7,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from tests.concurrency import race
 from tests.exchange.conftest import HANAKO, TARO, World
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
@@ -179,6 +180,22 @@ def test_an_application_is_registered_once(session: Session, world: World) -> No
         assert refused.value.code == "duplicate_application"
         session.commit()  # and once it is committed
     _case(session, world.osaka, "hoiku_riyou", "JT-D")
+
+
+def test_an_application_opened_twice_at_once_is_registered_once(
+    session_factory: sessionmaker[Session], engine: Engine, world: World
+) -> None:
+    """Two transactions opening the same application: the second waits for the first and is
+    refused with the conflict (409), not a failed transaction (500)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no two opening at once")
+    error = race(
+        session_factory, engine, lambda s: _case(s, world.chiyoda, "jidou_teate_nintei", "JT-R")
+    )
+    assert isinstance(error, ConflictError) and error.code == "duplicate_application"
+    with session_factory() as session:
+        opened = select(func.count()).where(CASES.c.application_ref == "JT-R")
+        assert session.execute(opened).scalar_one() == 1
 
 
 def test_fetch_for_someone_elses_procedure_is_refused(session: Session, world: World) -> None:

@@ -163,7 +163,7 @@ class PlainDescriptionCursor(psycopg.Cursor[Any]):
 
 
 class DriverQuery:
-    """A constant query that runs straight on the driver's cursor (psycopg, sqlite3).
+    """A constant query (or INSERT … RETURNING) run straight on the driver's cursor.
 
     SQLAlchemy's work around each execution (cache-key lookup, execution context,
     result set-up) costs a client about 60 µs, as much as a PostgreSQL round trip
@@ -180,7 +180,7 @@ class DriverQuery:
     flushes first where pending ORM changes must be seen: this does not autoflush.
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause | Insert) -> None:
         self.statement = statement
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
@@ -257,7 +257,9 @@ class _SqliteForm:
         assert isinstance(compiled, SQLCompiler)
         _refuse_expanding(compiled)
         names = tuple(compiled.positiontup or ())
-        columns = getattr(statement, "selected_columns", ())
+        selected = getattr(statement, "selected_columns", None)
+        # a query's columns, or those an INSERT … RETURNING answers with
+        columns = selected if selected is not None else getattr(statement, "exported_columns", ())
         return cls(
             sql=compiled.string,
             names=names,

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, literal, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -155,18 +156,16 @@ def _check_ref(application_ref: str) -> str:
     return application_ref
 
 
-# Every application that fetches evidence opens a case: the duplicate check, built once.
-_CASE_OF = DriverQuery(
-    select(CASES.c.id).where(
-        CASES.c.requester_id == bindparam("requester"), CASES.c.application_ref == bindparam("ref")
-    )
+# Every application that fetches evidence opens a case. The case is written unless the
+# requester registered that application before, in one statement: the unique (requester,
+# reference) decides, so of two opening it at once one gets the case and the other the
+# refusal, never a failed transaction. (PostgreSQL's INSERT … ON CONFLICT, which SQLite
+# speaks too.)
+_OPEN_CASE = DriverQuery(
+    postgresql.insert(CASES)
+    .on_conflict_do_nothing(index_elements=[CASES.c.requester_id, CASES.c.application_ref])
+    .returning(CASES.c.id)
 )
-
-
-def _registered(session: Session, requester_id: str, ref: str) -> bool:
-    """Whether the requester already registered the application (cases are written at once,
-    so one read of the table sees those opened earlier in this transaction too)."""
-    return bool(_CASE_OF.rows(session.connection(), {"requester": requester_id, "ref": ref}))
 
 
 def open_case(
@@ -191,12 +190,6 @@ def open_case(
         )
     identity.get_organization(session, requester_id)
     ref = _check_ref(application_ref)
-    if _registered(session, requester_id, ref):
-        raise ConflictError(
-            "duplicate_application",
-            f"申請 {ref} は既に登録されています。",
-            f"The application {ref} is already registered.",
-        )
     case_id, opened_at = str(uuid.uuid4()), utcnow()
     case = {
         "id": case_id,
@@ -211,7 +204,12 @@ def open_case(
     # key): the fetches and the closing read these tables, never loaded ``Case`` objects,
     # and no unit of work is spent on rows nothing reads back through the ORM.
     connection = session.connection()
-    insert_on_driver(connection, CASES, [case])
+    if not _OPEN_CASE.rows(connection, case):
+        raise ConflictError(
+            "duplicate_application",
+            f"申請 {ref} は既に登録されています。",
+            f"The application {ref} is already registered.",
+        )
     insert_on_driver(
         connection,
         CASE_SUBJECTS,
