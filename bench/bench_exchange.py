@@ -28,7 +28,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -52,6 +51,7 @@ from bench.common import (
     postgres_pids,
     postgres_url,
     sqlite_url,
+    wait_listening,
 )
 from tsunagu.core.config import Settings
 from tsunagu.core.db import make_engine, make_session_factory, transaction
@@ -338,32 +338,20 @@ def _measured(
     }
 
 
-def _listening(port: int) -> None:
-    """Wait until every worker of a server has bound ``port`` (the first accepts at once)."""
-    for _ in range(150):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            time.sleep(1.0)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 def _floor(workdir: Path, url: str) -> dict[str, Any]:
     """``bench/floor.py``'s stand-in fetch on the same machine, server and client: the rate
     no implementation of the fetch exceeds here (see that module)."""
     address = floor.dsn(url)
     floor.prepare(address, _resident)
-    bodies = floor.write_bodies(workdir / "floor.jsonl", WRK_BODIES)
+    bodies = floor.write_fetches(workdir / "floor.jsonl", WRK_BODIES)
     port = free_port()
     server = floor.serve(port, address)
     try:
-        _listening(port)
+        wait_listening(port)
         base = f"http://127.0.0.1:{port}"
         measured = _measured(
             _Cpu(server.pid),
-            lambda: _wrk(base, bodies, floor.PATH, floor.COOKIE, "", WRK_SECONDS),
+            lambda: _wrk(base, bodies, floor.FETCH_PATH, floor.OFFICIAL_COOKIE, "", WRK_SECONDS),
             None,
         )
     finally:

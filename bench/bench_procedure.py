@@ -41,6 +41,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import floor
 from bench.bench_exchange import _resident
 from bench.common import (
     children,
@@ -50,6 +51,7 @@ from bench.common import (
     postgres_pids,
     postgres_url,
     sqlite_url,
+    wait_listening,
 )
 from tsunagu.core.clock import tokyo_today, utcnow
 from tsunagu.core.config import Settings
@@ -341,6 +343,37 @@ def http_run(workdir: Path, url: str) -> dict[str, Any]:
         "statuses": statuses,
         "form_page": form,
         "client": f"wrk, {WRK_THREADS} threads, {WRK_CONNECTIONS} keep-alive connections",
+        "stack_floor": _floor(workdir, url),
+    }
+
+
+def _floor(workdir: Path, url: str) -> dict[str, Any]:
+    """``bench/floor.py``'s stand-in submission on the same machine, server and client: the
+    rate no implementation of the submission exceeds here (see that module)."""
+    address = floor.dsn(url)
+    floor.prepare(address, _resident)
+    lines = floor.write_submissions(address, workdir / "floor.tsv", HTTP_SUBMISSIONS, _form())
+    port = free_port()
+    server = floor.serve(port, address)
+    try:
+        wait_listening(port)
+        cpu_before = _server_cpu(server.pid)
+        summary = _wrk(f"http://127.0.0.1:{port}", lines)
+        cpu_after = _server_cpu(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    done = summary["requests"] - summary["non_2xx"]
+    return {
+        "what": "bench/floor.py: one read and one write statement, one signature verified, "
+        "the two fetches' seals made and checked; no ORM, CMS, certificates, rules or validation",
+        "submissions": done,
+        "per_second": round(done / (summary["duration_us"] / 1e6), 1),
+        "server_cpu_ms_per_submission": {
+            "workers": round(1000 * (cpu_after[0] - cpu_before[0]) / max(done, 1), 2),
+            "postgres": round(1000 * (cpu_after[1] - cpu_before[1]) / max(done, 1), 2),
+        },
+        "non_2xx": summary["non_2xx"],
     }
 
 

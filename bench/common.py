@@ -114,3 +114,15 @@ def postgres_pids() -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def wait_listening(port: int) -> None:
+    """Wait until every worker of a server has bound ``port`` (the first accepts at once)."""
+    for _ in range(150):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(1.0)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")

@@ -1,21 +1,33 @@
-"""The least a sealed fetch can cost on this machine: a stand-in doing only what none can skip.
+"""The least a fetch and a submission can cost on this machine: stand-ins doing only what
+none can skip.
 
-Issue #4 asks for ≥ 1,000 fetches/s over HTTP with two workers on PostgreSQL.
-On a small machine where the workers, PostgreSQL and the client share the
-cores, that rate is bounded by the CPU one request costs all three. This
-stand-in is served like ``tsunagu serve --workers 2`` (uvicorn, one
-SO_REUSEPORT socket per worker, one psycopg connection each, work on the event
-loop) and driven by the same wrk script, but per request it only: parses the
-JSON body; verifies one ECDSA P-256 signature; runs one statement that reads
-the caller's session, the replay check, the case, its subject's record and
-locks the audit chain's head; hashes the log entry onto the chain; runs one
-statement writing the entry and advancing the head, pipelined with the commit;
-signs the answer (ECDSA P-256); answers JSON. No ORM, no CMS or certificates,
-no matrix, consent, projection or validation, fewer round trips and indexes
-than any real fetch: its rate is an upper bound for every implementation of
-the fetch on this stack and machine.
+Issues #4 and #5 ask for ≥ 1,000 fetches/s and ≥ 300 submissions/s over HTTP
+with two workers on PostgreSQL. On a small machine where the workers,
+PostgreSQL and the client share the cores, a rate is bounded by the CPU one
+request costs all three. These stand-ins are served like ``tsunagu serve
+--workers 2`` (uvicorn, one SO_REUSEPORT socket per worker, one psycopg
+connection each, work on the event loop) and driven by the same wrk scripts,
+but do only the work below: no ORM, no CMS or certificates, no matrix,
+consent, projection, rules or validation, fewer statements and indexes than
+any real implementation. Their rates are upper bounds for every
+implementation of the fetch and the submission on this stack and machine.
 
-``python -m bench.floor PORT`` serves it (``TSUNAGU_FLOOR_DSN``: a database
+- ``POST /fetch``: parse the JSON body; verify one ECDSA P-256 signature; one
+  statement reading the caller's session, the replay check, the case, its
+  subject's record and locking the audit chain's head; the log entry hashed
+  onto the chain; one statement writing it and advancing the head, pipelined
+  with the commit; sign the answer; answer JSON.
+- ``POST /submit/{id}``: one statement reading the resident's session, the
+  application (locked), the two registers' records and the chain head; verify
+  the resident's signature of the application; the two evidence fetches of a
+  国民健康保険 enrolment as the real one makes them in process (request
+  signed and verified, answer signed and verified for the record found;
+  request signed and verified for the one not found); one statement writing
+  the application's decision, the case, two evidence rows, the new register
+  record, two outbox events and nine chained log rows (two access-log
+  entries, seven audit records), pipelined with the commit; answer JSON.
+
+``python -m bench.floor PORT`` serves them (``TSUNAGU_FLOOR_DSN``: a database
 :func:`prepare` filled).
 """
 
@@ -32,7 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -43,42 +55,102 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-PATH = "/fetch"
-COOKIE = "floor=bench-session"
+FETCH_PATH = "/fetch"
+OFFICIAL_COOKIE = "floor=bench-session"
 WORKERS = 2
 CASES = 2000
 SUBJECTS = 10_000
-# A fixed key, so the workers and the body writer agree without sharing a file (bench only).
-KEY = ec.derive_private_key(
-    int.from_bytes(hashlib.sha256(b"tsunagu floor").digest()) >> 8, ec.SECP256R1()
-)
-PUBLIC = KEY.public_key()
 SIGNATURE = ec.ECDSA(hashes.SHA256())
+
+
+def _key(name: bytes) -> ec.EllipticCurvePrivateKey:
+    """A fixed key, so workers and body writers agree without sharing a file (bench only)."""
+    return ec.derive_private_key(int.from_bytes(hashlib.sha256(name).digest()) >> 8, ec.SECP256R1())
+
+
+SEAL = _key(b"tsunagu floor seal")
+SEAL_PUBLIC = SEAL.public_key()
+RESIDENT = _key(b"tsunagu floor resident")
+RESIDENT_PUBLIC = RESIDENT.public_key()
 SCHEMA = [
-    "CREATE TABLE floor_sessions (token text PRIMARY KEY, official_id text NOT NULL)",
+    "CREATE TABLE floor_sessions (token text PRIMARY KEY, party text NOT NULL)",
     "CREATE TABLE floor_cases (ref text PRIMARY KEY, subject text NOT NULL)",
     "CREATE TABLE floor_records (subject text PRIMARY KEY, data jsonb NOT NULL)",
     "CREATE TABLE floor_head (id int PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)",
     "CREATE TABLE floor_log (seq bigint PRIMARY KEY, request_id text NOT NULL, entry text NOT NULL,"
     " at timestamptz NOT NULL DEFAULT now())",
     "CREATE INDEX ix_floor_log_request ON floor_log (request_id)",
+    "CREATE TABLE floor_applications (id text PRIMARY KEY, person text NOT NULL,"
+    " status text NOT NULL, form jsonb NOT NULL, signature bytea, case_id text,"
+    " decided_at timestamptz)",
+    "CREATE INDEX ix_floor_applications_status ON floor_applications (status)",
+    "CREATE TABLE floor_evidence (id bigserial PRIMARY KEY, application_id text NOT NULL,"
+    " type text NOT NULL, outcome text NOT NULL, records jsonb NOT NULL)",
+    "CREATE TABLE floor_outbox (id text PRIMARY KEY, topic text NOT NULL, payload text NOT NULL)",
 ]
-READ = """
-SELECT (SELECT official_id FROM floor_sessions WHERE token = %(token)s),
+READ_FETCH = """
+SELECT (SELECT party FROM floor_sessions WHERE token = %(token)s),
        EXISTS (SELECT 1 FROM floor_log WHERE request_id = %(request)s),
        record.data, head.seq, head.hash
 FROM floor_cases AS c JOIN floor_records AS record ON record.subject = c.subject, floor_head AS head
 WHERE c.ref = %(ref)s AND head.id = 1
 FOR UPDATE OF head
 """
-WRITE = """
+WRITE_FETCH = """
 WITH advanced AS (UPDATE floor_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1)
 INSERT INTO floor_log (seq, request_id, entry) VALUES (%(seq)s, %(request)s, %(entry)s)
 """
+READ_SUBMISSION = """
+SELECT (SELECT party FROM floor_sessions WHERE token = %(token)s),
+       a.person, a.status, a.form, resident.data,
+       (SELECT data FROM floor_records WHERE subject = 'kenpo:' || a.person), head.seq, head.hash
+FROM floor_applications AS a LEFT JOIN floor_records AS resident ON resident.subject = a.person,
+     floor_head AS head
+WHERE a.id = %(application)s AND head.id = 1
+FOR UPDATE OF a, head
+"""
+WRITE_SUBMISSION = """
+WITH decided AS (
+  UPDATE floor_applications SET status = 'approved', signature = %(signature)s,
+         case_id = %(case)s, decided_at = now() WHERE id = %(application)s),
+advanced AS (UPDATE floor_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1),
+opened AS (INSERT INTO floor_cases VALUES (%(case)s, %(person)s)),
+evidence AS (
+  INSERT INTO floor_evidence (application_id, type, outcome, records)
+  VALUES (%(application)s, 'juminhyo', 'provided', %(records)s),
+         (%(application)s, 'kenpo_shikaku', 'not_found', '[]')),
+enrolled AS (INSERT INTO floor_records VALUES ('kokuho:' || %(person)s, %(enrolment)s)),
+announced AS (
+  INSERT INTO floor_outbox VALUES (%(event1)s, 'registry.changed', %(application)s),
+                                  (%(event2)s, 'procedure.decided', %(application)s))
+INSERT INTO floor_log (seq, request_id, entry) VALUES {log_rows}
+"""
+LOG_ROWS = 9  # two access-log entries and seven audit records, as a real submission writes
+# what a real submission audits besides its two fetches (case opened, submitted, approved …)
+_AUDITED = [f"step-{i}" for i in range(LOG_ROWS - 2)]
 
 
 def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _sign(key: ec.EllipticCurvePrivateKey, value: Any) -> str:
+    return base64.b64encode(key.sign(_canonical(value), SIGNATURE)).decode()
+
+
+def _verify(key: ec.EllipticCurvePublicKey, signature: str, value: Any) -> None:
+    key.verify(base64.b64decode(signature), _canonical(value), SIGNATURE)
+
+
+def _chain(previous: str, seq: int, entries: list[dict[str, Any]]) -> tuple[list[Any], str]:
+    """Log rows ``(seq, request id, entry)`` hashed onto the chain after ``previous``."""
+    rows = []
+    for entry in entries:
+        seq += 1
+        text = json.dumps({**entry, "seq": seq, "previous": previous}, ensure_ascii=False)
+        previous = hashlib.sha256(previous.encode() + text.encode()).hexdigest()
+        rows.append((seq, str(entry.get("request", "audit")), text))
+    return rows, previous
 
 
 def dsn(sqlalchemy_url: str) -> str:
@@ -86,14 +158,12 @@ def dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def prepare(address: str, record: Any) -> None:
-    """The stand-in's tables (``floor_``) and data in an existing database."""
+def prepare(address: str, record: Callable[[int], Any]) -> None:
+    """The stand-ins' tables (``floor_``) in an existing database; the fetch's world."""
     with psycopg.connect(address) as connection, connection.cursor() as cursor:
         for statement in SCHEMA:
             cursor.execute(statement)
-        cursor.execute(
-            "INSERT INTO floor_sessions VALUES (%s, 'official')", (COOKIE.split("=")[1],)
-        )
+        cursor.execute("INSERT INTO floor_sessions VALUES (%s, 'official')", (_token(None),))
         cursor.execute("INSERT INTO floor_head VALUES (1, 0, '')")
         cursor.executemany(
             "INSERT INTO floor_records VALUES (%s, %s)",
@@ -105,8 +175,12 @@ def prepare(address: str, record: Any) -> None:
         )
 
 
-def write_bodies(path: Path, count: int) -> Path:
-    """``count`` signed requests, one JSON body a line, each with its own request id."""
+def _token(cookie: str | None) -> str:
+    return (cookie or OFFICIAL_COOKIE).split("=", 1)[1]
+
+
+def write_fetches(path: Path, count: int) -> Path:
+    """``count`` signed fetch requests, one JSON body a line, each with its own request id."""
     with path.open("w", encoding="utf-8") as out:
         for i in range(count):
             payload = {
@@ -115,9 +189,36 @@ def write_bodies(path: Path, count: int) -> Path:
                 "evidence_type": "juminhyo_kisai",
                 "issued_at": time.time(),
             }
-            signature = KEY.sign(_canonical(payload), SIGNATURE)
-            body = {"payload": payload, "signature": base64.b64encode(signature).decode()}
+            body = {"payload": payload, "signature": _sign(SEAL, payload)}
             out.write(json.dumps(body, separators=(",", ":")) + "\n")
+    return path
+
+
+def write_submissions(address: str, path: Path, count: int, form: dict[str, Any]) -> Path:
+    """``count`` drafts, each of its own resident with a session, and their signed
+    submissions as ``bench/wrk/submit.lua`` reads them (path, cookie, CSRF, body)."""
+    drafts = [(f"a{i}", f"p{i}", f"t{i}") for i in range(count)]
+    with psycopg.connect(address) as connection, connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO floor_applications (id, person, status, form)"
+            " VALUES (%s, %s, 'draft', %s)",
+            [(a, p, json.dumps(form, ensure_ascii=False)) for a, p, _t in drafts],
+        )
+        cursor.executemany(
+            "INSERT INTO floor_sessions VALUES (%s, %s)", [(t, p) for _a, p, t in drafts]
+        )
+        records = connection.execute(
+            "SELECT data FROM floor_records WHERE subject = 's0'"
+        ).fetchone()
+        assert records is not None
+        cursor.executemany(
+            "INSERT INTO floor_records VALUES (%s, %s)",
+            [(p, json.dumps(records[0], ensure_ascii=False)) for _a, p, _t in drafts],
+        )
+    with path.open("w", encoding="utf-8") as out:
+        for application, _person, token in drafts:
+            body = {"signature": _sign(RESIDENT, {"application": application, "form": form})}
+            out.write(f"/submit/{application}\tfloor={token}\t\t{json.dumps(body)}\n")
     return path
 
 
@@ -135,39 +236,82 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=_lifespan)
 
 
-@app.post(PATH)
+def _refused() -> JSONResponse:
+    assert _connection is not None
+    _connection.rollback()
+    return JSONResponse({"error": "refused"}, status_code=403)
+
+
+@app.post(FETCH_PATH)
 async def fetch(document: dict[str, Any], request: Request) -> JSONResponse:
     assert _connection is not None
     payload = document["payload"]
-    PUBLIC.verify(base64.b64decode(document["signature"]), _canonical(payload), SIGNATURE)
+    _verify(SEAL_PUBLIC, document["signature"], payload)
     token = request.cookies.get("floor")
     parameters = {"token": token, "request": payload["request_id"], "ref": payload["case"]}
     with _connection.cursor() as cursor:
-        cursor.execute(READ, parameters)
-        found = cursor.fetchone()
+        found = cursor.execute(READ_FETCH, parameters).fetchone()
         if found is None or found[0] is None or found[1]:
-            _connection.rollback()
-            return JSONResponse({"error": "refused"}, status_code=403)
+            return _refused()
         official, _seen, record, seq, previous = found
-        entry = json.dumps(
-            {"seq": seq + 1, "previous": previous, "official": official, "request": payload},
-            ensure_ascii=False,
-        )
-        digest = hashlib.sha256(previous.encode() + entry.encode()).hexdigest()
+        rows, last = _chain(previous, seq, [{"request": payload["request_id"], "by": official}])
         with _connection.pipeline():
-            cursor.execute(
-                WRITE,
-                {"seq": seq + 1, "hash": digest, "request": payload["request_id"], "entry": entry},
-            )
+            entry = {"seq": rows[0][0], "request": rows[0][1], "entry": rows[0][2], "hash": last}
+            cursor.execute(WRITE_FETCH, entry)
             _connection.commit()
     answer = {"record": record, "request_id": payload["request_id"], "at": time.time()}
-    signature = KEY.sign(_canonical(answer), SIGNATURE)
-    return JSONResponse({"payload": answer, "signature": base64.b64encode(signature).decode()})
+    return JSONResponse({"payload": answer, "signature": _sign(SEAL, answer)})
+
+
+def _exchange(subject: str, evidence_type: str, record: Any) -> dict[str, Any]:
+    """An in-process evidence fetch's signatures: the request sealed and checked, and for a
+    record found the answer sealed and checked; returns the access-log entry."""
+    request = {"request_id": str(uuid.uuid4()), "subject": subject, "evidence": evidence_type}
+    _verify(SEAL_PUBLIC, _sign(SEAL, request), request)
+    if record is not None:
+        answer = {"request_id": request["request_id"], "record": record, "at": time.time()}
+        _verify(SEAL_PUBLIC, _sign(SEAL, answer), answer)
+    return {"request": request["request_id"], "evidence": evidence_type}
+
+
+@app.post("/submit/{application}")
+async def submit(application: str, document: dict[str, Any], request: Request) -> JSONResponse:
+    assert _connection is not None
+    parameters = {"token": request.cookies.get("floor"), "application": application}
+    with _connection.cursor() as cursor:
+        found = cursor.execute(READ_SUBMISSION, parameters).fetchone()
+        if found is None or found[0] is None or found[0] != found[1] or found[2] != "draft":
+            return _refused()
+        _party, person, _status, form, resident, insured, seq, previous = found
+        _verify(RESIDENT_PUBLIC, document["signature"], {"application": application, "form": form})
+        fetched = [_exchange(person, "juminhyo", resident), _exchange(person, "kenpo", insured)]
+        audit = [{"action": a, "application": application} for a in _AUDITED]
+        rows, last = _chain(previous, seq, fetched + audit)
+        values = ", ".join(f"(%(s{i})s, %(r{i})s, %(e{i})s)" for i in range(len(rows)))
+        enrolment = {"insured": person, "from": form["event_date"], "kind": "国民健康保険"}
+        write = {
+            "signature": base64.b64decode(document["signature"]),
+            "case": str(uuid.uuid4()),
+            "application": application,
+            "person": person,
+            "records": json.dumps([resident], ensure_ascii=False),
+            "enrolment": json.dumps(enrolment, ensure_ascii=False),
+            "event1": str(uuid.uuid4()),
+            "event2": str(uuid.uuid4()),
+            "seq": rows[-1][0],
+            "hash": last,
+        }
+        for i, (row_seq, row_request, row_entry) in enumerate(rows):
+            write |= {f"s{i}": row_seq, f"r{i}": row_request, f"e{i}": row_entry}
+        with _connection.pipeline():
+            cursor.execute(WRITE_SUBMISSION.format(log_rows=values), write)
+            _connection.commit()
+    return JSONResponse({"id": application, "status": "approved", "evidence": fetched})
 
 
 @app.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """wrk's script ends with one GET of /healthz."""
+    """wrk's scripts end (fetch) or start (submissions) with a GET of /healthz."""
     return {"status": "ok"}
 
 
@@ -183,7 +327,7 @@ def _worker(port: int) -> None:
 
 
 def serve(port: int, address: str) -> subprocess.Popen[bytes]:
-    """The stand-in with two workers on ``port``, started like ``tsunagu serve``."""
+    """The stand-ins with two workers on ``port``, started like ``tsunagu serve``."""
     root = str(Path(__file__).resolve().parent.parent)
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env = os.environ | {"TSUNAGU_FLOOR_DSN": address, "PYTHONPATH": path}
