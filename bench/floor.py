@@ -56,7 +56,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 FETCH_PATH = "/fetch"
-OFFICIAL_COOKIE = "floor=bench-session"
+OFFICIAL_TOKEN = "bench-session"
+OFFICIAL_COOKIE = f"floor={OFFICIAL_TOKEN}"
 WORKERS = 2
 CASES = 2000
 SUBJECTS = 10_000
@@ -163,7 +164,7 @@ def prepare(address: str, record: Callable[[int], Any]) -> None:
     with psycopg.connect(address) as connection, connection.cursor() as cursor:
         for statement in SCHEMA:
             cursor.execute(statement)
-        cursor.execute("INSERT INTO floor_sessions VALUES (%s, 'official')", (_token(None),))
+        cursor.execute("INSERT INTO floor_sessions VALUES (%s, 'official')", (OFFICIAL_TOKEN,))
         cursor.execute("INSERT INTO floor_head VALUES (1, 0, '')")
         cursor.executemany(
             "INSERT INTO floor_records VALUES (%s, %s)",
@@ -173,10 +174,6 @@ def prepare(address: str, record: Callable[[int], Any]) -> None:
             "INSERT INTO floor_cases VALUES (%s, %s)",
             [(f"c{i}", f"s{i * 7 % SUBJECTS}") for i in range(CASES)],
         )
-
-
-def _token(cookie: str | None) -> str:
-    return (cookie or OFFICIAL_COOKIE).split("=", 1)[1]
 
 
 def write_fetches(path: Path, count: int) -> Path:

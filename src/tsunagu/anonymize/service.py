@@ -177,12 +177,11 @@ def list_releases(session: Session, organization_id: str) -> list[AnonymizationR
 
 def content_of(row: AnonymizationRelease) -> dict[str, Any]:
     """The signed content rebuilt from the stored record (its digest must still match)."""
-    created = row.created_at
     return release.signed_content(
         release_id=row.id,
         title=row.title,
         organization=row.organization,
-        created_at=_iso(created),
+        created_at=_iso(row.created_at),
         creation=json.loads(row.creation_record),
         publication=json.loads(row.publication),
     )
