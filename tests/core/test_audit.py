@@ -301,7 +301,8 @@ def test_a_transaction_waiting_for_a_chain_links_to_what_its_holder_committed(
 
 
 def test_upgrade_keeps_an_existing_trail_verifiable(tmp_path: Path) -> None:
-    """Records written before chains existed stay valid after ``core_0002``."""
+    """Records written before chains existed stay valid after ``core_0002``, and every one of
+    them survives ``core_0005`` (a table copy on SQLite, to drop a unique constraint)."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     migrate.upgrade(url, "core@core_0001")
     eng = make_engine(url)
@@ -328,6 +329,9 @@ def test_upgrade_keeps_an_existing_trail_verifiable(tmp_path: Path) -> None:
             )
             prev = digest
     migrate.upgrade(url)
+    with eng.connect() as connection:
+        kept = connection.execute(text("SELECT seq, hash FROM audit_records ORDER BY seq")).all()
+    assert [seq for seq, _hash in kept] == [1, 2, 3] and kept[-1].hash == prev
     factory = make_session_factory(eng)
     _write(factory, 2)
     assert _verify(factory) is None
