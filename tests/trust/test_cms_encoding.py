@@ -189,3 +189,60 @@ def test_assemble_refuses_a_certificate_that_is_not_der(ec_key: ec.EllipticCurve
         cms.assemble(
             signed_attrs=attrs, signature=b"s", signer_cert_der=b"\x30\x03ab", chain_ders=[]
         )
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+@pytest.mark.parametrize("moment", [MOMENT, datetime(2051, 1, 2, 3, 4, 5, 6, tzinfo=UTC)])
+def test_a_vouched_seal_is_remembered_as_parse_reads_it(
+    ec_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey, kind: str, moment: datetime
+) -> None:
+    """What ``sign_vouched`` remembers is exactly what parsing its bytes gives (but vouched)."""
+    key: Key = ec_key if kind == "ec" else rsa_key
+    cert_der, ca_der = _certificate(key, 300, "seal"), _certificate(key, 1, "CA")
+    der = cms.sign_vouched(
+        b"payload", key=key, signer_cert_der=cert_der, chain_ders=[ca_der], signing_time=moment
+    )
+    remembered, read = cms.parse(der), cms._read(der)
+    assert remembered == read
+    assert remembered.vouched and not read.vouched
+    cms.check_signature_value(remembered, key.public_key(), b"payload")
+    cms.check_signature_value(read, key.public_key(), b"payload")
+
+
+def test_a_vouched_seal_is_still_held_to_its_content(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    cert_der = _certificate(ec_key, 301, "seal")
+    der = cms.sign_vouched(
+        b"payload", key=ec_key, signer_cert_der=cert_der, chain_ders=[], signing_time=MOMENT
+    )
+    with pytest.raises(ValidationError) as refused:
+        cms.check_signature_value(cms.parse(der), ec_key.public_key(), b"another payload")
+    assert refused.value.code == "content_mismatch"
+
+
+def test_bytes_not_made_here_are_verified_in_full(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    """A vouched seal with its signature value changed is other bytes: parsed and checked."""
+    cert_der = _certificate(ec_key, 302, "seal")
+    der = cms.sign_vouched(
+        b"payload", key=ec_key, signer_cert_der=cert_der, chain_ders=[], signing_time=MOMENT
+    )
+    made = cms.parse(der)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = b""
+    while len(forged) != len(made.signature):  # same DER length: only the value differs
+        forged = stranger.sign(made.signed_attrs, ec.ECDSA(hashes.SHA256()))
+    signature = made.signature
+    altered = cms.parse(der.replace(signature, forged))
+    assert not altered.vouched
+    with pytest.raises(ValidationError) as refused:
+        cms.check_signature_value(altered, ec_key.public_key(), b"payload")
+    assert refused.value.code == "bad_signature"
+
+
+def test_a_key_is_vouched_for_only_with_its_own_certificate(
+    ec_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    other = _certificate(ec.generate_private_key(ec.SECP256R1()), 303, "someone else")
+    with pytest.raises(ValueError):
+        cms.sign_vouched(
+            b"payload", key=ec_key, signer_cert_der=other, chain_ders=[], signing_time=MOMENT
+        )

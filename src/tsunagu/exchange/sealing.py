@@ -157,9 +157,9 @@ class SealStore:
         """The payload as a sealed envelope of ``organization_id``."""
         seal = self.seal_for(session, organization_id)
         content = protocol.canonical_json(payload)
-        signature = cms.sign_detached(
+        signature = cms.sign_vouched(
             content,
-            sign=lambda data: cms.raw_signature(seal.key, data),
+            key=seal.key,
             signer_cert_der=seal.cert_der,
             chain_ders=seal.chain,
             signing_time=utcnow().replace(microsecond=0),

@@ -13,16 +13,18 @@ module only answers "was *this* key used over *these* bytes".
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from threading import Lock
 from typing import NamedTuple
 
 from asn1crypto import core
 from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -67,6 +69,75 @@ def p1363_to_der(signature: bytes) -> bytes:
     return encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
 
 
+def _public_key_bytes(key: object) -> bytes:
+    assert isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@lru_cache(maxsize=256)
+def _holds_key_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, cert_der: bytes) -> bool:
+    """Whether ``key`` is the private key of the certificate (once per key object)."""
+    certified = cx509.load_der_x509_certificate(cert_der).public_key()
+    return _public_key_bytes(key.public_key()) == _public_key_bytes(certified)
+
+
+_VOUCHED: OrderedDict[bytes, SignedMessage] = OrderedDict()
+_VOUCHED_KEPT = 512
+_vouched_lock = Lock()
+
+
+def sign_vouched(
+    content: bytes,
+    *,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    signer_cert_der: bytes,
+    chain_ders: Sequence[bytes],
+    signing_time: datetime,
+) -> bytes:
+    """``sign_detached`` with a key this process holds (an organization's seal).
+
+    The signature is remembered, by its exact bytes, with what ``parse`` would read from it.
+    A seal made here is often checked here a moment later (an in-process exchange verifies
+    the request it just sealed, and the answer the owner sealed): ``parse`` then returns the
+    remembered message, and ``check_signature_value`` skips the public-key operation, which
+    holds by construction — the key was checked to be the certificate's. Everything else
+    (the certificate's chain, validity and revocation, its kind, the content digest) is
+    checked as for any signature. Bytes from anywhere else are parsed and verified in full.
+    """
+    if not _holds_key_of(key, signer_cert_der):
+        raise ValueError("the key is not the signer certificate's")
+    digest = sha256(content)
+    attrs = signed_attributes(digest, signer_cert_der, signing_time)
+    signature = raw_signature(key, attrs)
+    der = assemble(
+        signed_attrs=attrs,
+        signature=signature,
+        signer_cert_der=signer_cert_der,
+        chain_ders=chain_ders,
+    )
+    message = SignedMessage(
+        certificates=tuple(sorted({signer_cert_der, *chain_ders})),
+        signer_cert=signer_cert_der,
+        signed_attrs=attrs,
+        signature=signature,
+        signature_algorithm=_signer(signer_cert_der).algorithm_name,
+        content_type=DATA,
+        message_digest=digest,
+        signing_time=signing_time.astimezone(UTC).replace(microsecond=0),
+        ess_cert_hash=sha256(signer_cert_der),
+        content=None,
+        timestamp_token=None,
+        vouched=True,
+    )
+    with _vouched_lock:
+        _VOUCHED[der] = message
+        if len(_VOUCHED) > _VOUCHED_KEPT:
+            _VOUCHED.popitem(last=False)
+    return der
+
+
 def sign_detached(
     content: bytes,
     *,
@@ -100,6 +171,9 @@ class SignedMessage:
     ess_cert_hash: bytes | None
     content: bytes | None
     timestamp_token: bytes | None
+    # made by this process with a key it holds, checked to be the signer certificate's (see
+    # ``sign_vouched``): the signature value needs no public-key check; all else still does
+    vouched: bool = field(default=False, compare=False)
 
 
 # Verification reads DER directly rather than through asn1crypto's object
@@ -170,6 +244,7 @@ class _Signer(NamedTuple):
 
     sid: bytes
     algorithm: bytes
+    algorithm_name: str  # dotted, as ``parse`` reports it
     ess_attribute: bytes
 
 
@@ -181,9 +256,9 @@ def _signer(cert_der: bytes) -> _Signer:
     except ValueError as exc:
         raise malformed() from exc
     if isinstance(key, ec.EllipticCurvePublicKey):
-        algorithm = _sequence(_der(0x06, OID_ECDSA_SHA256))
+        algorithm_oid, algorithm = OID_ECDSA_SHA256, _sequence(_der(0x06, OID_ECDSA_SHA256))
     elif isinstance(key, rsa.RSAPublicKey):
-        algorithm = _sequence(_der(0x06, OID_RSA_SHA256), NULL)
+        algorithm_oid, algorithm = OID_RSA_SHA256, _sequence(_der(0x06, OID_RSA_SHA256), NULL)
     else:
         raise _invalid(
             "unsupported_key",
@@ -205,6 +280,7 @@ def _signer(cert_der: bytes) -> _Signer:
     return _Signer(
         sid=_sequence(issuer, serial_tlv),
         algorithm=algorithm,
+        algorithm_name=_dotted_of(_der(0x06, algorithm_oid)),
         ess_attribute=_attribute(OID_SIGNING_CERTIFICATE_V2, ess),
     )
 
@@ -418,7 +494,16 @@ def _signing_time(value: _Tlv) -> datetime:
 
 
 def parse(der: bytes) -> SignedMessage:
-    """Parse a ContentInfo(SignedData) with exactly one signer (SHA-256)."""
+    """Parse a ContentInfo(SignedData) with exactly one signer (SHA-256).
+
+    A seal this process made (``sign_vouched``) is not parsed again: its message is kept.
+    """
+    with _vouched_lock:
+        vouched = _VOUCHED.get(der)
+    return vouched if vouched is not None else _read(der)
+
+
+def _read(der: bytes) -> SignedMessage:
     if not der or len(der) > MAX_CMS_BYTES:
         raise _invalid(
             "signature_too_large" if der else "malformed_signature",
@@ -522,7 +607,8 @@ def check_signature_value(message: SignedMessage, public_key: object, content: b
             "署名者証明書が署名時のものと異なります。",
             "The signer certificate is not the one the signature was made with.",
         )
-    verify_raw(public_key, message.signature, message.signed_attrs)
+    if not message.vouched:
+        verify_raw(public_key, message.signature, message.signed_attrs)
 
 
 def verify_raw(public_key: object, signature: bytes, data: bytes) -> None:
