@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
@@ -526,6 +526,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+_MEMOS = "tsunagu.transaction_memos"
+
+
+def transaction_memo(session: Session, name: str) -> dict[Any, Any]:
+    """A dict for what one transaction read and may read again (``name`` keeps callers apart).
+
+    Forgotten when the session's outermost transaction ends and when any savepoint is rolled
+    back (what was read inside it may be gone): never carried into another transaction.
+    """
+    memos: dict[str, dict[Any, Any]] = session.info.setdefault(_MEMOS, {})
+    return memos.setdefault(name, {})
+
+
+def _forget_memos(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_MEMOS, None)
+
+
+def _forget_memos_on_rollback(session: Session, _previous: SessionTransaction) -> None:
+    session.info.pop(_MEMOS, None)
+
+
+event.listen(Session, "after_transaction_end", _forget_memos)
+event.listen(Session, "after_soft_rollback", _forget_memos_on_rollback)
 
 
 @contextmanager

@@ -24,12 +24,13 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core import ids
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
+from tsunagu.core.db import DriverQuery, transaction_memo
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.identity import municipalities as master
 from tsunagu.identity.models import (
@@ -398,7 +399,7 @@ def _organization_numbers(data: OrganizationIn) -> tuple[str | None, str | None]
     return lgcode, corporate
 
 
-def _organization_public(org: Organization) -> OrganizationPublic:
+def _organization_public(org: Organization | Row[Any]) -> OrganizationPublic:
     return OrganizationPublic(
         id=org.id,
         kind=OrganizationKind(org.kind),
@@ -460,19 +461,30 @@ def create_organization(
     return get_organization(session, row["id"])
 
 
+_ORGANIZATION = DriverQuery(
+    select(Organization.__table__).where(Organization.id == bindparam("organization"))
+)
+
+
 def get_organization(session: Session, organization_id: str) -> OrganizationPublic:
-    org = session.get(Organization, organization_id)
-    # The identity map holds objects weakly: without a reference the row is read again by
-    # the next call (3–4 times per submission). Kept for the session's life, the object still
-    # expires at commit like any other, so nothing stale is ever returned.
-    session.info.setdefault("identity_organizations", {})[organization_id] = org
+    """An organization's public facts, read once per transaction.
+
+    A submission asks 3–4 times (its owner, the exchange's requester, the register's keeper).
+    Organizations are written only by ``create_organization``, with a statement rather than
+    the ORM, and never changed, so the read needs no flush and no ORM object.
+    """
+    known: dict[str, OrganizationPublic] = transaction_memo(session, "identity.organizations")
+    org = known.get(organization_id)
     if org is None:
-        raise NotFoundError(
-            "organization_not_found",
-            "組織が見つかりません",
-            f"no organization has the id {organization_id}",
-        )
-    return _organization_public(org)
+        rows = _ORGANIZATION.rows(session.connection(), {"organization": organization_id})
+        if not rows:
+            raise NotFoundError(
+                "organization_not_found",
+                "組織が見つかりません",
+                f"no organization has the id {organization_id}",
+            )
+        org = known[organization_id] = _organization_public(rows[0])
+    return org
 
 
 def organization_detail(session: Session, organization_id: str) -> OrganizationDetail:

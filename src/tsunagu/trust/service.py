@@ -22,13 +22,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import bindparam, event, func, select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import utcnow
 from tsunagu.core.config import Settings
-from tsunagu.core.db import DriverQuery
+from tsunagu.core.db import DriverQuery, transaction_memo
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.trust import cms, protocol, tsa
 from tsunagu.trust.models import Authority, Certificate, Challenge, Enrollment
@@ -662,7 +662,7 @@ def revoke(session: Session, serial: str, reason: Reason, *, actor: str) -> Cert
         row.revoked_at = utcnow()
         row.revocation_reason = reason.value
         session.flush()
-        session.info.pop(_LOOKED_UP, None)
+        transaction_memo(session, _LOOKED_UP).clear()
         audit.record(
             session,
             actor=actor,
@@ -699,14 +699,6 @@ _LOOKUP = DriverQuery(
 _LOOKED_UP = "tsunagu.trust.looked_up"
 
 
-def _forget_lookups(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_LOOKED_UP, None)
-
-
-event.listen(Session, "after_transaction_end", _forget_lookups)
-
-
 def registry_lookup(session: Session) -> Lookup:
     """Revocation lookup against the register, read once per certificate and transaction.
 
@@ -719,7 +711,7 @@ def registry_lookup(session: Session) -> Lookup:
     connection so it sees the session's transaction: through SQLAlchemy's statement
     machinery the lookup cost more than the ECDSA check.
     """
-    looked_up: dict[str, RegistryEntry | None] = session.info.setdefault(_LOOKED_UP, {})
+    looked_up: dict[str, RegistryEntry | None] = transaction_memo(session, _LOOKED_UP)
     connection = session.connection()
 
     def lookup(serial: str) -> RegistryEntry | None:
@@ -759,7 +751,7 @@ def remember_registry_entry(session: Session, serial: str, row: Any) -> None:
             row.certificate_revocation_reason,
         )
     )
-    session.info.setdefault(_LOOKED_UP, {}).setdefault(serial, entry)
+    transaction_memo(session, _LOOKED_UP).setdefault(serial, entry)
 
 
 def signer_serial(session: Session, message: cms.SignedMessage) -> str | None:
