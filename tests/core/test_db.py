@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Boolean, Integer, String
 
 from tsunagu.core.db import (
@@ -32,6 +33,7 @@ from tsunagu.core.db import (
     begin_with_lock_timeout,
     execute_on_driver,
     insert_on_driver,
+    transaction_memo,
 )
 
 
@@ -242,3 +244,25 @@ def test_driver_queries_survive_errors_and_replaced_connections(engine: Engine) 
         connection.invalidate()
     with engine.connect() as connection:
         assert ratio.rows(connection, {"d": 1})[0].q == 10
+
+
+def test_a_transaction_memo_lives_as_long_as_what_it_remembers(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Kept through the transaction and a released savepoint; gone after a savepoint is
+    rolled back (what was read inside may be gone) and after the transaction ends."""
+    with session_factory() as session:
+        transaction_memo(session, "test")["read"] = 1
+        with session.begin_nested():
+            transaction_memo(session, "test")["inside"] = 2
+        assert transaction_memo(session, "test") == {"read": 1, "inside": 2}
+        savepoint = session.begin_nested()
+        savepoint.rollback()
+        assert transaction_memo(session, "test") == {}
+        transaction_memo(session, "test")["again"] = 3
+        session.commit()
+        assert transaction_memo(session, "test") == {}
+        session.connection()  # the next transaction
+        transaction_memo(session, "other")["x"] = 4
+        session.rollback()
+        assert transaction_memo(session, "other") == {}
