@@ -346,6 +346,8 @@ def _write(
         connection.execute(_SUPERSEDE, {"ids": superseded, "now": now})
     if not rows:
         return []
+    if len(rows) == 1:  # the usual change: a new version and nothing left of the old one
+        return [_INSERT_ONE.rows(connection, rows[0])[0].id]
     return list(connection.execute(_INSERT_RETURNING_ID, rows).scalars())
 
 
@@ -356,6 +358,11 @@ _SUPERSEDE = (
     .values(superseded_at=bindparam("now"))
 )
 _INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True)
+_INSERT_ONE = DriverQuery(
+    insert(RECORDS)
+    .values({c.name: bindparam(c.name) for c in RECORDS.c if c.name != "id"})
+    .returning(RECORDS.c.id)
+)
 
 
 def _replacement_rows(
