@@ -16,6 +16,7 @@ from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
+from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
 from tsunagu.exchange.models import CASES, AccessLogEntry
 from tsunagu.trust import service as trust
@@ -286,6 +287,26 @@ def test_a_revoked_seal_no_longer_opens_the_registers(session: Session, world: W
     trust.revoke(session, serial, Reason.KEY_COMPROMISE, actor="admin")
     result = exchange.fetch(session, envelope, store=world.store)
     assert result.refused is not None and result.refused.reason == "bad_seal"
+
+
+def test_a_seal_made_here_is_checked_here_without_a_second_signature_check(
+    session: Session, world: World
+) -> None:
+    """In process, the requester's and the owner's seals are both made by this deployment:
+    neither is parsed or verified again (``cms.sign_vouched``); an altered copy is."""
+    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-5")
+    envelope = exchange.request_envelope(
+        session, world.store, requester_id=world.chiyoda, procedure_id="jidou_teate_nintei",
+        application_ref="JT-5", evidence_type="juminhyo", subject_id=HANAKO,
+    )  # fmt: skip
+    assert sealing.open_envelope(envelope).message.vouched
+    result = exchange.fetch(session, envelope, store=world.store)
+    assert result.outcome == "provided" and result.response is not None
+    assert sealing.open_envelope(result.response).message.vouched
+    altered = copy.deepcopy(envelope)
+    altered["payload"]["request_id"] = "another-request"
+    refused = exchange.fetch(session, altered, store=world.store).refused
+    assert refused is not None and refused.reason == "bad_seal"
 
 
 def test_replayed_and_stale_requests_are_refused(session: Session, world: World) -> None:
