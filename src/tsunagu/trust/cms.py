@@ -83,8 +83,11 @@ def _holds_key_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, cert_der:
     return _public_key_bytes(key.public_key()) == _public_key_bytes(certified)
 
 
-_VOUCHED: OrderedDict[bytes, SignedMessage] = OrderedDict()
+# DER tail (where the signature value is, random per signature) → (DER, message): hashing
+# the tail is cheaper than hashing every signature parsed; the whole DER is compared.
+_VOUCHED: OrderedDict[bytes, tuple[bytes, SignedMessage]] = OrderedDict()
 _VOUCHED_KEPT = 512
+_TAIL = 96
 _vouched_lock = Lock()
 
 
@@ -126,13 +129,13 @@ def sign_vouched(
         content_type=DATA,
         message_digest=digest,
         signing_time=signing_time.astimezone(UTC).replace(microsecond=0),
-        ess_cert_hash=sha256(signer_cert_der),
+        ess_cert_hash=_signer(signer_cert_der).cert_hash,
         content=None,
         timestamp_token=None,
         vouched=True,
     )
     with _vouched_lock:
-        _VOUCHED[der] = message
+        _VOUCHED[der[-_TAIL:]] = (der, message)
         if len(_VOUCHED) > _VOUCHED_KEPT:
             _VOUCHED.popitem(last=False)
     return der
@@ -246,6 +249,7 @@ class _Signer(NamedTuple):
     algorithm: bytes
     algorithm_name: str  # dotted, as ``parse`` reports it
     ess_attribute: bytes
+    cert_hash: bytes
 
 
 @lru_cache(maxsize=256)
@@ -269,10 +273,11 @@ def _signer(cert_der: bytes) -> _Signer:
     # ESS signing-certificate-v2 (RFC 5035) binds the signature to this exact
     # certificate: certHash (SHA-256, the default algorithm, so omitted) and
     # IssuerSerial with the issuer as a directoryName.
+    cert_hash = sha256(cert_der)
     ess = _sequence(
         _sequence(
             _sequence(
-                _der(0x04, sha256(cert_der)),
+                _der(0x04, cert_hash),
                 _sequence(_sequence(_der(0xA4, issuer)), serial_tlv),
             )
         )
@@ -282,6 +287,7 @@ def _signer(cert_der: bytes) -> _Signer:
         algorithm=algorithm,
         algorithm_name=_dotted_of(_der(0x06, algorithm_oid)),
         ess_attribute=_attribute(OID_SIGNING_CERTIFICATE_V2, ess),
+        cert_hash=cert_hash,
     )
 
 
@@ -499,8 +505,8 @@ def parse(der: bytes) -> SignedMessage:
     A seal this process made (``sign_vouched``) is not parsed again: its message is kept.
     """
     with _vouched_lock:
-        vouched = _VOUCHED.get(der)
-    return vouched if vouched is not None else _read(der)
+        vouched = _VOUCHED.get(der[-_TAIL:])
+    return vouched[1] if vouched is not None and vouched[0] == der else _read(der)
 
 
 def _read(der: bytes) -> SignedMessage:
