@@ -111,25 +111,21 @@ def sign_vouched(
     """
     if not _holds_key_of(key, signer_cert_der):
         raise ValueError("the key is not the signer certificate's")
-    digest = sha256(content)
-    attrs = signed_attributes(digest, signer_cert_der, signing_time)
-    signature = raw_signature(key, attrs)
-    der = assemble(
-        signed_attrs=attrs,
-        signature=signature,
-        signer_cert_der=signer_cert_der,
-        chain_ders=chain_ders,
+    made = _signed(
+        content, lambda data: raw_signature(key, data), signer_cert_der, chain_ders, signing_time
     )
-    message = SignedMessage(
+    signer = _signer(signer_cert_der)
+    der = made.der
+    message = SignedMessage(  # what ``parse`` would read from ``der``
         certificates=tuple(sorted({signer_cert_der, *chain_ders})),
         signer_cert=signer_cert_der,
-        signed_attrs=attrs,
-        signature=signature,
-        signature_algorithm=_signer(signer_cert_der).algorithm_name,
+        signed_attrs=made.signed_attrs,
+        signature=made.signature,
+        signature_algorithm=signer.algorithm_name,
         content_type=DATA,
-        message_digest=digest,
+        message_digest=made.digest,
         signing_time=signing_time.astimezone(UTC).replace(microsecond=0),
-        ess_cert_hash=_signer(signer_cert_der).cert_hash,
+        ess_cert_hash=signer.cert_hash,
         content=None,
         timestamp_token=None,
         vouched=True,
@@ -150,13 +146,31 @@ def sign_detached(
     signing_time: datetime,
 ) -> bytes:
     """Detached CMS over ``content``; ``sign`` is the device's signing function."""
-    attrs = signed_attributes(sha256(content), signer_cert_der, signing_time)
-    return assemble(
-        signed_attrs=attrs,
-        signature=sign(attrs),
-        signer_cert_der=signer_cert_der,
+    return _signed(content, sign, signer_cert_der, chain_ders, signing_time).der
+
+
+class _Made(NamedTuple):
+    der: bytes
+    digest: bytes
+    signed_attrs: bytes
+    signature: bytes
+
+
+def _signed(
+    content: bytes,
+    sign: Callable[[bytes], bytes],
+    signer_cert_der: bytes,
+    chain_ders: Sequence[bytes],
+    signing_time: datetime,
+) -> _Made:
+    digest = sha256(content)
+    attrs = signed_attributes(digest, signer_cert_der, signing_time)
+    signature = sign(attrs)
+    der = assemble(
+        signed_attrs=attrs, signature=signature, signer_cert_der=signer_cert_der,
         chain_ders=chain_ders,
-    )
+    )  # fmt: skip
+    return _Made(der, digest, attrs, signature)
 
 
 @dataclass(frozen=True)
