@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core import ids
@@ -399,7 +399,8 @@ def _organization_numbers(data: OrganizationIn) -> tuple[str | None, str | None]
     return lgcode, corporate
 
 
-def _organization_public(org: Organization | Row[Any]) -> OrganizationPublic:
+def _organization_public(org: Any) -> OrganizationPublic:
+    """From an ``Organization`` or a row of its table (attributes by column name)."""
     return OrganizationPublic(
         id=org.id,
         kind=OrganizationKind(org.kind),
