@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery, UTCDateTime
+from tsunagu.core.db import DriverQuery, UTCDateTime, transaction_memo
 from tsunagu.core.errors import (
     ConflictError,
     NotFoundError,
@@ -342,6 +342,7 @@ def _write(
     goes stale.
     """
     connection = session.connection()
+    _forget_reads(session)
     if superseded:
         connection.execute(_SUPERSEDE, {"ids": superseded, "now": now})
     if not rows:
@@ -538,7 +539,9 @@ def change(
     if (
         current is None
         and session.get_bind().dialect.name == "postgresql"
-        and version_at(session, registry_id, subject_id, valid_from, record_key=record_key)
+        and version_at(
+            session, registry_id, subject_id, valid_from, record_key=record_key, fresh=True
+        )
     ):
         # The locked read waited for a concurrent change that superseded the version; a new
         # statement (a new snapshot) sees the version that change made. (SQLite: one writer.)
@@ -649,20 +652,36 @@ def _read_as_of(
     valid_on: date | None,
     known_at: datetime | None,
     record_key: str | None,
+    fresh: bool = False,
 ) -> list[Version]:
+    """The versions, read once per transaction unless ``fresh`` (a new statement, a new
+    snapshot on PostgreSQL: what a concurrent change committed since is seen).
+
+    A submission reads the same 住民票 twice (to find the office, then as its evidence). The
+    register is written only by :func:`_write` and :func:`bulk_load`, which forget every read.
+    """
     get_registry(registry_id)
-    params = {
-        "who": who,
-        "registry": registry_id,
-        "day": valid_on or tokyo_today(),
-        "known": known_at,
-        "key": record_key,
-    }
-    query = _as_of_query(by_party, known_at is not None, record_key is not None)
-    # No flush first: the registry writes its table with Core statements only (``_write``,
-    # ``bulk_load``), so a change made earlier in this transaction is already there, and the
-    # caller's pending changes to other tables (a submitted application) wait for the commit.
-    return [_version(row) for row in query.rows(session.connection(), params)]
+    day = valid_on or tokyo_today()
+    read = transaction_memo(session, _AS_OF_READ)
+    key = (registry_id, who, by_party, day, known_at, record_key)
+    versions = None if fresh else read.get(key)
+    if versions is None:
+        params = {"who": who, "registry": registry_id, "day": day, "known": known_at,
+                  "key": record_key}  # fmt: skip
+        query = _as_of_query(by_party, known_at is not None, record_key is not None)
+        # No flush first: the registry writes its table with Core statements only, so a change
+        # made earlier in this transaction is already there, and the caller's pending changes
+        # to other tables (a submitted application) wait for the commit.
+        versions = read[key] = [_version(row) for row in query.rows(session.connection(), params)]
+    return list(versions)
+
+
+# Per transaction: (registry, who, by party, day, known at, key) → the versions read.
+_AS_OF_READ = "registry.as_of"
+
+
+def _forget_reads(session: Session) -> None:
+    transaction_memo(session, _AS_OF_READ).clear()
 
 
 def as_of(
@@ -718,10 +737,12 @@ def version_at(
     *,
     record_key: str = "",
     known_at: datetime | None = None,
+    fresh: bool = False,
 ) -> Version | None:
-    found = as_of(
-        session, registry_id, subject_id, valid_on=day, known_at=known_at, record_key=record_key
-    )
+    found = _read_as_of(
+        session, registry_id, subject_id, by_party=False, valid_on=day, known_at=known_at,
+        record_key=record_key, fresh=fresh,
+    )  # fmt: skip
     return found[0] if found else None
 
 
@@ -997,6 +1018,7 @@ def bulk_load(
     if batch:
         session.execute(insert(RegistryRecord), batch)
         total += len(batch)
+    _forget_reads(session)
     audit.record(
         session,
         actor=actor,
