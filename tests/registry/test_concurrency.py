@@ -34,9 +34,12 @@ def _keeper(factory: sessionmaker[Session]) -> str:
         return identity.ensure_local_government(session, "131016", actor="test").id
 
 
+@pytest.mark.parametrize("read_first", [False, True], ids=["change", "read-then-change"])
 def test_second_concurrent_change_is_a_conflict(
-    pg_factory: sessionmaker[Session], engine: Engine
+    pg_factory: sessionmaker[Session], engine: Engine, read_first: bool
 ) -> None:
+    """Also when the transaction read the record before changing it, as a submission reads its
+    evidence first (that read is kept for the transaction; the re-check reads afresh)."""
     keeper, person = _keeper(pg_factory), str(uuid.uuid4())
     with pg_factory() as session, session.begin():
         service.assert_fact(
@@ -44,6 +47,8 @@ def test_second_concurrent_change_is_a_conflict(
         )
 
     def move(session: Session) -> object:
+        if read_first:
+            assert service.version_at(session, "juki", person, MOVE) is not None
         town = {"town": f"霞が関{uuid.uuid4().hex[:4]}"}
         return service.change(
             session, "juki", person, {"address": town}, actor="test", valid_from=MOVE

@@ -265,3 +265,30 @@ def test_purge_removes_only_versions_ended_before_the_retention_period(
     )  # fmt: skip
     assert service.purge_expired(session, "kokuho", actor="k", today=date(2025, 1, 1)) == 1
     assert [v.data["number"] for v in service.history(session, "kokuho", PERSON)] == ["456"]
+
+
+def test_a_transaction_reads_a_record_once_and_sees_its_own_changes(
+    session: Session, chiyoda: str
+) -> None:
+    """Reads are kept for the transaction (a submission reads one 住民票 twice); a write of
+    the register, here or by a savepoint rolled back, makes the next read go to the table."""
+    service.assert_fact(
+        session, "juki", PERSON, resident(), keeper_id=chiyoda, actor="keeper",
+        valid_from=date(2010, 4, 1),
+    )  # fmt: skip
+    first = service.as_of(session, "juki", PERSON)
+    assert service.as_of(session, "juki", PERSON) == first
+    service.change(
+        session, "juki", PERSON, {"address": NEW_ADDRESS}, actor="keeper",
+        valid_from=date(2024, 2, 1),
+    )  # fmt: skip
+    (moved,) = service.as_of(session, "juki", PERSON)
+    assert moved.data["address"]["town"] == "霞が関"
+    savepoint = session.begin_nested()
+    service.change(
+        session, "juki", PERSON, {"address": {**NEW_ADDRESS, "town": "永田町"}}, actor="keeper",
+        valid_from=date(2024, 3, 1),
+    )  # fmt: skip
+    assert service.as_of(session, "juki", PERSON)[0].data["address"]["town"] == "永田町"
+    savepoint.rollback()
+    assert service.as_of(session, "juki", PERSON) == [moved]
