@@ -28,6 +28,40 @@ def test_api_paths_and_page_paths_never_overlap() -> None:
         assert not path.startswith(("/api/", "/{")), path
 
 
+def _could_match_the_same_path(a: str, b: str) -> bool:
+    """Whether two path templates might match one path: a parameter matches one segment
+    (``:path`` any number), so templates of different lengths, or with different literal
+    segments at one place, never do."""
+    first, second = a.split("/"), b.split("/")
+    if ":path}" in a or ":path}" in b:
+        return True
+    return len(first) == len(second) and all(
+        x == y or "{" in x or "{" in y for x, y in zip(first, second, strict=True)
+    )
+
+
+def test_no_two_api_routers_can_match_one_path_so_their_order_is_free() -> None:
+    """Which API router comes first changes no match: the busiest may lead (app.py)."""
+    for i, router in enumerate(API_ROUTERS):
+        for later in API_ROUTERS[i + 1 :]:
+            for a in _paths([router]):
+                for b in _paths([later]):
+                    assert not _could_match_the_same_path(a, b), (a, b)
+
+
+def test_the_rule_sees_overlaps() -> None:
+    assert _could_match_the_same_path("/api/a/{id}", "/api/a/queue")
+    assert _could_match_the_same_path("/files/{rest:path}", "/files/a/b")
+    assert not _could_match_the_same_path("/api/a/{id}", "/api/a/{id}/submit")
+    assert not _could_match_the_same_path("/api/a/{id}/submit", "/api/b/{id}/submit")
+
+
+def test_the_busiest_routes_are_tried_early(settings: Settings) -> None:
+    paths = [getattr(route, "path", "") for route in create_app(settings).routes]
+    assert paths.index("/api/exchange/fetch") < 15
+    assert paths.index("/api/applications/{application_id}/submit") < 40
+
+
 def test_the_app_has_every_route_of_every_module_in_order(settings: Settings) -> None:
     app = create_app(settings)
     routes = [route for route in app.routes if isinstance(route, APIRoute)]
