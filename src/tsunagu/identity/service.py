@@ -465,6 +465,8 @@ def create_organization(
 _ORGANIZATION = DriverQuery(
     select(Organization.__table__).where(Organization.id == bindparam("organization"))
 )
+# Per transaction: organization id → its public facts.
+_ORGANIZATIONS_READ = "identity.organizations"
 
 
 def get_organization(session: Session, organization_id: str) -> OrganizationPublic:
@@ -474,7 +476,7 @@ def get_organization(session: Session, organization_id: str) -> OrganizationPubl
     Organizations are written only by ``create_organization``, with a statement rather than
     the ORM, and never changed, so the read needs no flush and no ORM object.
     """
-    known: dict[str, OrganizationPublic] = transaction_memo(session, "identity.organizations")
+    known: dict[str, OrganizationPublic] = transaction_memo(session, _ORGANIZATIONS_READ)
     org = known.get(organization_id)
     if org is None:
         rows = _ORGANIZATION.rows(session.connection(), {"organization": organization_id})

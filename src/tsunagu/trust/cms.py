@@ -69,8 +69,7 @@ def p1363_to_der(signature: bytes) -> bytes:
     return encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
 
 
-def _public_key_bytes(key: object) -> bytes:
-    assert isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+def _public_key_bytes(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -79,8 +78,7 @@ def _public_key_bytes(key: object) -> bytes:
 @lru_cache(maxsize=256)
 def _holds_key_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, cert_der: bytes) -> bool:
     """Whether ``key`` is the private key of the certificate (once per key object)."""
-    certified = cx509.load_der_x509_certificate(cert_der).public_key()
-    return _public_key_bytes(key.public_key()) == _public_key_bytes(certified)
+    return _public_key_bytes(key.public_key()) == _signer(cert_der).public_key
 
 
 # DER tail (where the signature value is, random per signature) → (DER, message): hashing
@@ -264,6 +262,7 @@ class _Signer(NamedTuple):
     algorithm_name: str  # dotted, as ``parse`` reports it
     ess_attribute: bytes
     cert_hash: bytes
+    public_key: bytes  # SubjectPublicKeyInfo, DER
 
 
 @lru_cache(maxsize=256)
@@ -302,6 +301,7 @@ def _signer(cert_der: bytes) -> _Signer:
         algorithm_name=_dotted_of(_der(0x06, algorithm_oid)),
         ess_attribute=_attribute(OID_SIGNING_CERTIFICATE_V2, ess),
         cert_hash=cert_hash,
+        public_key=_public_key_bytes(key),
     )
 
 
