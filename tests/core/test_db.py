@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import Boolean, Integer, String
 
+from tsunagu.core import db
 from tsunagu.core.db import (
     DescribedColumn,
     DriverQuery,
@@ -178,6 +180,33 @@ def test_rows_inserted_on_the_driver_read_back_as_sqlalchemy_writes_them(
     # (SQLite keeps booleans as 0 and 1 both ways)
     assert tuple(map(type, stored[0])) == tuple(map(type, stored[2]))
     assert [tuple(r) for r in stored] == [(4, "四", False), (5, None, True), (6, "六", True)]
+
+
+def test_many_rows_inserted_on_the_driver_go_in_few_statements(
+    scratch: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL several rows are one multi-row INSERT (not a statement per row, as
+    ``executemany`` sends), split so no statement outgrows the server's parameter limit."""
+    monkeypatch.setattr(db, "_ROWS_PER_INSERT", 2)
+    scratch_table = Table("scratch", MetaData(), Column("n", Integer), Column("name", String))
+    statements: list[str] = []
+    sent = psycopg.Cursor.execute
+
+    def counted(
+        cursor: psycopg.Cursor[object], query: object, *args: object, **kw: object
+    ) -> object:
+        statements.append(str(query))
+        return sent(cursor, query, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    insert_on_driver(scratch, scratch_table, [{"n": n, "name": f"名{n}"} for n in range(10, 15)])
+    insert_on_driver(scratch, scratch_table, [{"n": 15, "name": None}])
+    stored = scratch.execute(text("SELECT n, name FROM scratch WHERE n >= 10 ORDER BY n")).all()
+    assert [tuple(r) for r in stored] == [(n, f"名{n}") for n in range(10, 15)] + [(15, None)]
+    if scratch.dialect.name == "postgresql":
+        inserts = [s for s in statements if s.startswith("INSERT")]
+        assert len(inserts) == 4  # rows 2 + 2 + 1, then the single row
+        assert inserts[0].count("), (") == 1 and inserts[2] == inserts[3]
 
 
 def test_driver_query_errors_arrive_as_sqlalchemys(scratch: Connection) -> None:

@@ -358,24 +358,65 @@ def _insert_form(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _S
     return _SqliteForm.of(_insert_of(table, columns), dialect)
 
 
+# Rows per INSERT statement on PostgreSQL: far below its 65,535 parameters for any table.
+_ROWS_PER_INSERT = 100
+
+
 @dataclass(frozen=True)
 class _PsycopgInsert:
     """An INSERT as psycopg runs it: SQLAlchemy's SQL for the dialect, bound by name, with
-    the bind processors SQLAlchemy has for those columns there (most have none)."""
+    the bind processors SQLAlchemy has for those columns there (most have none).
 
-    sql: str
+    Several rows go as one multi-row statement (up to ``_ROWS_PER_INSERT``): psycopg's
+    ``executemany`` would send and run one statement per row, each with the client's
+    per-statement work (the nine audit records of a submission cost nine).
+    """
+
+    table: Table
+    columns: tuple[str, ...]
+    dialect: Dialect
     processed: tuple[str, ...]  # the columns SQLAlchemy processes before binding
     binds: tuple[_Processor, ...]  # their processors, in that order
+    # by number of rows: the SQL, and each row's parameter names in column order
+    statements: dict[int, tuple[str, tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if self.processed:
             rows = [self._bound(row) for row in rows]
-        cursor = _kept_cursor(connection, self.sql)
-        with _as_sqlalchemy_errors(connection, self.sql, rows[0]):
-            if len(rows) == 1:
-                cursor.execute(self.sql, rows[0])
-            else:
-                cursor.executemany(self.sql, rows)
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql, names = self.statements.get(len(chunk)) or self._compile(len(chunk))
+            parameters = chunk[0] if len(chunk) == 1 else self._named(names, chunk)
+            cursor = _kept_cursor(connection, sql)
+            with _as_sqlalchemy_errors(connection, sql, chunk[0]):
+                cursor.execute(sql, parameters)
+
+    def _named(
+        self, names: tuple[tuple[str, ...], ...], rows: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            name: row[column]
+            for row_names, row in zip(names, rows, strict=True)
+            for name, column in zip(row_names, self.columns, strict=True)
+        }
+
+    def _compile(self, count: int) -> tuple[str, tuple[tuple[str, ...], ...]]:
+        names = (
+            (self.columns,)
+            if count == 1
+            else tuple(tuple(f"{c}_{i}" for c in self.columns) for i in range(count))
+        )
+        values = [
+            {
+                column: bindparam(name, type_=self.table.c[column].type)
+                for column, name in zip(self.columns, row, strict=True)
+            }
+            for row in names
+        ]
+        compiled = insert(self.table).values(values).compile(dialect=self.dialect)
+        assert isinstance(compiled, SQLCompiler) and not compiled.positional
+        self.statements[count] = (compiled.string, names)  # two threads compiling agree
+        return self.statements[count]
 
     def _bound(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = (row[name] for name in self.processed)
@@ -384,14 +425,16 @@ class _PsycopgInsert:
 
 @lru_cache(maxsize=64)
 def _psycopg_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _PsycopgInsert:
-    compiled = _insert_of(table, columns).compile(dialect=dialect)
-    assert isinstance(compiled, SQLCompiler) and not compiled.positional
     processors = (
         (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
     )
     processed = [(name, p) for name, p in processors if p is not None]
     return _PsycopgInsert(
-        compiled.string, tuple(n for n, _p in processed), tuple(p for _n, p in processed)
+        table,
+        columns,
+        dialect,
+        tuple(n for n, _p in processed),
+        tuple(p for _n, p in processed),
     )
 
 
