@@ -39,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.type_api import _BindProcessorType, _ResultProcessorType
 from sqlalchemy.types import TypeDecorator
 
@@ -163,7 +163,7 @@ class PlainDescriptionCursor(psycopg.Cursor[Any]):
 
 
 class DriverQuery:
-    """A constant query (or INSERT … RETURNING) run straight on the driver's cursor.
+    """A constant query (or INSERT/UPDATE … RETURNING) run straight on the driver's cursor.
 
     SQLAlchemy's work around each execution (cache-key lookup, execution context,
     result set-up) costs a client about 60 µs, as much as a PostgreSQL round trip
@@ -180,7 +180,7 @@ class DriverQuery:
     flushes first where pending ORM changes must be seen: this does not autoflush.
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause | Insert) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause | Insert | Update) -> None:
         self.statement = statement
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None

@@ -343,7 +343,9 @@ def _write(
     """
     connection = session.connection()
     _forget_reads(session)
-    if superseded:
+    if len(superseded) == 1:  # the usual change: one version replaced
+        _SUPERSEDE_ONE.rows(connection, {"id": superseded[0], "now": now})
+    elif superseded:
         connection.execute(_SUPERSEDE, {"ids": superseded, "now": now})
     if not rows:
         return []
@@ -357,6 +359,12 @@ _SUPERSEDE = (
     update(RECORDS)
     .where(RECORDS.c.id.in_(bindparam("ids", expanding=True)))
     .values(superseded_at=bindparam("now"))
+)
+_SUPERSEDE_ONE = DriverQuery(
+    update(RECORDS)
+    .where(RECORDS.c.id == bindparam("id"))
+    .values(superseded_at=bindparam("now"))
+    .returning(RECORDS.c.id)
 )
 _INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True)
 _INSERT_ONE = DriverQuery(
