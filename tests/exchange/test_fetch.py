@@ -18,7 +18,7 @@ from tsunagu.core.clock import utcnow
 from tsunagu.core.errors import ConflictError, NotFoundError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
-from tsunagu.exchange.models import CASES, AccessLogEntry
+from tsunagu.exchange.models import CASE_SUBJECTS, CASES, AccessLogEntry
 from tsunagu.trust import service as trust
 from tsunagu.trust.service import Reason
 
@@ -174,13 +174,22 @@ def test_a_case_closes_once_even_in_the_transaction_that_opened_it(
 def test_an_application_is_registered_once(session: Session, world: World) -> None:
     """A second case for the same application is refused, in the transaction that opened the
     first and after it; another requester may use the same reference."""
-    _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")
+    first = _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D", HANAKO, TARO)
     for _ in range(2):
         with pytest.raises(ConflictError) as refused:
             _case(session, world.chiyoda, "jidou_teate_nintei", "JT-D")
         assert refused.value.code == "duplicate_application"
         session.commit()  # and once it is committed
-    _case(session, world.osaka, "hoiku_riyou", "JT-D")
+    other = _case(session, world.osaka, "hoiku_riyou", "JT-D")
+    # each case keeps its own subjects (all of them); a refused one wrote none
+    subjects = select(CASE_SUBJECTS.c.case_id, CASE_SUBJECTS.c.party_id).where(
+        CASE_SUBJECTS.c.case_id.in_([first, other])
+    )
+    assert sorted(session.execute(subjects).all()) == sorted(
+        [(first, HANAKO), (first, TARO), (other, HANAKO)]
+    )
+    every = select(func.count()).select_from(CASE_SUBJECTS)
+    assert session.execute(every).scalar_one() == 3
 
 
 def test_an_application_opened_twice_at_once_is_registered_once(

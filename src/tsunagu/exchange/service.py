@@ -22,7 +22,19 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -161,11 +173,58 @@ def _check_ref(application_ref: str) -> str:
 # reference) decides, so of two opening it at once one gets the case and the other the
 # refusal, never a failed transaction. (PostgreSQL's INSERT … ON CONFLICT, which SQLite
 # speaks too.)
-_OPEN_CASE = DriverQuery(
+_OPEN_CASE_INSERT = (
     postgresql.insert(CASES)
     .on_conflict_do_nothing(index_elements=[CASES.c.requester_id, CASES.c.application_ref])
     .returning(CASES.c.id)
 )
+_OPEN_CASE = DriverQuery(_OPEN_CASE_INSERT)
+
+
+@lru_cache(maxsize=8)
+def _open_case_with_subjects(count: int) -> DriverQuery:
+    """PostgreSQL: ``_OPEN_CASE`` and the INSERT of ``count`` subjects in one statement.
+
+    The case goes in a data-modifying WITH and the subjects are selected from what it
+    returned, so a refused case writes no subject and answers no row. (The subjects'
+    foreign key is checked at the end of the statement, when the case is there.)
+    """
+    opened = _OPEN_CASE_INSERT.cte("opened")
+    given = union_all(
+        *(
+            select(
+                bindparam(f"party_{i}", type_=String).label("party_id"),
+                bindparam(f"role_{i}", type_=String).label("role"),
+            )
+            for i in range(count)
+        )
+    ).subquery("given")
+    subjects = (
+        insert(CASE_SUBJECTS)
+        .from_select(
+            ["case_id", "party_id", "role"],
+            select(opened.c.id, given.c.party_id, given.c.role),
+        )
+        .returning(CASE_SUBJECTS.c.case_id)
+        .add_cte(opened)
+    )
+    return DriverQuery(subjects)
+
+
+def _opened(connection: Connection, case: dict[str, Any], subjects: dict[str, str]) -> bool:
+    """Write the case and its subjects unless the application was registered before."""
+    if connection.dialect.name == "postgresql":
+        named = {f"party_{i}": party for i, party in enumerate(subjects)}
+        roles = {f"role_{i}": role for i, role in enumerate(subjects.values())}
+        return bool(_open_case_with_subjects(len(subjects)).rows(connection, case | named | roles))
+    if not _OPEN_CASE.rows(connection, case):
+        return False
+    insert_on_driver(
+        connection,
+        CASE_SUBJECTS,
+        [{"case_id": case["id"], "party_id": p, "role": r} for p, r in subjects.items()],
+    )
+    return True
 
 
 def open_case(
@@ -203,18 +262,12 @@ def open_case(
     # Written at once on the session's connection, the case before its subjects (the foreign
     # key): the fetches and the closing read these tables, never loaded ``Case`` objects,
     # and no unit of work is spent on rows nothing reads back through the ORM.
-    connection = session.connection()
-    if not _OPEN_CASE.rows(connection, case):
+    if not _opened(session.connection(), case, subjects):
         raise ConflictError(
             "duplicate_application",
             f"申請 {ref} は既に登録されています。",
             f"The application {ref} is already registered.",
         )
-    insert_on_driver(
-        connection,
-        CASE_SUBJECTS,
-        [{"case_id": case_id, "party_id": p, "role": r} for p, r in subjects.items()],
-    )
     audit.record(
         session,
         actor=actor,
@@ -822,10 +875,11 @@ def fetch_evidence(session: Session, store: sealing.SealStore, **request: Any) -
     return verify_response(session, result.response, envelope)
 
 
-_CLOSE_CASE = (
+_CLOSE_CASE = DriverQuery(
     update(CASES)
     .where(CASES.c.id == bindparam("case"), CASES.c.closed_at.is_(None))
-    .values(closed_at=bindparam("at"))
+    .values(closed_at=bindparam("at", type_=CASES.c.closed_at.type))
+    .returning(CASES.c.id)
 )
 
 
@@ -836,8 +890,7 @@ def close_case(session: Session, case_id: str, *, actor: str) -> None:
     closing through a loaded ``Case`` (the fetch checks read the table), so the ORM's
     bulk-update work (an autoflush, then matching loaded objects) bought nothing.
     """
-    closing = session.connection().execute(_CLOSE_CASE, {"case": case_id, "at": utcnow()})
-    if closing.rowcount:
+    if _CLOSE_CASE.rows(session.connection(), {"case": case_id, "at": utcnow()}):
         audit.record(
             session,
             actor=actor,
