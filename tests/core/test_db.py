@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -17,13 +19,15 @@ from sqlalchemy import (
     Table,
     bindparam,
     column,
+    inspect,
     literal,
     select,
     table,
     text,
 )
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import Boolean, Integer, String
 
 from tsunagu.core import db
@@ -35,6 +39,7 @@ from tsunagu.core.db import (
     begin_with_lock_timeout,
     execute_on_driver,
     insert_on_driver,
+    store_changes,
     transaction_memo,
 )
 
@@ -295,3 +300,116 @@ def test_a_transaction_memo_lives_as_long_as_what_it_remembers(
         transaction_memo(session, "other")["x"] = 4
         session.rollback()
         assert transaction_memo(session, "other") == {}
+
+
+class _Scratch(DeclarativeBase):
+    """Mapped classes of temporary tables, apart from the platform's metadata."""
+
+
+class _Note(_Scratch):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    seen: Mapped[bool] = mapped_column(Boolean)
+
+
+class _Counted(_Scratch):
+    __tablename__ = "counted"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+
+@pytest.fixture
+def notes(engine: Engine) -> Iterator[tuple[Session, list[str]]]:
+    """A session on a connection with tables of notes, and the statements its driver runs."""
+    statements: list[str] = []
+    with engine.connect() as connection:
+        for name in ("notes", "counted"):
+            _Scratch.metadata.tables[name].create(connection)
+        connection.commit()
+        driver = connection.connection.driver_connection
+        if isinstance(driver, sqlite3.Connection):
+            driver.set_trace_callback(statements.append)
+        psycopg_execute = psycopg.Cursor.execute
+
+        def seen(cursor: psycopg.Cursor[object], query: object, *args: object) -> object:
+            statements.append(str(query))
+            return psycopg_execute(cursor, query, *args)  # type: ignore[arg-type]
+
+        session = Session(bind=connection)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.Cursor, "execute", seen)
+            yield session, statements
+        session.close()
+        connection.rollback()
+        _Scratch.metadata.drop_all(connection)
+        connection.commit()
+
+
+def test_stored_changes_are_one_update_and_leave_nothing_to_flush(
+    notes: tuple[Session, list[str]],
+) -> None:
+    session, statements = notes
+    session.add(_Note(id=1, body="一", at=None, seen=False))
+    session.commit()
+    note = session.get(_Note, 1)
+    assert note is not None
+    moment = datetime(2026, 4, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+    note.body, note.at = "二", moment
+    statements.clear()
+    store_changes(session, note)
+    assert [s.split()[0] for s in statements if "notes" in s] == ["UPDATE"]
+    assert note not in session.dirty and not inspect(note).modified
+    statements.clear()
+    session.flush()
+    assert not statements  # nothing left for the unit of work
+    stored = session.execute(select(_Note.body, _Note.at, _Note.seen)).one()
+    assert tuple(stored) == ("二", moment, False)
+    note.seen = True  # a later change is flushed as usual
+    session.commit()
+    assert session.execute(select(_Note.seen)).scalar_one() is True
+    store_changes(session, note)  # nothing changed: no statement
+    assert not [s for s in statements if s.startswith("UPDATE") and "seen" not in s]
+
+
+def test_stored_changes_of_a_vanished_row_fail_as_a_flush_would(
+    notes: tuple[Session, list[str]],
+) -> None:
+    session, _statements = notes
+    session.add(_Note(id=1, body="一", at=None, seen=False))
+    session.commit()
+    note = session.get(_Note, 1)
+    assert note is not None
+    session.execute(text("DELETE FROM notes"))
+    note.body = "二"
+    with pytest.raises(StaleDataError):
+        store_changes(session, note)
+
+
+def test_what_one_update_cannot_store_is_flushed(notes: tuple[Session, list[str]]) -> None:
+    """A version counter, a new object, or rows waiting in the session: an ordinary flush."""
+    session, _statements = notes
+    session.add_all([_Note(id=1, body="一", at=None, seen=False), _Counted(id=1, body="一")])
+    session.commit()
+    counted, note = session.get(_Counted, 1), session.get(_Note, 1)
+    assert counted is not None and note is not None
+    counted.body = "二"
+    store_changes(session, counted)
+    assert counted.version == 2 and not inspect(counted).modified
+    note.body = "二"
+    session.add(_Note(id=2, body="新", at=None, seen=True))  # the UPDATE might depend on it
+    store_changes(session, note)
+    assert not session.new and not inspect(note).modified
+    assert session.execute(select(_Note.id, _Note.body).order_by(_Note.id)).all() == [
+        (1, "二"),
+        (2, "新"),
+    ]
+    fresh = _Note(id=3, body="三", at=None, seen=False)
+    session.add(fresh)
+    store_changes(session, fresh)  # not inserted yet
+    assert inspect(fresh).persistent

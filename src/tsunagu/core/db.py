@@ -21,6 +21,7 @@ import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -32,11 +33,14 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
+    update,
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, Update
@@ -565,6 +569,62 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # 15 % of a loaded worker's GIL time went there (audit batches, ORM flushes).
         engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
+
+
+def store_changes(session: Session, instance: Base) -> None:
+    """Write what changed in a loaded object now, with one UPDATE on the driver.
+
+    For the hot path that changes one row a request (a submission deciding its
+    application): the unit of work a flush runs for one changed row cost that request
+    ~8 % of its CPU, the UPDATE itself a fraction. Afterwards the object is as a flush
+    leaves it (persistent, nothing pending), so later changes are flushed as usual.
+    Objects this does not cover (one not yet inserted, a relationship or version counter
+    changed, a column updated by default, attribute names unlike their columns) and a
+    session with rows to insert or delete first (which the UPDATE may depend on) take
+    an ordinary flush instead.
+    """
+    state = inspect(instance)
+    changed = tuple(sorted(state.committed_state))
+    if not changed:
+        return
+    writing = _update_for(state.mapper, changed) if state.persistent else None
+    if writing is None or session.new or session.deleted:
+        session.flush()
+        return
+    values = {key: state.dict[key] for key in changed}
+    identity = zip(writing.key, state.identity or (), strict=True)
+    key = {f"key_{column.key}": value for column, value in identity}
+    if not writing.query.rows(session.connection(), values | key):
+        raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
+    # What a flush does to an object it wrote: no pending change, no longer dirty.
+    state._commit_all(state.dict, session.identity_map)
+
+
+@dataclass(frozen=True)
+class _Update:
+    query: DriverQuery
+    key: tuple[ColumnElement[Any], ...]
+
+
+@lru_cache(maxsize=64)
+def _update_for(mapper: Mapper[Any], changed: tuple[str, ...]) -> _Update | None:
+    """``UPDATE … SET changed WHERE primary key RETURNING it``, or None if not plain columns."""
+    table = mapper.local_table
+    if mapper.version_id_col is not None or not isinstance(table, Table):
+        return None
+    columns = {attribute.key: attribute.columns for attribute in mapper.column_attrs}
+    if any(len(columns.get(key, ())) != 1 or columns[key][0].name != key for key in changed):
+        return None  # a relationship, or a mapped attribute that is not simply its column
+    if any(column.onupdate is not None for column in table.columns):
+        return None
+    key = tuple(mapper.primary_key)
+    statement = (
+        update(table)
+        .where(*(column == bindparam(f"key_{column.key}") for column in key))
+        .values({name: bindparam(name, type_=table.c[name].type) for name in changed})
+        .returning(*key)
+    )
+    return _Update(DriverQuery(statement), key)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import insert_on_driver
+from tsunagu.core.db import insert_on_driver, store_changes
 from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
@@ -655,6 +655,7 @@ def submit(
         action = Action.AUTO_APPROVE if decided.decision == "approved" else Action.AUTO_REJECT
         reason = f"{decided.reason_ja}\n{decided.reason_en}"
         _decide(session, app, definition, action, SYSTEM, reason, values=values)
+    store_changes(session, app)  # one UPDATE, not a unit of work at commit
     return Submitted(app, rows)
 
 
