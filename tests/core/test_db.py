@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.types import Boolean, Integer, String
+from sqlalchemy.types import Boolean, Integer, LargeBinary, String
 
 from tsunagu.core import db
 from tsunagu.core.db import (
@@ -38,6 +38,7 @@ from tsunagu.core.db import (
     UTCDateTime,
     begin_with_lock_timeout,
     execute_on_driver,
+    get_on_driver,
     insert_on_driver,
     store_changes,
     transaction_memo,
@@ -313,6 +314,8 @@ class _Note(_Scratch):
     body: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     seen: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date | None] = mapped_column(Date)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class _Counted(_Scratch):
@@ -413,3 +416,42 @@ def test_what_one_update_cannot_store_is_flushed(notes: tuple[Session, list[str]
     session.add(fresh)
     store_changes(session, fresh)  # not inserted yet
     assert inspect(fresh).persistent
+
+
+def test_an_object_read_on_the_driver_is_the_one_the_orm_loads(
+    notes: tuple[Session, list[str]],
+) -> None:
+    """Same values and types, persistent with nothing pending; changes flush as usual."""
+    session, statements = notes
+    moment = datetime(2026, 4, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+    stored = {
+        "body": "一",
+        "at": moment,
+        "seen": True,
+        "day": date(2026, 4, 1),
+        "blob": b"\x00\xff",
+    }
+    session.add(_Note(id=1, **stored))
+    session.add(_Note(id=2, body="二", at=None, seen=False, day=None, blob=None))
+    session.commit()
+    columns = [*stored, "id"]
+    for key in (1, 2):
+        session.expunge_all()
+        loaded = session.get(_Note, key)
+        assert loaded is not None
+        expected = {c: getattr(loaded, c) for c in columns}
+        session.expunge_all()
+        statements.clear()
+        read = get_on_driver(session, _Note, key)
+        assert read is not None and len(statements) == 1
+        assert {c: getattr(read, c) for c in columns} == expected
+        assert [type(getattr(read, c)) for c in columns] == [type(v) for v in expected.values()]
+        assert inspect(read).persistent and not inspect(read).modified
+        assert get_on_driver(session, _Note, key) is read  # the session's own, no statement
+        assert len(statements) == 1
+    assert get_on_driver(session, _Note, 99) is None
+    read.body = "改"  # type: ignore[union-attr]
+    session.commit()
+    assert session.execute(select(_Note.body).where(_Note.id == 2)).scalar_one() == "改"
+    session.add(_Note(id=3, body="三", at=None, seen=False, day=None, blob=None))
+    assert get_on_driver(session, _Note, 3) is not None  # written first, as get would

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditRecord
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import insert_on_driver, store_changes
+from tsunagu.core.db import get_on_driver, insert_on_driver, store_changes
 from tsunagu.core.errors import NotFoundError, PermissionDenied, TsunaguError, ValidationError
 from tsunagu.exchange import sealing
 from tsunagu.exchange import service as exchange
@@ -896,7 +896,7 @@ def withdraw(session: Session, actor: Actor, application_id: str) -> Application
 
 
 def _load(session: Session, application_id: str) -> Application:
-    app = session.get(Application, application_id)
+    app = get_on_driver(session, Application, application_id)
     if app is None:
         raise _not_found()
     return app
