@@ -7,9 +7,12 @@ while the two groups can never match the same path, which is what is checked.
 
 from __future__ import annotations
 
+import inspect
 import warnings
+from collections.abc import Iterator
 
 from fastapi import APIRouter
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from tsunagu.core.config import Settings
@@ -82,3 +85,27 @@ def test_openapi_operation_ids_are_unique(settings: Settings) -> None:
         schema = create_app(settings).openapi()
     ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
+
+
+def _sync_dependencies(dependant: Dependant) -> Iterator[str]:
+    for dependency in dependant.dependencies:
+        call = dependency.call
+        if call is not None and not (
+            inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+        ):
+            yield getattr(call, "__qualname__", repr(call))
+        yield from _sync_dependencies(dependency)
+
+
+def test_no_dependency_is_sent_to_a_thread() -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool: a hand-off to a thread
+    and back on every request that uses it. Dependencies do no blocking work (database
+    work happens in the handlers), so each is ``async``."""
+    app = create_app(Settings(database_url="sqlite://"))
+    sync = {
+        f"{route.path}: {name}"
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for name in _sync_dependencies(route.dependant)
+    }
+    assert not sync

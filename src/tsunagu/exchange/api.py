@@ -221,7 +221,7 @@ def give_consent(
     return {"status": "given"}
 
 
-def _filters(
+async def _filters(
     agency: Annotated[str | None, Query(max_length=64)] = None,
     since: date | None = None,
     until: date | None = None,

@@ -106,19 +106,23 @@ def _unauthenticated() -> HTTPException:
     return HTTPException(status_code=401, detail="login required")
 
 
-def require_login(actor: CurrentActor) -> Actor:
+# The checks below do no I/O, so they are ``async``: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hand-off to a thread and back on every request.
+
+
+async def require_login(actor: CurrentActor) -> Actor:
     if actor is None:
         raise _unauthenticated()
     return actor
 
 
-def require_person(actor: CurrentActor) -> Actor:
+async def require_person(actor: CurrentActor) -> Actor:
     if actor is None:
         raise _unauthenticated()
     return roles.require_person(actor)
 
 
-def require_member(actor: CurrentActor) -> Actor:
+async def require_member(actor: CurrentActor) -> Actor:
     """A business member session, or a person who is a business member (checked in service)."""
     if actor is None:
         raise _unauthenticated()
