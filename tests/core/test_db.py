@@ -15,17 +15,19 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    ForeignKey,
     MetaData,
     Table,
     bindparam,
     column,
+    func,
     inspect,
     literal,
     select,
     table,
     text,
 )
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import Boolean, Integer, LargeBinary, String
@@ -318,6 +320,13 @@ class _Note(_Scratch):
     blob: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class _Tag(_Scratch):
+    __tablename__ = "tags"
+
+    note_id: Mapped[int] = mapped_column(ForeignKey("notes.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
 class _Counted(_Scratch):
     __tablename__ = "counted"
 
@@ -332,7 +341,7 @@ def notes(engine: Engine) -> Iterator[tuple[Session, list[str]]]:
     """A session on a connection with tables of notes, and the statements its driver runs."""
     statements: list[str] = []
     with engine.connect() as connection:
-        for name in ("notes", "counted"):
+        for name in ("notes", "tags", "counted"):
             _Scratch.metadata.tables[name].create(connection)
         connection.commit()
         driver = connection.connection.driver_connection
@@ -455,3 +464,74 @@ def test_an_object_read_on_the_driver_is_the_one_the_orm_loads(
     assert session.execute(select(_Note.body).where(_Note.id == 2)).scalar_one() == "改"
     session.add(_Note(id=3, body="三", at=None, seen=False, day=None, blob=None))
     assert get_on_driver(session, _Note, 3) is not None  # written first, as get would
+
+
+_NOTES, _TAGS = _Scratch.metadata.tables["notes"], _Scratch.metadata.tables["tags"]
+
+
+def _note(n: int) -> dict[str, object]:
+    return {"id": n, "body": f"記{n}", "at": None, "seen": False, "day": None, "blob": None}
+
+
+def _writes(statements: list[str]) -> list[str]:
+    return [" ".join(s.split()[:3]) for s in statements if s.split()[0] in ("INSERT", "WITH")]
+
+
+def test_late_rows_go_in_one_statement_before_what_could_see_them(
+    notes: tuple[Session, list[str]],
+) -> None:
+    """Late rows of two tables: one statement at commit, or earlier for a statement that
+    could see them (their table, or a table whose key points at them); none for others."""
+    session, statements = notes
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    connection = session.connection()
+    insert_on_driver(connection, _NOTES, [_note(1), _note(2)], late=True)
+    insert_on_driver(connection, _TAGS, [{"note_id": 1, "tag": "a"}], late=True)
+    unrelated = DriverQuery(select(_Counted.id))
+    unrelated.rows(connection, {})
+    if postgresql:  # SQLite writes them at once
+        assert not _writes(statements)
+    session.commit()
+    if postgresql:
+        assert [w[:10] for w in _writes(statements)] == ["WITH w0 AS"]
+    statements.clear()
+    read = DriverQuery(select(_TAGS.c.tag).where(_TAGS.c.note_id == bindparam("n")))
+    insert_on_driver(session.connection(), _TAGS, [{"note_id": 2, "tag": "b"}], late=True)
+    assert [r.tag for r in read.rows(session.connection(), {"n": 2})] == ["b"]
+    insert_on_driver(session.connection(), _NOTES, [_note(3)], late=True)
+    insert_on_driver(session.connection(), _TAGS, [{"note_id": 3, "tag": "c"}])  # its key
+    assert session.execute(select(_Note.id).order_by(_Note.id)).scalars().all() == [1, 2, 3]
+    session.commit()
+
+
+def test_late_rows_are_undone_as_rows_written_at_once_would_be(
+    notes: tuple[Session, list[str]],
+) -> None:
+    """A rolled-back savepoint drops the late rows made inside it (and keeps the others),
+    a rolled-back transaction all of them; the next transaction writes none of them."""
+    session, _statements = notes
+    insert_on_driver(session.connection(), _NOTES, [_note(1)], late=True)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        insert_on_driver(session.connection(), _NOTES, [_note(2)], late=True)
+        raise RuntimeError("refused")
+    session.commit()
+    assert session.execute(select(_Note.id)).scalars().all() == [1]
+    insert_on_driver(session.connection(), _NOTES, [_note(4)], late=True)
+    session.rollback()
+    execute_on_driver(session.connection(), "SELECT 1", {})
+    session.commit()
+    assert session.execute(select(_Note.id)).scalars().all() == [1]
+
+
+def test_a_late_row_that_fails_fails_the_transaction(notes: tuple[Session, list[str]]) -> None:
+    """Late rows are for writes whose failure is a fault: it surfaces at the statement that
+    writes them (here the commit), as SQLAlchemy raises it, and nothing is kept."""
+    session, _statements = notes
+    session.add(_Note(**_note(1)))  # type: ignore[arg-type]
+    session.commit()
+    with pytest.raises(IntegrityError):  # on SQLite at once
+        insert_on_driver(session.connection(), _TAGS, [{"note_id": 1, "tag": "a"}], late=True)
+        insert_on_driver(session.connection(), _NOTES, [_note(1)], late=True)  # a duplicate
+        session.commit()
+    session.rollback()
+    assert session.execute(select(func.count()).select_from(_TAGS)).scalar_one() == 0

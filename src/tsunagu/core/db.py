@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
@@ -51,8 +52,9 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.type_api import _BindProcessorType, _ResultProcessorType
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -197,6 +199,7 @@ class DriverQuery:
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
         self._sqlite: _SqliteForm | None = None
+        self._touches = _touched_tables(statement)
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> Sequence[Any]:
         driver = connection.dialect.driver
@@ -205,6 +208,7 @@ class DriverQuery:
         if driver != "psycopg":
             return connection.execute(self.statement, dict(parameters)).all()
         sql, defaults = self._compiled or self._compile(connection)
+        _write_late_rows_for(connection, self._touches)
         cursor = _kept_cursor(connection, self, self._row_maker)
         with _as_sqlalchemy_errors(connection, sql, parameters):
             cursor.execute(sql, defaults | dict(parameters) if defaults else parameters)
@@ -337,7 +341,7 @@ def _sqlite_in_transaction(connection: Connection) -> sqlite3.Connection:
 
 
 def insert_on_driver(
-    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, late: bool = False
 ) -> None:
     """INSERT ``rows`` into ``table``: each row names the same columns, every one it sets.
 
@@ -346,7 +350,7 @@ def insert_on_driver(
     events) skip SQLAlchemy's execution, which for one row cost more than the row.
     Column defaults made in Python are not applied, so rows name every column that
     has no server default. Other drivers get one SQLAlchemy INSERT, ``inline`` (no
-    key is fetched back), several rows at once.
+    key is fetched back), several rows at once. ``late``: see "Late rows" below.
     """
     if not rows:
         return
@@ -354,7 +358,11 @@ def insert_on_driver(
     if driver == "pysqlite":
         _insert_form(table, tuple(rows[0]), connection.dialect).run_many(connection, rows)
     elif driver == "psycopg":
-        _psycopg_insert(table, tuple(rows[0]), connection.dialect).run(connection, rows)
+        writer = _psycopg_insert(table, tuple(rows[0]), connection.dialect)
+        if late:
+            _add_late_rows(connection, writer, rows)
+        else:
+            writer.run(connection, rows)
     else:
         connection.execute(insert(table).inline(), list(rows))
 
@@ -393,8 +401,14 @@ class _PsycopgInsert:
     statements: dict[int, tuple[str, tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        if self.processed:
-            rows = [self._bound(row) for row in rows]
+        _write_late_rows_for(connection, _neighbours(self.table))
+        self.run_bound(connection, self.bound(rows))
+
+    def bound(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """The rows with SQLAlchemy's bind processing done."""
+        return [self._bound(row) for row in rows] if self.processed else rows
+
+    def run_bound(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             sql, names = self.statements.get(len(chunk)) or self._compile(len(chunk))
@@ -462,9 +476,152 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
     if connection.dialect.driver != "psycopg":
         connection.exec_driver_sql(sql, dict(parameters))
         return
+    _write_late_rows_for(connection, None)
     cursor = _kept_cursor(connection, sql)
     with _as_sqlalchemy_errors(connection, sql, parameters):
         cursor.execute(sql, parameters)
+
+
+# Late rows (PostgreSQL). Appends whose outcome nobody reads in their transaction and
+# whose failure is a fault, not an answer (evidence rows, fresh outbox events, the audit
+# records written at commit) each cost a statement: its round trip is ~80 µs of a
+# worker's CPU here, plus the server's per-statement work. Marked late, they wait on the
+# connection and are written together, one statement for all (each table's INSERT a
+# data-modifying WITH of the last one), just before the first statement that could see
+# them: a read or write of their tables or of tables their keys point to (DriverQuery
+# knows its tables), any statement of unknown tables (SQL text, SQLAlchemy's own
+# executions, SAVEPOINT and ROLLBACK TO included, which then undo them as they would
+# have), or COMMIT. So every statement sees them as if written when asked; a rollback
+# drops those still waiting, which it would have undone. SQLite writes them at once.
+_LATE: WeakKeyDictionary[Any, list[_LateRows]] = WeakKeyDictionary()  # by DB-API connection
+# Parameters a merged statement may bind (PostgreSQL allows 65,535).
+_LATE_PARAMETERS = 30_000
+
+
+@dataclass(frozen=True)
+class _LateRows:
+    insert: _PsycopgInsert
+    rows: Sequence[Mapping[str, Any]]  # bound already
+
+
+def _add_late_rows(
+    connection: Connection, insert: _PsycopgInsert, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    _autobegin(connection)
+    waiting = _LATE.setdefault(connection.connection.dbapi_connection, [])
+    waiting.append(_LateRows(insert, insert.bound(rows)))
+
+
+def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) -> None:
+    """Write the late rows first if the next statement could see them (``None``: unknown)."""
+    if not _LATE:
+        return
+    waiting = _LATE.get(connection.connection.dbapi_connection)
+    if waiting and (tables is None or any(w.insert.table.name in tables for w in waiting)):
+        _write_late_rows(connection)
+
+
+def _write_late_rows(connection: Connection) -> None:
+    waiting = _LATE.pop(connection.connection.dbapi_connection, None)
+    if not waiting:
+        return
+    if len(waiting) == 1 or sum(len(w.rows) * len(w.insert.columns) for w in waiting) > (
+        _LATE_PARAMETERS
+    ):
+        for late in waiting:
+            late.insert.run_bound(connection, late.rows)
+        return
+    shape = tuple((w.insert.table, w.insert.columns, len(w.rows)) for w in waiting)
+    sql, names = _merged_inserts(shape, connection.dialect)
+    parameters = {
+        name: row[column]
+        for late, statement_names in zip(waiting, names, strict=True)
+        for row, row_names in zip(late.rows, statement_names, strict=True)
+        for name, column in zip(row_names, late.insert.columns, strict=True)
+    }
+    with _as_sqlalchemy_errors(connection, sql, {}):
+        _kept_cursor(connection, sql).execute(sql, parameters)
+
+
+@lru_cache(maxsize=64)
+def _merged_inserts(
+    shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Dialect
+) -> tuple[str, tuple[tuple[tuple[str, ...], ...], ...]]:
+    """One statement for several tables' INSERTs, and each row's parameter names."""
+    names = tuple(
+        tuple(tuple(f"w{i}_{c}_{j}" for c in columns) for j in range(count))
+        for i, (_table, columns, count) in enumerate(shape)
+    )
+    inserts = [
+        insert(table).values(
+            [
+                {c: bindparam(n, type_=table.c[c].type) for c, n in zip(columns, row, strict=True)}
+                for row in rows
+            ]
+        )
+        for (table, columns, _count), rows in zip(shape, names, strict=True)
+    ]
+    withs = [statement.cte(f"w{i}") for i, statement in enumerate(inserts[:-1])]
+    compiled = inserts[-1].add_cte(*withs).compile(dialect=dialect)
+    return compiled.string, names
+
+
+def _touched_tables(statement: ClauseElement) -> frozenset[str] | None:
+    """What a statement reads or writes, with the tables whose rows its rows could need
+    (its keys' targets; for a DELETE, the tables that point at its rows too).
+    ``None`` for SQL text, whose tables are unknown."""
+    if isinstance(statement, TextClause):
+        return None
+    tables = {t for t in find_tables(statement, include_crud=True) if isinstance(t, Table)}
+    touched = set().union(*(_neighbours(t) for t in tables))
+    if isinstance(statement, Delete):
+        touched |= {
+            other.name
+            for t in tables
+            for other in t.metadata.tables.values()
+            if any(fk.column.table is t for fk in other.foreign_keys)
+        }
+    return frozenset(touched)
+
+
+@lru_cache(maxsize=256)
+def _neighbours(table: Table) -> frozenset[str]:
+    """The table and the tables its foreign keys point to."""
+    return frozenset({table.name, *(fk.column.table.name for fk in table.foreign_keys)})
+
+
+def _write_late_rows_before_execute(connection: Connection, *_args: Any) -> None:
+    if _LATE:
+        _write_late_rows(connection)
+
+
+def _write_late_rows_at_commit(connection: Connection) -> None:
+    """Before COMMIT; if they fail, the transaction is rolled back here, as a failed
+    COMMIT would leave it (SQLAlchemy then issues none, its commit having failed)."""
+    if not _LATE:
+        return
+    try:
+        _write_late_rows(connection)
+    except DBAPIError:
+        connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        raise
+
+
+def _drop_late_rows(connection: Connection) -> None:
+    if _LATE:
+        _LATE.pop(connection.connection.dbapi_connection, None)
+
+
+def _drop_late_rows_on_checkin(dbapi_connection: Any, _record: Any) -> None:
+    if _LATE:
+        _LATE.pop(dbapi_connection, None)
+
+
+def _late_rows_on(engine: Engine) -> None:
+    event.listen(engine, "before_execute", _write_late_rows_before_execute)
+    event.listen(engine, "commit", _write_late_rows_at_commit)
+    event.listen(engine, "rollback", _drop_late_rows)
+    event.listen(engine, "checkin", _drop_late_rows_on_checkin)
 
 
 @contextmanager
@@ -576,6 +733,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # pipeline mode, whose loop polls for the results while holding the GIL:
         # 15 % of a loaded worker's GIL time went there (audit batches, ORM flushes).
         engine.dialect.use_insertmanyvalues_wo_returning = True
+        _late_rows_on(engine)
     return engine
 
 

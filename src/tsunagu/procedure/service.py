@@ -469,8 +469,9 @@ def _fetch_evidence(
             )
         rows.append(row)
     # one INSERT after the fetches: nothing reads the rows back in this transaction through
-    # the ORM, so no unit of work (and no flush of the application) is spent on them
-    insert_on_driver(session.connection(), EVIDENCE, rows)
+    # the ORM, so no unit of work (and no flush of the application) is spent on them; late
+    # (see core.db): on PostgreSQL it goes with the audit records at commit
+    insert_on_driver(session.connection(), EVIDENCE, rows, late=True)
     return case_id, [ApplicationEvidence(**row) for row in rows]
 
 

@@ -481,6 +481,7 @@ def _announce(
                 "version_id": inserted[-1] if after is not None and inserted else None,
             },
             event_id=change_id,
+            fresh_id=True,  # a uuid4 made above
         )
     return Change(
         change_id, definition.id, subject_id, record_key, tuple(superseded), tuple(inserted),

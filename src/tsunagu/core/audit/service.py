@@ -233,11 +233,12 @@ def flush_pending(session: Session) -> None:
     """Insert the records buffered by ``record``.
 
     Runs by itself before commit and before an ORM query of the trail, so a
-    transaction's records cost one multi-row INSERT, not one per ORM flush.
+    transaction's records cost one multi-row INSERT, not one per ORM flush; late
+    (``core.db``): on PostgreSQL with the transaction's other late rows.
     """
     rows = session.info.pop(_PENDING, None)
     if rows:
-        insert_on_driver(session.connection(), AUDIT_RECORDS, rows)
+        insert_on_driver(session.connection(), AUDIT_RECORDS, rows, late=True)
 
 
 def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> None:

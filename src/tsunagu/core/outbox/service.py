@@ -67,15 +67,24 @@ def load_handler_modules(modules: list[str]) -> None:
 
 
 def publish(
-    session: Session, topic: str, payload: dict[str, Any], *, event_id: str | None = None
+    session: Session,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    fresh_id: bool = False,
 ) -> str:
     """Queue an event in the caller's transaction; it exists only if that commits.
 
-    Written at once on the session's connection rather than added to the session: nothing
-    reads an event back through the ORM in the publishing transaction, and a unit of work
-    for one row costs more than the row.
+    Written on the session's connection rather than added to the session: nothing reads an
+    event back through the ORM in the publishing transaction, and a unit of work for one
+    row costs more than the row. An id that cannot clash (made here, or ``fresh_id``: one
+    the caller has just made) lets the row be written late (see ``core.db``); a given id
+    may repeat one already queued (a provider's event delivered twice), and the caller is
+    told at once.
     """
     now = utcnow()
+    fresh = fresh_id or event_id is None
     event_id = event_id or str(uuid.uuid4())
     event = {
         "id": event_id,
@@ -86,7 +95,7 @@ def publish(
         "attempts": 0,
         "next_attempt_at": now,
     }
-    insert_on_driver(session.connection(), OUTBOX_EVENTS, [event])
+    insert_on_driver(session.connection(), OUTBOX_EVENTS, [event], late=fresh)
     return event_id
 
 
