@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
@@ -24,7 +25,7 @@ from tsunagu.core import migrate
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit import service as audit
 from tsunagu.core.audit.models import AuditDailyRoot
-from tsunagu.core.db import PlainDescriptionCursor, make_engine, make_session_factory, transaction
+from tsunagu.core.db import make_engine, make_session_factory, transaction
 
 
 def _write(factory: sessionmaker[Session], count: int, at: datetime | None = None) -> None:
@@ -96,7 +97,7 @@ def _run_by_database(session: Session, monkeypatch: pytest.MonkeyPatch) -> Itera
             connection.set_trace_callback(None)
         return
     for method in ("execute", "executemany"):
-        monkeypatch.setattr(PlainDescriptionCursor, method, _listing(run, method))
+        monkeypatch.setattr(psycopg.Cursor, method, _listing(run, method))
     try:
         yield run
     finally:
@@ -105,9 +106,9 @@ def _run_by_database(session: Session, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 def _listing(run: list[str], method: str) -> Callable[..., Any]:
     """A cursor method that lists its statement in ``run``, then does its work."""
-    driver_method = getattr(PlainDescriptionCursor, method)
+    driver_method = getattr(psycopg.Cursor, method)
 
-    def listed(cursor: PlainDescriptionCursor, query: Any, *args: Any, **kw: Any) -> Any:
+    def listed(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
         run.append(str(query))
         return driver_method(cursor, query, *args, **kw)
 

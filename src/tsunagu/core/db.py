@@ -382,14 +382,19 @@ def _insert_form(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _S
 _ROWS_PER_INSERT = 100
 
 
+# Where each placeholder's value comes from: (row, column) for an INSERT of some rows.
+_Order = tuple[tuple[int, str], ...]
+
+
 @dataclass(frozen=True)
 class _PsycopgInsert:
-    """An INSERT as psycopg runs it: SQLAlchemy's SQL for the dialect, bound by name, with
-    the bind processors SQLAlchemy has for those columns there (most have none).
+    """An INSERT as psycopg runs it: SQLAlchemy's SQL for the dialect, with the bind
+    processors SQLAlchemy has for those columns there (most have none).
 
     Several rows go as one multi-row statement (up to ``_ROWS_PER_INSERT``): psycopg's
     ``executemany`` would send and run one statement per row, each with the client's
-    per-statement work (the nine audit records of a submission cost nine).
+    per-statement work (the nine audit records of a submission cost nine). Sent in
+    PostgreSQL's own placeholders (see ``_native``).
     """
 
     table: Table
@@ -397,8 +402,8 @@ class _PsycopgInsert:
     dialect: Dialect
     processed: tuple[str, ...]  # the columns SQLAlchemy processes before binding
     binds: tuple[_Processor, ...]  # their processors, in that order
-    # by number of rows: the SQL, and each row's parameter names in column order
-    statements: dict[int, tuple[str, tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
+    # by number of rows: the SQL, and where each placeholder's value comes from
+    statements: dict[int, tuple[str, _Order]] = field(default_factory=dict)
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         _write_late_rows_for(connection, _neighbours(self.table))
@@ -411,42 +416,75 @@ class _PsycopgInsert:
     def run_bound(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
-            sql, names = self.statements.get(len(chunk)) or self._compile(len(chunk))
-            parameters = chunk[0] if len(chunk) == 1 else self._named(names, chunk)
-            cursor = _kept_cursor(connection, sql)
+            sql, order = self.statements.get(len(chunk)) or self._compile(len(chunk))
             with _as_sqlalchemy_errors(connection, sql, chunk[0]):
-                cursor.execute(sql, parameters)
+                _raw_cursor(connection, sql).execute(sql, [chunk[i][c] for i, c in order])
 
-    def _named(
-        self, names: tuple[tuple[str, ...], ...], rows: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        return {
-            name: row[column]
-            for row_names, row in zip(names, rows, strict=True)
-            for name, column in zip(row_names, self.columns, strict=True)
-        }
-
-    def _compile(self, count: int) -> tuple[str, tuple[tuple[str, ...], ...]]:
-        names = (
-            (self.columns,)
-            if count == 1
-            else tuple(tuple(f"{c}_{i}" for c in self.columns) for i in range(count))
-        )
-        values = [
-            {
-                column: bindparam(name, type_=self.table.c[column].type)
-                for column, name in zip(self.columns, row, strict=True)
-            }
-            for row in names
-        ]
-        compiled = insert(self.table).values(values).compile(dialect=self.dialect)
-        assert isinstance(compiled, SQLCompiler) and not compiled.positional
-        self.statements[count] = (compiled.string, names)  # two threads compiling agree
+    def _compile(self, count: int) -> tuple[str, _Order]:
+        sql, order = _native_insert(((self.table, self.columns, count),), self.dialect)
+        self.statements[count] = (sql, tuple((i, c) for _w, i, c in order))  # threads agree
         return self.statements[count]
 
     def _bound(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = (row[name] for name in self.processed)
         return {**row, **dict(zip(self.processed, _processed(self.binds, values), strict=True))}
+
+
+@lru_cache(maxsize=128)
+def _native_insert(
+    shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Dialect
+) -> tuple[str, tuple[tuple[int, int, str], ...]]:
+    """One INSERT per (table, columns, rows) of ``shape``, all but the last in a
+    data-modifying WITH of the last; its SQL and, per placeholder, (insert, row, column)."""
+    places = {
+        f"w{w}_{c}_{i}": (w, i, c)
+        for w, (_table, columns, count) in enumerate(shape)
+        for i in range(count)
+        for c in columns
+    }
+    inserts = [
+        insert(table).values(
+            [
+                {c: bindparam(f"w{w}_{c}_{i}", type_=table.c[c].type) for c in columns}
+                for i in range(count)
+            ]
+        )
+        for w, (table, columns, count) in enumerate(shape)
+    ]
+    withs = [statement.cte(f"w{w}") for w, statement in enumerate(inserts[:-1])]
+    sql, names = _native(str(inserts[-1].add_cte(*withs).compile(dialect=dialect)))
+    return sql, tuple(places[name] for name in names)
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
+
+
+@lru_cache(maxsize=256)
+def _native(sql: str) -> tuple[str, tuple[str, ...]]:
+    """SQL compiled for psycopg (``%(name)s``) in PostgreSQL's ``$1 …`` placeholders, and the
+    name bound at each.
+
+    psycopg converts a statement's placeholders with a regular expression at every
+    execution once it has more than 50 parameters or 4,096 characters (its cache stops
+    there): the multi-row INSERTs spent more on that than on everything else. Sent as
+    they are through a ``RawCursor``, with the values in order, nothing is converted.
+    """
+    names: list[str] = []
+
+    def place(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return "%"
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PYFORMAT.sub(place, sql), tuple(names)
+
+
+def _raw_cursor(connection: Connection, sql: str) -> psycopg.RawCursor[Any]:
+    cursor = _kept_cursor(connection, ("raw", sql), raw=True)
+    assert isinstance(cursor, psycopg.RawCursor)
+    return cursor
 
 
 @lru_cache(maxsize=64)
@@ -477,9 +515,9 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
         connection.exec_driver_sql(sql, dict(parameters))
         return
     _write_late_rows_for(connection, None)
-    cursor = _kept_cursor(connection, sql)
+    native, names = _native(sql)
     with _as_sqlalchemy_errors(connection, sql, parameters):
-        cursor.execute(sql, parameters)
+        _raw_cursor(connection, native).execute(native, [parameters[n] for n in names])
 
 
 # Late rows (PostgreSQL). Appends whose outcome nobody reads in their transaction and
@@ -532,38 +570,9 @@ def _write_late_rows(connection: Connection) -> None:
             late.insert.run_bound(connection, late.rows)
         return
     shape = tuple((w.insert.table, w.insert.columns, len(w.rows)) for w in waiting)
-    sql, names = _merged_inserts(shape, connection.dialect)
-    parameters = {
-        name: row[column]
-        for late, statement_names in zip(waiting, names, strict=True)
-        for row, row_names in zip(late.rows, statement_names, strict=True)
-        for name, column in zip(row_names, late.insert.columns, strict=True)
-    }
+    sql, order = _native_insert(shape, connection.dialect)
     with _as_sqlalchemy_errors(connection, sql, {}):
-        _kept_cursor(connection, sql).execute(sql, parameters)
-
-
-@lru_cache(maxsize=64)
-def _merged_inserts(
-    shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Dialect
-) -> tuple[str, tuple[tuple[tuple[str, ...], ...], ...]]:
-    """One statement for several tables' INSERTs, and each row's parameter names."""
-    names = tuple(
-        tuple(tuple(f"w{i}_{c}_{j}" for c in columns) for j in range(count))
-        for i, (_table, columns, count) in enumerate(shape)
-    )
-    inserts = [
-        insert(table).values(
-            [
-                {c: bindparam(n, type_=table.c[c].type) for c, n in zip(columns, row, strict=True)}
-                for row in rows
-            ]
-        )
-        for (table, columns, _count), rows in zip(shape, names, strict=True)
-    ]
-    withs = [statement.cte(f"w{i}") for i, statement in enumerate(inserts[:-1])]
-    compiled = inserts[-1].add_cte(*withs).compile(dialect=dialect)
-    return compiled.string, names
+        _raw_cursor(connection, sql).execute(sql, [waiting[w].rows[i][c] for w, i, c in order])
 
 
 def _touched_tables(statement: ClauseElement) -> frozenset[str] | None:
@@ -654,7 +663,11 @@ _KEPT_CURSORS = "tsunagu.db.kept_cursors"
 
 
 def _kept_cursor(
-    connection: Connection, statement: object, row_maker: RowFactory[Any] | None = None
+    connection: Connection,
+    statement: object,
+    row_maker: RowFactory[Any] | None = None,
+    *,
+    raw: bool = False,
 ) -> psycopg.Cursor[Any]:
     """The cursor kept with the DB-API connection for one statement (psycopg).
 
@@ -671,9 +684,12 @@ def _kept_cursor(
     if cursor is None or cursor.closed:
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
-        cursor = kept[statement] = (
-            driver.cursor(row_factory=row_maker) if row_maker else driver.cursor()
-        )
+        if raw:
+            cursor = kept[statement] = psycopg.RawCursor(driver)
+        else:
+            cursor = kept[statement] = (
+                driver.cursor(row_factory=row_maker) if row_maker else driver.cursor()
+            )
     return cursor
 
 
