@@ -33,8 +33,10 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     insert,
     inspect,
+    literal_column,
     select,
     update,
 )
@@ -421,7 +423,9 @@ class _PsycopgInsert:
                 _raw_cursor(connection, sql).execute(sql, [chunk[i][c] for i, c in order])
 
     def _compile(self, count: int) -> tuple[str, _Order]:
-        sql, order = _native_insert(((self.table, self.columns, count),), self.dialect)
+        sql, order, _updates = _native_writes(
+            (("insert", self.table, self.columns, count),), self.dialect
+        )
         self.statements[count] = (sql, tuple((i, c) for _w, i, c in order))  # threads agree
         return self.statements[count]
 
@@ -430,30 +434,52 @@ class _PsycopgInsert:
         return {**row, **dict(zip(self.processed, _processed(self.binds, values), strict=True))}
 
 
+# A late write's shape: ("insert", table, columns, rows) or ("update", table, columns, key).
+_Shape = tuple[str, Table, tuple[str, ...], Any]
+
+
 @lru_cache(maxsize=128)
-def _native_insert(
-    shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Dialect
-) -> tuple[str, tuple[tuple[int, int, str], ...]]:
-    """One INSERT per (table, columns, rows) of ``shape``, all but the last in a
-    data-modifying WITH of the last; its SQL and, per placeholder, (insert, row, column)."""
-    places = {
-        f"w{w}_{c}_{i}": (w, i, c)
-        for w, (_table, columns, count) in enumerate(shape)
-        for i in range(count)
-        for c in columns
-    }
-    inserts = [
-        insert(table).values(
-            [
-                {c: bindparam(f"w{w}_{c}_{i}", type_=table.c[c].type) for c in columns}
-                for i in range(count)
-            ]
+def _native_writes(
+    shape: tuple[_Shape, ...], dialect: Dialect
+) -> tuple[str, tuple[tuple[int, int, str], ...], tuple[int, ...]]:
+    """One statement for the writes of ``shape``: its SQL; per placeholder, where its value
+    is (write, row, column); and which writes are UPDATEs, whose row counts it answers.
+
+    An INSERT of several rows is one multi-row INSERT. Several writes go in data-modifying
+    WITHs: of the last INSERT, or, with UPDATEs among them, of a SELECT of their counts.
+    An UPDATE's row binds its key columns as ``key_<column>``.
+    """
+    places: dict[str, tuple[int, int, str]] = {}
+    statements: list[Any] = []
+    for w, (kind, table, columns, extent) in enumerate(shape):
+        if kind == "insert":
+            rows = [{c: f"w{w}_{c}_{i}" for c in columns} for i in range(extent)]
+            places.update({n: (w, i, c) for i, row in enumerate(rows) for c, n in row.items()})
+            values = [{c: bindparam(n, type_=table.c[c].type) for c, n in r.items()} for r in rows]
+            statements.append(insert(table).values(values))
+            continue
+        places.update({f"w{w}_{c}": (w, 0, c) for c in columns})
+        places.update({f"w{w}_key_{k}": (w, 0, f"key_{k}") for k in extent})
+        statements.append(
+            update(table)
+            .where(
+                *(table.c[k] == bindparam(f"w{w}_key_{k}", type_=table.c[k].type) for k in extent)
+            )
+            .values({c: bindparam(f"w{w}_{c}", type_=table.c[c].type) for c in columns})
+            .returning(literal_column("1"))
         )
-        for w, (table, columns, count) in enumerate(shape)
-    ]
-    withs = [statement.cte(f"w{w}") for w, statement in enumerate(inserts[:-1])]
-    sql, names = _native(str(inserts[-1].add_cte(*withs).compile(dialect=dialect)))
-    return sql, tuple(places[name] for name in names)
+    updates = tuple(w for w, element in enumerate(shape) if element[0] == "update")
+    if len(statements) == 1 and not updates:
+        main = statements[0]
+    elif not updates:
+        main = statements[-1].add_cte(*(s.cte(f"w{w}") for w, s in enumerate(statements[:-1])))
+    else:
+        withs = [statement.cte(f"w{w}") for w, statement in enumerate(statements)]
+        main = select(
+            *(select(func.count()).select_from(withs[w]).scalar_subquery() for w in updates)
+        ).add_cte(*withs)
+    sql, names = _native(str(main.compile(dialect=dialect)))
+    return sql, tuple(places[name] for name in names), updates
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
@@ -538,16 +564,25 @@ _LATE_PARAMETERS = 30_000
 
 @dataclass(frozen=True)
 class _LateRows:
-    insert: _PsycopgInsert
+    shape: _Shape
     rows: Sequence[Mapping[str, Any]]  # bound already
+    insert: _PsycopgInsert | None = None  # what writes them in chunks, for INSERTs
+
+    @property
+    def parameters(self) -> int:
+        return len(self.rows) * len(self.rows[0])
+
+
+def _add_late(connection: Connection, late: _LateRows) -> None:
+    _autobegin(connection)
+    _LATE.setdefault(connection.connection.dbapi_connection, []).append(late)
 
 
 def _add_late_rows(
-    connection: Connection, insert: _PsycopgInsert, rows: Sequence[Mapping[str, Any]]
+    connection: Connection, writer: _PsycopgInsert, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    _autobegin(connection)
-    waiting = _LATE.setdefault(connection.connection.dbapi_connection, [])
-    waiting.append(_LateRows(insert, insert.bound(rows)))
+    shape = ("insert", writer.table, writer.columns, len(rows))
+    _add_late(connection, _LateRows(shape, writer.bound(rows), writer))
 
 
 def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) -> None:
@@ -555,7 +590,7 @@ def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) 
     if not _LATE:
         return
     waiting = _LATE.get(connection.connection.dbapi_connection)
-    if waiting and (tables is None or any(w.insert.table.name in tables for w in waiting)):
+    if waiting and (tables is None or any(w.shape[1].name in tables for w in waiting)):
         _write_late_rows(connection)
 
 
@@ -563,16 +598,26 @@ def _write_late_rows(connection: Connection) -> None:
     waiting = _LATE.pop(connection.connection.dbapi_connection, None)
     if not waiting:
         return
-    if len(waiting) == 1 or sum(len(w.rows) * len(w.insert.columns) for w in waiting) > (
-        _LATE_PARAMETERS
-    ):
-        for late in waiting:
-            late.insert.run_bound(connection, late.rows)
+    oversized = [w for w in waiting if w.insert is not None and len(w.rows) > _ROWS_PER_INSERT]
+    if not oversized and sum(w.parameters for w in waiting) <= _LATE_PARAMETERS:
+        _write_together(connection, waiting)
         return
-    shape = tuple((w.insert.table, w.insert.columns, len(w.rows)) for w in waiting)
-    sql, order = _native_insert(shape, connection.dialect)
+    for late in waiting:
+        if late.insert is not None:
+            late.insert.run_bound(connection, late.rows)
+        else:
+            _write_together(connection, [late])
+
+
+def _write_together(connection: Connection, waiting: Sequence[_LateRows]) -> None:
+    sql, order, updates = _native_writes(tuple(w.shape for w in waiting), connection.dialect)
+    cursor = _raw_cursor(connection, sql)
     with _as_sqlalchemy_errors(connection, sql, {}):
-        _raw_cursor(connection, sql).execute(sql, [waiting[w].rows[i][c] for w, i, c in order])
+        cursor.execute(sql, [waiting[w].rows[i][c] for w, i, c in order])
+        counts = cursor.fetchone() if updates else ()
+    for w, count in zip(updates, counts or (), strict=True):
+        if count != 1:
+            raise StaleDataError(f"{waiting[w].shape[1].name} {waiting[w].rows[0]} is gone")
 
 
 def _touched_tables(statement: ClauseElement) -> frozenset[str] | None:
@@ -611,7 +656,7 @@ def _write_late_rows_at_commit(connection: Connection) -> None:
         return
     try:
         _write_late_rows(connection)
-    except DBAPIError:
+    except (DBAPIError, StaleDataError):
         connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
         raise
 
@@ -805,7 +850,8 @@ def _row_query_for(mapper: Mapper[Any]) -> DriverQuery | None:
 
 
 def store_changes(session: Session, instance: Base) -> None:
-    """Write what changed in a loaded object now, with one UPDATE on the driver.
+    """Write what changed in a loaded object with one UPDATE on the driver (late, on
+    PostgreSQL: see "Late rows"; a row gone by then raises ``StaleDataError`` there).
 
     For the hot path that changes one row a request (a submission deciding its
     application): the unit of work a flush runs for one changed row cost that request
@@ -827,7 +873,13 @@ def store_changes(session: Session, instance: Base) -> None:
     values = {key: state.dict[key] for key in changed}
     identity = zip(writing.key, state.identity or (), strict=True)
     key = {f"key_{column.key}": value for column, value in identity}
-    if not writing.query.rows(session.connection(), values | key):
+    connection = session.connection()
+    if connection.dialect.driver == "psycopg":
+        table = writing.key[0].table
+        assert isinstance(table, Table)
+        shape = ("update", table, changed, tuple(column.key for column in writing.key))
+        _add_late(connection, _LateRows(shape, [values | key]))
+    elif not writing.query.rows(connection, values | key):
         raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
     # What a flush does to an object it wrote: no pending change, no longer dirty.
     state._commit_all(state.dict, session.identity_map)
