@@ -22,7 +22,6 @@ import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import RowFactory, RowMaker, namedtuple_row
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -851,7 +850,7 @@ def _row_query_for(mapper: Mapper[Any]) -> DriverQuery | None:
 
 def store_changes(session: Session, instance: Base) -> None:
     """Write what changed in a loaded object with one UPDATE on the driver (late, on
-    PostgreSQL: see "Late rows"; a row gone by then raises ``StaleDataError`` there).
+    PostgreSQL: see ``update_on_driver``).
 
     For the hot path that changes one row a request (a submission deciding its
     application): the unit of work a flush runs for one changed row cost that request
@@ -866,34 +865,22 @@ def store_changes(session: Session, instance: Base) -> None:
     changed = tuple(sorted(state.committed_state))
     if not changed:
         return
-    writing = _update_for(state.mapper, changed) if state.persistent else None
-    if writing is None or session.new or session.deleted:
+    table = _plain_table(state.mapper, changed) if state.persistent else None
+    if table is None or session.new or session.deleted:
         session.flush()
         return
-    values = {key: state.dict[key] for key in changed}
-    identity = zip(writing.key, state.identity or (), strict=True)
-    key = {f"key_{column.key}": value for column, value in identity}
-    connection = session.connection()
-    if connection.dialect.driver == "psycopg":
-        table = writing.key[0].table
-        assert isinstance(table, Table)
-        shape = ("update", table, changed, tuple(column.key for column in writing.key))
-        _add_late(connection, _LateRows(shape, [values | key]))
-    elif not writing.query.rows(connection, values | key):
-        raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
+    key = dict(
+        zip((str(c.key) for c in state.mapper.primary_key), state.identity or (), strict=True)
+    )
+    values = {name: state.dict[name] for name in changed}
+    update_on_driver(session.connection(), table, values, key, late=True)
     # What a flush does to an object it wrote: no pending change, no longer dirty.
     state._commit_all(state.dict, session.identity_map)
 
 
-@dataclass(frozen=True)
-class _Update:
-    query: DriverQuery
-    key: tuple[ColumnElement[Any], ...]
-
-
 @lru_cache(maxsize=64)
-def _update_for(mapper: Mapper[Any], changed: tuple[str, ...]) -> _Update | None:
-    """``UPDATE … SET changed WHERE primary key RETURNING it``, or None if not plain columns."""
+def _plain_table(mapper: Mapper[Any], changed: tuple[str, ...]) -> Table | None:
+    """The mapper's table if ``changed`` are plain columns one UPDATE can write, else None."""
     table = mapper.local_table
     if mapper.version_id_col is not None or not isinstance(table, Table):
         return None
@@ -902,14 +889,41 @@ def _update_for(mapper: Mapper[Any], changed: tuple[str, ...]) -> _Update | None
         return None  # a relationship, or a mapped attribute that is not simply its column
     if any(column.onupdate is not None for column in table.columns):
         return None
-    key = tuple(mapper.primary_key)
-    statement = (
+    return table
+
+
+def update_on_driver(
+    connection: Connection,
+    table: Table,
+    values: Mapping[str, Any],
+    key: Mapping[str, Any],
+    *,
+    late: bool = False,
+) -> None:
+    """UPDATE the one row of ``table`` whose columns equal ``key``; ``StaleDataError`` if
+    there is none. On the driver (see ``DriverQuery`` for the values it takes).
+
+    ``late`` (PostgreSQL): written with the transaction's late rows, and the row count
+    checked there (see "Late rows"): for an update whose row surely exists, e.g. one this
+    transaction wrote.
+    """
+    changed, keys = tuple(sorted(values)), tuple(sorted(key))
+    row = dict(values) | {f"key_{k}": v for k, v in key.items()}
+    if late and connection.dialect.driver == "psycopg":
+        _add_late(connection, _LateRows(("update", table, changed, keys), [row]))
+    elif not _update_query(table, changed, keys).rows(connection, row):
+        raise StaleDataError(f"{table.name} {dict(key)} is gone")
+
+
+@lru_cache(maxsize=64)
+def _update_query(table: Table, changed: tuple[str, ...], keys: tuple[str, ...]) -> DriverQuery:
+    """``UPDATE table SET changed WHERE keys RETURNING 1``."""
+    return DriverQuery(
         update(table)
-        .where(*(column == bindparam(f"key_{column.key}") for column in key))
+        .where(*(table.c[k] == bindparam(f"key_{k}") for k in keys))
         .values({name: bindparam(name, type_=table.c[name].type) for name in changed})
-        .returning(*key)
+        .returning(literal_column("1"))
     )
-    return _Update(DriverQuery(statement), key)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

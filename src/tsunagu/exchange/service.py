@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery, insert_on_driver
+from tsunagu.core.db import DriverQuery, insert_on_driver, transaction_memo, update_on_driver
 from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.ids import is_valid_mynumber
 from tsunagu.exchange import sealing
@@ -268,6 +268,7 @@ def open_case(
             f"申請 {ref} は既に登録されています。",
             f"The application {ref} is already registered.",
         )
+    transaction_memo(session, _OPENED_HERE)[case_id] = True
     audit.record(
         session,
         actor=actor,
@@ -883,14 +884,26 @@ _CLOSE_CASE = DriverQuery(
 )
 
 
+# Cases this transaction opened and has not closed: no other transaction sees them yet.
+_OPENED_HERE = "tsunagu.exchange.cases_opened_here"
+
+
 def close_case(session: Session, case_id: str, *, actor: str) -> None:
     """Close the case (idempotent): one UPDATE; a read only when it changed nothing.
 
     A plain UPDATE on the session's connection, not the ORM's: nothing reads a case's
     closing through a loaded ``Case`` (the fetch checks read the table), so the ORM's
-    bulk-update work (an autoflush, then matching loaded objects) bought nothing.
+    bulk-update work (an autoflush, then matching loaded objects) bought nothing. A case
+    this transaction opened (a submission's) is surely open still: its UPDATE is late
+    (see ``core.db``), written with the commit's other rows.
     """
-    if _CLOSE_CASE.rows(session.connection(), {"case": case_id, "at": utcnow()}):
+    if transaction_memo(session, _OPENED_HERE).pop(case_id, False):
+        closing = {"closed_at": utcnow()}
+        update_on_driver(session.connection(), CASES, closing, {"id": case_id}, late=True)
+        closed = True
+    else:
+        closed = bool(_CLOSE_CASE.rows(session.connection(), {"case": case_id, "at": utcnow()}))
+    if closed:
         audit.record(
             session,
             actor=actor,
