@@ -44,6 +44,7 @@ from tsunagu.core.db import (
     insert_on_driver,
     store_changes,
     transaction_memo,
+    update_on_driver,
 )
 
 
@@ -548,3 +549,16 @@ def test_a_late_row_that_fails_fails_the_transaction(notes: tuple[Session, list[
         session.commit()
     session.rollback()
     assert session.execute(select(func.count()).select_from(_TAGS)).scalar_one() == 0
+
+
+def test_an_update_on_the_driver_changes_its_one_row_or_says_it_is_gone(
+    notes: tuple[Session, list[str]],
+) -> None:
+    session, _statements = notes
+    session.add(_Note(**_note(1)))  # type: ignore[arg-type]
+    session.commit()
+    connection = session.connection()
+    update_on_driver(connection, _NOTES, {"body": "改", "seen": True}, {"id": 1})
+    with pytest.raises(StaleDataError):
+        update_on_driver(connection, _NOTES, {"body": "無"}, {"id": 99})
+    assert session.execute(select(_Note.body, _Note.seen)).one() == ("改", True)
