@@ -515,6 +515,9 @@ def test_late_rows_go_in_one_statement_before_what_could_see_them(
     insert_on_driver(session.connection(), _NOTES, [_note(3)], late=True)
     insert_on_driver(session.connection(), _TAGS, [{"note_id": 3, "tag": "c"}])  # its key
     assert session.execute(select(_Note.id).order_by(_Note.id)).scalars().all() == [1, 2, 3]
+    insert_on_driver(session.connection(), _NOTES, [_note(4)], late=True)
+    counted = session.connection().exec_driver_sql("SELECT count(*) FROM notes").scalar()
+    assert counted == 4  # SQL text through SQLAlchemy sees them too
     session.commit()
 
 

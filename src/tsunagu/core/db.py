@@ -556,6 +556,8 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
 # executions, SAVEPOINT and ROLLBACK TO included, which then undo them as they would
 # have), or COMMIT. So every statement sees them as if written when asked; a rollback
 # drops those still waiting, which it would have undone. SQLite writes them at once.
+# (A raw DB-API cursor bypasses all this: opendata's COPY and search use one, on tables
+# no late row is written to.)
 _LATE: WeakKeyDictionary[Any, list[_LateRows]] = WeakKeyDictionary()  # by DB-API connection
 # Parameters a merged statement may bind (PostgreSQL allows 65,535).
 _LATE_PARAMETERS = 30_000
@@ -643,7 +645,9 @@ def _neighbours(table: Table) -> frozenset[str]:
     return frozenset({table.name, *(fk.column.table.name for fk in table.foreign_keys)})
 
 
-def _write_late_rows_before_execute(connection: Connection, *_args: Any) -> None:
+def _write_late_rows_before_cursor_execute(connection: Connection, *_args: Any) -> None:
+    """Before each statement SQLAlchemy sends (``exec_driver_sql``'s too, which the
+    ``before_execute`` event would miss)."""
     if _LATE:
         _write_late_rows(connection)
 
@@ -671,7 +675,7 @@ def _drop_late_rows_on_checkin(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _late_rows_on(engine: Engine) -> None:
-    event.listen(engine, "before_execute", _write_late_rows_before_execute)
+    event.listen(engine, "before_cursor_execute", _write_late_rows_before_cursor_execute)
     event.listen(engine, "commit", _write_late_rows_at_commit)
     event.listen(engine, "rollback", _drop_late_rows)
     event.listen(engine, "checkin", _drop_late_rows_on_checkin)
