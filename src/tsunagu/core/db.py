@@ -419,7 +419,7 @@ class _PsycopgInsert:
             chunk = rows[start : start + _ROWS_PER_INSERT]
             sql, order = self.statements.get(len(chunk)) or self._compile(len(chunk))
             with _as_sqlalchemy_errors(connection, sql, chunk[0]):
-                _raw_cursor(connection, sql).execute(sql, [chunk[i][c] for i, c in order])
+                _raw_cursor(connection).execute(sql, [chunk[i][c] for i, c in order])
 
     def _compile(self, count: int) -> tuple[str, _Order]:
         sql, order, _updates = _native_writes(
@@ -506,8 +506,13 @@ def _native(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PYFORMAT.sub(place, sql), tuple(names)
 
 
-def _raw_cursor(connection: Connection, sql: str) -> psycopg.RawCursor[Any]:
-    cursor = _kept_cursor(connection, ("raw", sql), raw=True)
+_RAW = "tsunagu.db.raw_cursor"
+
+
+def _raw_cursor(connection: Connection) -> psycopg.RawCursor[Any]:
+    """The connection's one raw cursor: it converts no query, so one serves every SQL
+    (a cursor kept per statement would grow with the shapes of late writes)."""
+    cursor = _kept_cursor(connection, _RAW, raw=True)
     assert isinstance(cursor, psycopg.RawCursor)
     return cursor
 
@@ -542,7 +547,7 @@ def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str,
     _write_late_rows_for(connection, None)
     native, names = _native(sql)
     with _as_sqlalchemy_errors(connection, sql, parameters):
-        _raw_cursor(connection, native).execute(native, [parameters[n] for n in names])
+        _raw_cursor(connection).execute(native, [parameters[n] for n in names])
 
 
 # Late rows (PostgreSQL). Appends whose outcome nobody reads in their transaction and
@@ -612,7 +617,7 @@ def _write_late_rows(connection: Connection) -> None:
 
 def _write_together(connection: Connection, waiting: Sequence[_LateRows]) -> None:
     sql, order, updates = _native_writes(tuple(w.shape for w in waiting), connection.dialect)
-    cursor = _raw_cursor(connection, sql)
+    cursor = _raw_cursor(connection)
     with _as_sqlalchemy_errors(connection, sql, {}):
         cursor.execute(sql, [waiting[w].rows[i][c] for w, i, c in order])
         counts = cursor.fetchone() if updates else ()
