@@ -191,6 +191,19 @@ def test_rows_inserted_on_the_driver_read_back_as_sqlalchemy_writes_them(
     assert [tuple(r) for r in stored] == [(4, "四", False), (5, None, True), (6, "六", True)]
 
 
+def _list_psycopg_statements(patch: pytest.MonkeyPatch, statements: list[str]) -> None:
+    """Every statement a psycopg cursor (raw ones too) runs goes into ``statements``."""
+    execute = psycopg.Cursor.execute
+
+    def listed(
+        cursor: psycopg.Cursor[object], query: object, *args: object, **kw: object
+    ) -> object:
+        statements.append(str(query))
+        return execute(cursor, query, *args, **kw)  # type: ignore[arg-type]
+
+    patch.setattr(psycopg.Cursor, "execute", listed)
+
+
 def test_many_rows_inserted_on_the_driver_go_in_few_statements(
     scratch: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,15 +212,7 @@ def test_many_rows_inserted_on_the_driver_go_in_few_statements(
     monkeypatch.setattr(db, "_ROWS_PER_INSERT", 2)
     scratch_table = Table("scratch", MetaData(), Column("n", Integer), Column("name", String))
     statements: list[str] = []
-    sent = psycopg.Cursor.execute
-
-    def counted(
-        cursor: psycopg.Cursor[object], query: object, *args: object, **kw: object
-    ) -> object:
-        statements.append(str(query))
-        return sent(cursor, query, *args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    _list_psycopg_statements(monkeypatch, statements)
     insert_on_driver(scratch, scratch_table, [{"n": n, "name": f"名{n}"} for n in range(10, 15)])
     insert_on_driver(scratch, scratch_table, [{"n": 15, "name": None}])
     stored = scratch.execute(text("SELECT n, name FROM scratch WHERE n >= 10 ORDER BY n")).all()
@@ -348,15 +353,9 @@ def notes(engine: Engine) -> Iterator[tuple[Session, list[str]]]:
         driver = connection.connection.driver_connection
         if isinstance(driver, sqlite3.Connection):
             driver.set_trace_callback(statements.append)
-        psycopg_execute = psycopg.Cursor.execute
-
-        def seen(cursor: psycopg.Cursor[object], query: object, *args: object) -> object:
-            statements.append(str(query))
-            return psycopg_execute(cursor, query, *args)  # type: ignore[arg-type]
-
         session = Session(bind=connection)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(psycopg.Cursor, "execute", seen)
+            _list_psycopg_statements(patch, statements)
             yield session, statements
         session.close()
         connection.rollback()

@@ -200,7 +200,7 @@ class DriverQuery:
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
         self._sqlite: _SqliteForm | None = None
-        self._touches = _touched_tables(statement)
+        self._touches: frozenset[str] | None = None  # set with the psycopg SQL
 
     def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> Sequence[Any]:
         driver = connection.dialect.driver
@@ -229,6 +229,7 @@ class DriverQuery:
         _refuse_expanding(compiled)
         if compiled.positional:
             raise TypeError("DriverQuery needs named parameters on PostgreSQL")
+        self._touches = _touched_tables(self.statement)  # before _compiled: a thread may see it
         self._compiled = (compiled.string, _own_values(compiled))  # two threads compiling agree
         return self._compiled
 
@@ -459,14 +460,7 @@ def _native_writes(
             continue
         places.update({f"w{w}_{c}": (w, 0, c) for c in columns})
         places.update({f"w{w}_key_{k}": (w, 0, f"key_{k}") for k in extent})
-        statements.append(
-            update(table)
-            .where(
-                *(table.c[k] == bindparam(f"w{w}_key_{k}", type_=table.c[k].type) for k in extent)
-            )
-            .values({c: bindparam(f"w{w}_{c}", type_=table.c[c].type) for c in columns})
-            .returning(literal_column("1"))
-        )
+        statements.append(_keyed_update(table, columns, extent, f"w{w}_"))
     updates = tuple(w for w, element in enumerate(shape) if element[0] == "update")
     if len(statements) == 1 and not updates:
         main = statements[0]
@@ -841,20 +835,28 @@ def get_on_driver(session: Session, cls: type[_Loaded], key: Any) -> _Loaded | N
 @lru_cache(maxsize=64)
 def _row_query_for(mapper: Mapper[Any]) -> DriverQuery | None:
     """``SELECT every column WHERE the key = :key``, or None where attributes are not plain
-    columns (or the key has several)."""
+    columns (or the key has several, or there are relationships to load)."""
+    table = _plain_columns(mapper)
+    if table is None or len(mapper.primary_key) != 1 or mapper.relationships:
+        return None
+    columns = (attribute.columns[0] for attribute in mapper.column_attrs)
+    return DriverQuery(select(*columns).where(mapper.primary_key[0] == bindparam("key")))
+
+
+@lru_cache(maxsize=64)
+def _plain_columns(mapper: Mapper[Any]) -> Table | None:
+    """The mapper's table if each of its column attributes is one column of that table,
+    named as the attribute (so a row's names are the attributes'), else None."""
     table = mapper.local_table
-    if not isinstance(table, Table) or len(mapper.primary_key) != 1 or mapper.relationships:
+    if not isinstance(table, Table):
         return None
-    columns = [attribute.columns for attribute in mapper.column_attrs]
-    if any(len(c) != 1 or c[0].table is not table for c in columns):
-        return None
-    keys = [(attribute.key, attribute.columns[0]) for attribute in mapper.column_attrs]
-    if any(column.key != key for key, column in keys):
-        return None
-    statement = select(*(column for _key, column in keys)).where(
-        mapper.primary_key[0] == bindparam("key")
-    )
-    return DriverQuery(statement)
+    for attribute in mapper.column_attrs:
+        columns = attribute.columns
+        if len(columns) != 1 or columns[0].table is not table:
+            return None
+        if not attribute.key == columns[0].key == getattr(columns[0], "name", None):
+            return None
+    return table
 
 
 def store_changes(session: Session, instance: Base) -> None:
@@ -890,12 +892,11 @@ def store_changes(session: Session, instance: Base) -> None:
 @lru_cache(maxsize=64)
 def _plain_table(mapper: Mapper[Any], changed: tuple[str, ...]) -> Table | None:
     """The mapper's table if ``changed`` are plain columns one UPDATE can write, else None."""
-    table = mapper.local_table
-    if mapper.version_id_col is not None or not isinstance(table, Table):
+    table = _plain_columns(mapper)
+    if table is None or mapper.version_id_col is not None:
         return None
-    columns = {attribute.key: attribute.columns for attribute in mapper.column_attrs}
-    if any(len(columns.get(key, ())) != 1 or columns[key][0].name != key for key in changed):
-        return None  # a relationship, or a mapped attribute that is not simply its column
+    if any(key not in table.c for key in changed):
+        return None  # a relationship changed
     if any(column.onupdate is not None for column in table.columns):
         return None
     return table
@@ -926,11 +927,19 @@ def update_on_driver(
 
 @lru_cache(maxsize=64)
 def _update_query(table: Table, changed: tuple[str, ...], keys: tuple[str, ...]) -> DriverQuery:
-    """``UPDATE table SET changed WHERE keys RETURNING 1``."""
-    return DriverQuery(
+    return DriverQuery(_keyed_update(table, changed, keys))
+
+
+def _keyed_update(
+    table: Table, changed: tuple[str, ...], keys: tuple[str, ...], prefix: str = ""
+) -> Update:
+    """``UPDATE table SET changed WHERE keys RETURNING 1``, binding ``prefix`` + the column
+    (``key_<column>`` for a key)."""
+    typed = {name: table.c[name].type for name in (*changed, *keys)}
+    return (
         update(table)
-        .where(*(table.c[k] == bindparam(f"key_{k}") for k in keys))
-        .values({name: bindparam(name, type_=table.c[name].type) for name in changed})
+        .where(*(table.c[k] == bindparam(f"{prefix}key_{k}", type_=typed[k]) for k in keys))
+        .values({c: bindparam(f"{prefix}{c}", type_=typed[c]) for c in changed})
         .returning(literal_column("1"))
     )
 

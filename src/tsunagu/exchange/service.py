@@ -179,6 +179,8 @@ _OPEN_CASE_INSERT = (
     .returning(CASES.c.id)
 )
 _OPEN_CASE = DriverQuery(_OPEN_CASE_INSERT)
+# Cases this transaction opened and has not closed: no other transaction sees them yet.
+_OPENED_HERE = "tsunagu.exchange.cases_opened_here"
 
 
 @lru_cache(maxsize=8)
@@ -882,10 +884,6 @@ _CLOSE_CASE = DriverQuery(
     .values(closed_at=bindparam("at", type_=CASES.c.closed_at.type))
     .returning(CASES.c.id)
 )
-
-
-# Cases this transaction opened and has not closed: no other transaction sees them yet.
-_OPENED_HERE = "tsunagu.exchange.cases_opened_here"
 
 
 def close_case(session: Session, case_id: str, *, actor: str) -> None:

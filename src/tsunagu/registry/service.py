@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery, UTCDateTime, transaction_memo
+from tsunagu.core.db import DriverQuery, UTCDateTime, transaction_memo, update_on_driver
 from tsunagu.core.errors import (
     ConflictError,
     NotFoundError,
@@ -344,7 +344,7 @@ def _write(
     connection = session.connection()
     _forget_reads(session)
     if len(superseded) == 1:  # the usual change: one version replaced
-        _SUPERSEDE_ONE.rows(connection, {"id": superseded[0], "now": now})
+        update_on_driver(connection, RECORDS, {"superseded_at": now}, {"id": superseded[0]})
     elif superseded:
         connection.execute(_SUPERSEDE, {"ids": superseded, "now": now})
     if not rows:
@@ -359,12 +359,6 @@ _SUPERSEDE = (
     update(RECORDS)
     .where(RECORDS.c.id.in_(bindparam("ids", expanding=True)))
     .values(superseded_at=bindparam("now"))
-)
-_SUPERSEDE_ONE = DriverQuery(
-    update(RECORDS)
-    .where(RECORDS.c.id == bindparam("id"))
-    .values(superseded_at=bindparam("now"))
-    .returning(RECORDS.c.id)
 )
 _INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True)
 _INSERT_ONE = DriverQuery(
