@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from tsunagu.core import migrate
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit import service as audit
-from tsunagu.core.audit.models import AuditDailyRoot
 from tsunagu.core.db import make_engine, make_session_factory, transaction
 
 
@@ -131,39 +130,6 @@ def test_a_transaction_inserts_its_records_once_and_its_readers_see_them(
         assert [r.action for r in audit.records_of(session, "case", "9")] == ["a.step"] * 3
         # one INSERT of three rows (SQLite runs it once a row)
         assert len(_inserts(run, "audit_records")) == (1 if engine.dialect.name != "sqlite" else 3)
-    assert _verify(session_factory) is None
-
-
-def test_a_row_citing_records_is_inserted_with_them(
-    session_factory: sessionmaker[Session], engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """insert_with_pending: buffered records and the citing row land together, exactly.
-
-    On PostgreSQL one statement carries both (a data-modifying WITH, run on the
-    driver's cursor), elsewhere the records' INSERT and then the row's.
-    """
-    day = datetime(2026, 4, 1, tzinfo=UTC)
-    with transaction(session_factory) as session:
-        for i in range(2):
-            audit.record(session, actor="x", action="a.cited", object_type="t", object_id=str(i))
-        seq = audit.last_seq(session)
-        row = {"day": day.date(), "root": "名" * 3, "record_count": 2, "first_seq": 1,
-               "last_seq": seq, "published_at": day}  # fmt: skip
-        with _run_by_database(session, monkeypatch) as run:
-            audit.insert_with_pending(session, AuditDailyRoot.__table__, row)  # type: ignore[arg-type]
-        # nothing left for the commit, and a row with nothing buffered is inserted alone
-        assert session.info.get("tsunagu.audit.pending") is None
-    if engine.dialect.name == "sqlite":  # the records' INSERT (once a row), then the root's
-        assert [s.split(" (")[0] for s in run if s.startswith("INSERT")] == [
-            "INSERT INTO audit_records"
-        ] * 2 + ["INSERT INTO audit_daily_roots"]
-    else:
-        assert len(run) == 1
-    with transaction(session_factory) as session:
-        stored = session.get(AuditDailyRoot, day.date())
-        assert stored is not None and (stored.root, stored.last_seq) == ("名名名", seq)
-        assert [r.action for r in audit.records_of(session, "t", "1")] == ["a.cited"]
-        session.delete(stored)  # a made-up root, which the verifier would rightly refuse
     assert _verify(session_factory) is None
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import Boolean, Integer, LargeBinary, String
@@ -39,12 +39,12 @@ from tsunagu.core.db import (
     PlainDescriptionCursor,
     UTCDateTime,
     begin_with_lock_timeout,
-    execute_on_driver,
     get_on_driver,
     insert_on_driver,
     store_changes,
     transaction_memo,
     update_on_driver,
+    waiting_rows,
 )
 
 
@@ -238,20 +238,6 @@ def test_driver_queries_refuse_lists_they_cannot_bind(scratch: Connection) -> No
     query = DriverQuery(select(_TABLE.c.n).where(_TABLE.c.n.in_(bindparam("ns", expanding=True))))
     with pytest.raises(TypeError, match="expanding"):
         query.rows(scratch, {"ns": [1, 2]})
-
-
-def test_statements_run_on_the_driver_in_the_callers_transaction(scratch: Connection) -> None:
-    insert_sql = (
-        "INSERT INTO scratch (n, name) VALUES (%(n)s, %(name)s)"
-        if scratch.dialect.driver == "psycopg"
-        else "INSERT INTO scratch (n, name) VALUES (:n, :name)"
-    )
-    execute_on_driver(scratch, insert_sql, {"n": 7, "name": "七"})
-    assert scratch.execute(text("SELECT name FROM scratch WHERE n = 7")).scalar_one() == "七"
-    if scratch.dialect.driver == "psycopg":  # a driver error arrives as SQLAlchemy's
-        with pytest.raises(ProgrammingError) as raised:
-            execute_on_driver(scratch, "INSERT INTO nowhere VALUES (%(n)s)", {"n": 1})
-        assert raised.value.orig is not None and raised.value.orig.sqlstate == "42P01"
 
 
 def test_a_transaction_can_open_with_its_lock_timeout(engine: Engine) -> None:
@@ -520,6 +506,33 @@ def test_late_rows_go_in_one_statement_before_what_could_see_them(
     session.commit()
 
 
+def test_late_rows_of_a_table_are_one_insert_which_a_query_may_leave_to_its_caller(
+    notes: tuple[Session, list[str]],
+) -> None:
+    """Late rows for one table join those waiting, in order; a query told its caller looks
+    into them (``caller_sees_late``) leaves them waiting, and ``waiting_rows`` shows them; a
+    late UPDATE of a row still waiting to be inserted has it written first, so finds it."""
+    session, statements = notes
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    connection = session.connection()
+    insert_on_driver(connection, _NOTES, [_note(1)], late=True)
+    insert_on_driver(connection, _TAGS, [{"note_id": 1, "tag": "a"}], late=True)
+    insert_on_driver(connection, _NOTES, [_note(2), _note(3)], late=True)
+    blind = DriverQuery(select(func.count()).select_from(_NOTES), caller_sees_late=(_NOTES,))
+    counted = blind.rows(connection, {})[0][0]
+    waiting = [row["id"] for row in waiting_rows(connection, _NOTES)]
+    if postgresql:
+        assert (counted, waiting) == (0, [1, 2, 3]) and not _writes(statements)
+    else:  # written at once
+        assert (counted, waiting) == (3, [])
+    update_on_driver(connection, _NOTES, {"body": "改"}, {"id": 2}, late=True)
+    session.commit()
+    assert sum(s.count("INSERT INTO notes") for s in statements) == (1 if postgresql else 3)
+    assert session.execute(select(_Note.id, _Note.body).order_by(_Note.id)).all() == [
+        (1, "記1"), (2, "改"), (3, "記3"),
+    ]  # fmt: skip
+
+
 def test_late_rows_are_undone_as_rows_written_at_once_would_be(
     notes: tuple[Session, list[str]],
 ) -> None:
@@ -534,7 +547,7 @@ def test_late_rows_are_undone_as_rows_written_at_once_would_be(
     assert session.execute(select(_Note.id)).scalars().all() == [1]
     insert_on_driver(session.connection(), _NOTES, [_note(4)], late=True)
     session.rollback()
-    execute_on_driver(session.connection(), "SELECT 1", {})
+    DriverQuery(text("SELECT 1")).rows(session.connection(), {})
     session.commit()
     assert session.execute(select(_Note.id)).scalars().all() == [1]
 

@@ -193,10 +193,19 @@ class DriverQuery:
     statements that expand lists. Other drivers run the statement through
     SQLAlchemy; rows answer by name and by position either way. The caller
     flushes first where pending ORM changes must be seen: this does not autoflush.
+
+    ``caller_sees_late``: tables whose late rows (below) this query need not see,
+    because its caller looks into them itself (``waiting_rows``); they stay waiting.
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | TextClause | Insert | Update) -> None:
+    def __init__(
+        self,
+        statement: Select[*tuple[Any, ...]] | TextClause | Insert | Update,
+        *,
+        caller_sees_late: Iterable[Table] = (),
+    ) -> None:
         self.statement = statement
+        self._caller_sees_late = frozenset(caller_sees_late)
         self._compiled: tuple[str, dict[str, Any]] | None = None
         self._row: RowMaker[Any] | None = None
         self._sqlite: _SqliteForm | None = None
@@ -229,7 +238,8 @@ class DriverQuery:
         _refuse_expanding(compiled)
         if compiled.positional:
             raise TypeError("DriverQuery needs named parameters on PostgreSQL")
-        self._touches = _touched_tables(self.statement)  # before _compiled: a thread may see it
+        # before _compiled: a thread may see it
+        self._touches = _touched_tables(self.statement, self._caller_sees_late)
         self._compiled = (compiled.string, _own_values(compiled))  # two threads compiling agree
         return self._compiled
 
@@ -526,24 +536,6 @@ def _psycopg_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) ->
     )
 
 
-def execute_on_driver(connection: Connection, sql: str, parameters: Mapping[str, Any]) -> None:
-    """Run a statement compiled beforehand for this connection's dialect, on its driver.
-
-    For the hot writes whose SQL is built once per shape (see ``DriverQuery``
-    for why SQLAlchemy's execution is skipped); the values must be ones the
-    driver adapts as they are. Parameters are bound by name, so on a driver
-    other than psycopg the SQL must use that driver's named style (SQLite's
-    ``:name``, not the ``?`` SQLAlchemy compiles for it).
-    """
-    if connection.dialect.driver != "psycopg":
-        connection.exec_driver_sql(sql, dict(parameters))
-        return
-    _write_late_rows_for(connection, None)
-    native, names = _native(sql)
-    with _as_sqlalchemy_errors(connection, sql, parameters):
-        _raw_cursor(connection).execute(native, [parameters[n] for n in names])
-
-
 # Late rows (PostgreSQL). Appends whose outcome nobody reads in their transaction and
 # whose failure is a fault, not an answer (evidence rows, fresh outbox events, the audit
 # records written at commit) each cost a statement: its round trip is ~80 µs of a
@@ -581,8 +573,17 @@ def _add_late(connection: Connection, late: _LateRows) -> None:
 def _add_late_rows(
     connection: Connection, writer: _PsycopgInsert, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    shape = ("insert", writer.table, writer.columns, len(rows))
-    _add_late(connection, _LateRows(shape, writer.bound(rows), writer))
+    """Rows for a table and columns already waiting join those, in order: one INSERT
+    writes them all, so keys the database numbers ascend as the rows were made."""
+    _autobegin(connection)
+    waiting = _LATE.setdefault(connection.connection.dbapi_connection, [])
+    bound = writer.bound(rows)
+    for i, late in enumerate(waiting):
+        if late.insert is not None and late.shape[1:3] == (writer.table, writer.columns):
+            joined = [*late.rows, *bound]
+            waiting[i] = _LateRows(("insert", *late.shape[1:3], len(joined)), joined, writer)
+            return
+    waiting.append(_LateRows(("insert", writer.table, writer.columns, len(bound)), bound, writer))
 
 
 def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) -> None:
@@ -592,6 +593,16 @@ def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) 
     waiting = _LATE.get(connection.connection.dbapi_connection)
     if waiting and (tables is None or any(w.shape[1].name in tables for w in waiting)):
         _write_late_rows(connection)
+
+
+def waiting_rows(connection: Connection, table: Table) -> Iterator[Mapping[str, Any]]:
+    """Rows inserted late into ``table`` on this connection and not written yet (as bound
+    for the driver), for a caller whose query leaves them waiting (``caller_sees_late``)."""
+    if not _LATE:
+        return
+    for late in _LATE.get(connection.connection.dbapi_connection, ()):
+        if late.insert is not None and late.shape[1] is table:
+            yield from late.rows
 
 
 def _write_late_rows(connection: Connection) -> None:
@@ -620,13 +631,16 @@ def _write_together(connection: Connection, waiting: Sequence[_LateRows]) -> Non
             raise StaleDataError(f"{waiting[w].shape[1].name} {waiting[w].rows[0]} is gone")
 
 
-def _touched_tables(statement: ClauseElement) -> frozenset[str] | None:
+def _touched_tables(
+    statement: ClauseElement, unseen: frozenset[Table] = frozenset()
+) -> frozenset[str] | None:
     """What a statement reads or writes, with the tables whose rows its rows could need
-    (its keys' targets; for a DELETE, the tables that point at its rows too).
-    ``None`` for SQL text, whose tables are unknown."""
+    (its keys' targets; for a DELETE, the tables that point at its rows too), but for
+    ``unseen``. ``None`` for SQL text, whose tables are unknown."""
     if isinstance(statement, TextClause):
         return None
-    tables = {t for t in find_tables(statement, include_crud=True) if isinstance(t, Table)}
+    found = find_tables(statement, include_crud=True)
+    tables = {t for t in found if isinstance(t, Table) and t not in unseen}
     touched = set().union(*(_neighbours(t) for t in tables))
     if isinstance(statement, Delete):
         touched |= {
@@ -920,6 +934,8 @@ def update_on_driver(
     changed, keys = tuple(sorted(values)), tuple(sorted(key))
     row = dict(values) | {f"key_{k}": v for k, v in key.items()}
     if late and connection.dialect.driver == "psycopg":
+        if next(waiting_rows(connection, table), None) is not None:
+            _write_late_rows(connection)  # one statement's UPDATE cannot see its own INSERTs
         _add_late(connection, _LateRows(("update", table, changed, keys), [row]))
     elif not _update_query(table, changed, keys).rows(connection, row):
         raise StaleDataError(f"{table.name} {dict(key)} is gone")

@@ -40,7 +40,13 @@ from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
 from tsunagu.core.clock import tokyo_today, utcnow
-from tsunagu.core.db import DriverQuery, insert_on_driver, transaction_memo, update_on_driver
+from tsunagu.core.db import (
+    DriverQuery,
+    insert_on_driver,
+    transaction_memo,
+    update_on_driver,
+    waiting_rows,
+)
 from tsunagu.core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from tsunagu.core.ids import is_valid_mynumber
 from tsunagu.exchange import sealing
@@ -423,8 +429,11 @@ def write_log(session: Session, facts: LogFacts, *, at: datetime | None = None) 
         "reason": facts.reason,
         "request_id": facts.request_id,
     }
-    # With the audit record (and any buffered before it) in one statement on PostgreSQL.
-    audit.insert_with_pending(session, ACCESS_LOG, row)
+    # Late, with the audit records it cites: written with the transaction's last statement
+    # on PostgreSQL. The one read of the log in the fetch, the replay check, looks into
+    # the waiting rows itself.
+    audit.flush_pending(session)
+    insert_on_driver(session.connection(), ACCESS_LOG, [row], late=True)
     return seq
 
 
@@ -654,7 +663,8 @@ def _checks_statement(functions: tuple[str, ...]) -> DriverQuery:
             for i, function in enumerate(functions)
         ]
         statement = _CHECKS[functions] = DriverQuery(
-            select(*_CHECK_COLUMNS, *designated).select_from(_CHECK_FROM)
+            select(*_CHECK_COLUMNS, *designated).select_from(_CHECK_FROM),
+            caller_sees_late=(ACCESS_LOG,),  # see _replayed
         )
     return statement
 
@@ -694,13 +704,24 @@ def _read_checks(session: Session, state: _Fetch, opened: sealing.Opened) -> Any
     return row
 
 
+def _replayed_in_this_transaction(session: Session, facts: LogFacts) -> bool:
+    """Whether the request was answered earlier in this transaction: its log row may still
+    wait to be written (late), unseen by the check query's ``seen``."""
+    return any(
+        logged["request_id"] == facts.request_id
+        and logged["requester_id"] == facts.requester_id
+        and logged["requester_verified"]
+        for logged in waiting_rows(session.connection(), ACCESS_LOG)
+    )
+
+
 def _check_stored(session: Session, state: _Fetch, row: Any) -> None:
     """Replay, application, subject, legal basis and consent, in that order."""
     facts = state.facts
     assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
     candidates = state.candidates
     functions = _functions(candidates)
-    if row.seen:
+    if row.seen or _replayed_in_this_transaction(session, facts):
         raise FetchRefused("replayed_request")
     evidence = evidence_types().get(facts.evidence_type_id)
     if evidence is None:

@@ -30,17 +30,16 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Table, bindparam, event, func, insert, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from tsunagu.core.audit import merkle
 from tsunagu.core.audit.models import AUDIT_RECORDS, AuditDailyRoot, AuditRecord
 from tsunagu.core.clock import TOKYO, utcnow
-from tsunagu.core.db import DriverQuery, execute_on_driver, insert_on_driver
+from tsunagu.core.db import DriverQuery, insert_on_driver
 from tsunagu.core.ids import is_valid_mynumber
 
 GENESIS_HASH = "0" * 64
@@ -239,45 +238,6 @@ def flush_pending(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
         insert_on_driver(session.connection(), AUDIT_RECORDS, rows, late=True)
-
-
-def insert_with_pending(session: Session, table: Table, row: dict[str, Any]) -> None:
-    """Insert ``row`` (a row that cites a record) into ``table`` with the buffered records.
-
-    On PostgreSQL both go in one statement (the row's INSERT as a data-modifying
-    WITH), saving the hot exchange log a round trip; elsewhere one after the other.
-    """
-    connection = session.connection()
-    if session.info.get(_PENDING) and _is_postgresql(session):
-        rows = session.info.pop(_PENDING)
-        sql = _with_cited(connection.dialect, table, tuple(row), len(rows), tuple(rows[0]))
-        parameters = {f"r{i}_{key}": value for i, r in enumerate(rows) for key, value in r.items()}
-        execute_on_driver(connection, sql, parameters | {f"cited_{k}": v for k, v in row.items()})
-        return
-    flush_pending(session)
-    insert_on_driver(connection, table, [row])
-
-
-@lru_cache(maxsize=64)
-def _with_cited(
-    dialect: Dialect,
-    table: Table,
-    columns: tuple[str, ...],
-    records: int,
-    record_columns: tuple[str, ...],
-) -> str:
-    """SQL of ``records`` audit rows inserted WITH the INSERT of one ``table`` row.
-
-    Compiled once per shape: SQLAlchemy does not cache statements holding a
-    data-modifying WITH, and compiling it for every fetch cost more than the round
-    trip it saves. Parameters are bound by name; the values are ones psycopg adapts
-    as they are (text, numbers, booleans, dates and aware datetimes).
-    """
-    cited = insert(table).values({c: bindparam(f"cited_{c}") for c in columns}).cte("cited")
-    values: list[dict[str, Any]] = [
-        {c: bindparam(f"r{i}_{c}") for c in record_columns} for i in range(records)
-    ]
-    return str(insert(AuditRecord).values(values).add_cte(cited).compile(dialect=dialect))
 
 
 def _forget_head(session: Session) -> None:
