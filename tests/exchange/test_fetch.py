@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.concurrency import race
@@ -385,3 +385,27 @@ def test_every_log_entry_is_in_the_audit_chain(session: Session, world: World) -
     entries = session.execute(select(AccessLogEntry)).scalars().all()
     assert [e.outcome for e in entries] == ["provided", "not_found", "refused"]
     assert [e.reason for e in entries] == [None, "no_record", "no_legal_basis"]
+
+
+def test_the_check_query_reads_a_subject_by_its_key_whatever_the_statistics(
+    session: Session, world: World
+) -> None:
+    """PostgreSQL planned the check's join of case subjects as a scan of every subject on a
+    table without statistics (a new deployment), and kept that plan for the prepared query;
+    read as EXISTS by the primary key it is an index lookup."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    for n in range(200):
+        _case(session, world.chiyoda, "jidou_teate_nintei", f"JT-S{n}", f"party-{n}")
+    session.execute(
+        text("DELETE FROM pg_statistic WHERE starelid = 'exchange_case_subjects'::regclass")
+    )
+    statement = exchange._checks_statement(("municipality",)).statement.params(
+        request="r", requester=world.chiyoda, ref="JT-S7", party="party-7", evidence="juminhyo",
+        seal_serial="00",
+    )  # fmt: skip
+    sql = statement.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
+    assert "exchange_case_subjects" in plan and "Seq Scan on exchange_case_subjects" not in plan

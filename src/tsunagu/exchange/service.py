@@ -606,20 +606,13 @@ def _check_seal(session: Session, state: _Fetch, opened: sealing.Opened) -> None
 # consent, or a closed case, counts at the very next fetch.
 _ANCHOR = select(literal(1).label("one")).subquery("anchor")
 _OTHER_CASES = CASES.alias("other_cases")
-_CHECK_FROM = (
-    _ANCHOR.outerjoin(
-        CASES,
-        and_(
-            CASES.c.requester_id == bindparam("requester"),
-            CASES.c.application_ref == bindparam("ref"),
-        ),
-    )
-    .outerjoin(
-        CASE_SUBJECTS,
-        and_(CASE_SUBJECTS.c.case_id == CASES.c.id, CASE_SUBJECTS.c.party_id == bindparam("party")),
-    )
-    .outerjoin(Certificate, Certificate.serial == bindparam("seal_serial"))
-)
+_CHECK_FROM = _ANCHOR.outerjoin(
+    CASES,
+    and_(
+        CASES.c.requester_id == bindparam("requester"),
+        CASES.c.application_ref == bindparam("ref"),
+    ),
+).outerjoin(Certificate, Certificate.serial == bindparam("seal_serial"))
 _CHECK_COLUMNS = (
     exists()
     .where(
@@ -631,7 +624,12 @@ _CHECK_COLUMNS = (
     CASES.c.id,
     CASES.c.procedure_id,
     CASES.c.closed_at,
-    CASE_SUBJECTS.c.party_id,
+    # EXISTS by the whole primary key, not a join: the plan PostgreSQL keeps for this
+    # prepared query took a join of case subjects as a scan of every subject whenever the
+    # table had no statistics yet (a new deployment's first hours).
+    exists()
+    .where(CASE_SUBJECTS.c.case_id == CASES.c.id, CASE_SUBJECTS.c.party_id == bindparam("party"))
+    .label("subject"),
     exists()
     .where(
         CONSENTS.c.case_id == CASES.c.id,
@@ -739,7 +737,7 @@ def _check_stored(session: Session, state: _Fetch, row: Any) -> None:
     if row.closed_at is not None:
         raise FetchRefused("application_closed")
     state.case_id = row.id
-    if row.party_id is None:
+    if not row.subject:
         raise FetchRefused("subject_not_in_application")
     designated = {f for i, f in enumerate(functions) if row[len(_CHECK_COLUMNS) + i]}
     performed = (
