@@ -18,11 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 from time import monotonic
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tsunagu.core.audit import service as audit
@@ -232,7 +233,9 @@ def init_pki(session: Session, settings: Settings, *, actor: str = "system") -> 
     return created
 
 
-_STORES: dict[str, tuple[float, str, TrustStore]] = {}
+# By engine (one database each): a session's engine is found at once, where rendering its
+# URL for a key cost more than the rest of a cache hit.
+_STORES: WeakKeyDictionary[Engine, tuple[float, str, TrustStore]] = WeakKeyDictionary()
 STORE_TTL_SECONDS = 60.0
 
 
@@ -242,7 +245,7 @@ def trust_store(session: Session) -> TrustStore:
     CAs change only at ``init_pki`` (which clears the cache in-process), so a
     short TTL is enough; revocation is *not* cached (see ``registry_lookup``).
     """
-    key = str(session.connection().engine.url)
+    key = session.get_bind().engine
     cached = _STORES.get(key)
     now = monotonic()
     if cached is not None and now - cached[0] < STORE_TTL_SECONDS:
