@@ -20,6 +20,7 @@ from tsunagu.registry import service
 
 DAY = date(2024, 4, 1)
 MOVE = date(2025, 6, 1)
+LATER = date(2025, 7, 1)
 
 
 @pytest.fixture
@@ -76,3 +77,36 @@ def test_second_concurrent_first_record_is_a_conflict(
     error = race(pg_factory, engine, enrol)
     assert isinstance(error, ConflictError)
     assert error.code == "record_changed_concurrently"
+
+
+def test_an_enrolment_that_waited_for_a_change_of_the_record_is_a_conflict(
+    pg_factory: sessionmaker[Session], engine: Engine
+) -> None:
+    """``change`` with a whole ``record`` (a first enrolment) whose locked read waited for a
+    concurrent change and then found nothing current: the new version's INSERT (a new
+    snapshot) sees the version that change made and writes nothing."""
+    keeper, person = _keeper(pg_factory), str(uuid.uuid4())
+    with pg_factory() as session, session.begin():
+        service.assert_fact(
+            session, "juki", person, resident(), keeper_id=keeper, actor="test", valid_from=DAY
+        )
+    writes: list[str] = []
+
+    def change_then_enrol(session: Session) -> object:
+        writes.append("change" if not writes else "enrolment")
+        if writes[-1] == "change":
+            town = {"town": "霞が関"}
+            return service.change(
+                session, "juki", person, {"address": town}, actor="test", valid_from=MOVE
+            )
+        return service.change(  # a later start than the change's: no unique-index clash
+            session, "juki", person, {}, actor="test", valid_from=LATER, record=resident(),
+            keeper_id=keeper,
+        )  # fmt: skip
+
+    error = race(pg_factory, engine, change_then_enrol)
+    assert writes == ["change", "enrolment"]
+    assert isinstance(error, ConflictError) and error.code == "record_changed_concurrently"
+    with pg_factory() as session:
+        (version,) = service.as_of(session, "juki", person, valid_on=LATER)
+    assert version.data["address"]["town"] == "霞が関" and version.valid_from == MOVE

@@ -33,6 +33,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -275,10 +276,12 @@ def _assert(
     note: str | None,
     at: datetime | None,
     read: tuple[str, list[Any]] | None,
+    unless_current: bool = False,
 ) -> Change:
     """:func:`assert_fact`'s work. ``read``: a record key and its current versions from
     ``valid_from`` on, already read and locked by the caller (:func:`change`), so they are
-    not read again; used only when ``data`` has that key."""
+    not read again; used only when ``data`` has that key. ``unless_current``: refuse as a
+    concurrent change if a version valid on ``valid_from`` is there by now (a new snapshot)."""
     registry_id = definition.id
     if reason not in REASONS:
         raise ValidationError(
@@ -318,8 +321,15 @@ def _assert(
         valid_from, valid_to, now,
     )  # fmt: skip
     superseded = [r.id for r in overlapping]
+    guarded = unless_current and not superseded and len(rows) == 1
+    if (
+        unless_current
+        and not guarded
+        and _current_on(session, registry_id, subject_id, record_key, valid_from)
+    ):
+        raise _changed_meanwhile()
     try:
-        inserted = _write(session, superseded, rows, now)
+        inserted = _write(session, superseded, rows, now, guarded=guarded)
     except IntegrityError as exc:
         if not _is_start_clash(exc):
             raise
@@ -331,10 +341,17 @@ def _assert(
 
 
 def _write(
-    session: Session, superseded: list[int], rows: list[dict[str, Any]], now: datetime
+    session: Session,
+    superseded: list[int],
+    rows: list[dict[str, Any]],
+    now: datetime,
+    *,
+    guarded: bool = False,
 ) -> list[int]:
     """Supersede the old versions, then insert the new ones (in this order: the unique index
     allows one current version per start day); returns the new ids in the order of ``rows``.
+    ``guarded`` (one row, nothing superseded): inserted only if no version is valid on its
+    first day by then, else a concurrent change (:func:`change`).
 
     Core statements on the session's connection, like :func:`_current_rows`: the session's
     pending changes are not flushed for them (the keeper they cite is in the database:
@@ -350,7 +367,10 @@ def _write(
     if not rows:
         return []
     if len(rows) == 1:  # the usual change: a new version and nothing left of the old one
-        return [_INSERT_ONE.rows(connection, rows[0])[0].id]
+        inserted = (_INSERT_UNLESS_CURRENT if guarded else _INSERT_ONE).rows(connection, rows[0])
+        if not inserted:
+            raise _changed_meanwhile()
+        return [inserted[0].id]
     return list(connection.execute(_INSERT_RETURNING_ID, rows).scalars())
 
 
@@ -361,9 +381,18 @@ _SUPERSEDE = (
     .values(superseded_at=bindparam("now"))
 )
 _INSERT_RETURNING_ID = insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True)
-_INSERT_ONE = DriverQuery(
+_VALUES = {c.name: bindparam(c.name, type_=c.type) for c in RECORDS.c if c.name != "id"}
+_INSERT_ONE = DriverQuery(insert(RECORDS).values(_VALUES).returning(RECORDS.c.id))
+_VALID_ON_ITS_START = exists().where(
+    _overlapping(
+        _VALUES["registry_id"], _VALUES["subject_id"], _VALUES["record_key"],
+        _VALUES["valid_from"], None,
+    ),
+    RECORDS.c.valid_from <= _VALUES["valid_from"],
+)  # fmt: skip
+_INSERT_UNLESS_CURRENT = DriverQuery(
     insert(RECORDS)
-    .values({c.name: bindparam(c.name) for c in RECORDS.c if c.name != "id"})
+    .from_select(list(_VALUES), select(*_VALUES.values()).where(~_VALID_ON_ITS_START))
     .returning(RECORDS.c.id)
 )
 
@@ -539,15 +568,17 @@ def change(
     definition = get_registry(registry_id)
     rows = _current_rows(session, registry_id, subject_id, record_key, valid_from, None)
     current = next((r for r in rows if r.valid_from <= valid_from), None)
+    # None found: the locked read may have waited for a concurrent change that superseded the
+    # version; a new statement (a new snapshot) sees the version that change made. For a
+    # first enrolment with nothing read at all, the new version's INSERT is that statement.
+    # (SQLite: one writer.)
+    recheck = current is None and session.get_bind().dialect.name == "postgresql"
+    enrolment = recheck and not rows and record is not None and keeper_id is not None
     if (
-        current is None
-        and session.get_bind().dialect.name == "postgresql"
-        and version_at(
-            session, registry_id, subject_id, valid_from, record_key=record_key, fresh=True
-        )
+        recheck
+        and not enrolment
+        and _current_on(session, registry_id, subject_id, record_key, valid_from)
     ):
-        # The locked read waited for a concurrent change that superseded the version; a new
-        # statement (a new snapshot) sees the version that change made. (SQLite: one writer.)
         raise _changed_meanwhile()
     if current is not None:
         data, keeper, end = (
@@ -566,8 +597,17 @@ def change(
     return _assert(
         session, definition, subject_id, data, keeper_id=keeper, actor=actor,
         valid_from=valid_from, valid_to=end, record_key=record_key, reason=reason, note=note,
-        at=at, read=(record_key, rows),
+        at=at, read=(record_key, rows), unless_current=enrolment,
     )  # fmt: skip
+
+
+def _current_on(
+    session: Session, registry_id: str, subject_id: str, record_key: str, day: date
+) -> bool:
+    """Whether a version is valid on ``day``, read afresh (see :func:`change`)."""
+    return bool(
+        version_at(session, registry_id, subject_id, day, record_key=record_key, fresh=True)
+    )
 
 
 def correct(
