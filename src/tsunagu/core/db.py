@@ -537,18 +537,19 @@ def _psycopg_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) ->
 
 
 # Late rows (PostgreSQL). Appends whose outcome nobody reads in their transaction and
-# whose failure is a fault, not an answer (evidence rows, fresh outbox events, the audit
-# records written at commit) each cost a statement: its round trip is ~80 µs of a
-# worker's CPU here, plus the server's per-statement work. Marked late, they wait on the
-# connection and are written together, one statement for all (each table's INSERT a
-# data-modifying WITH of the last one), just before the first statement that could see
-# them: a read or write of their tables or of tables their keys point to (DriverQuery
-# knows its tables), any statement of unknown tables (SQL text, SQLAlchemy's own
-# executions, SAVEPOINT and ROLLBACK TO included, which then undo them as they would
-# have), or COMMIT. So every statement sees them as if written when asked; a rollback
-# drops those still waiting, which it would have undone. SQLite writes them at once.
-# (A raw DB-API cursor bypasses all this: opendata's COPY and search use one, on tables
-# no late row is written to.)
+# whose failure is a fault, not an answer (evidence rows, fresh outbox events, the access
+# log, the audit records written at commit) each cost a statement: its round trip is
+# ~80 µs of a worker's CPU here, plus the server's per-statement work. Marked late, they
+# wait on the connection and are written together, one statement for all (each table's
+# rows one INSERT, a data-modifying WITH of the last one), just before the first statement
+# that could see them: a read or write of their tables or of tables their keys point to
+# (DriverQuery knows its tables; one may leave a table's rows to its caller, who looks
+# into them with ``waiting_rows``), any statement of unknown tables (SQL text,
+# SQLAlchemy's own executions, SAVEPOINT and ROLLBACK TO included, which then undo them
+# as they would have), or COMMIT. So every statement sees them as if written when asked;
+# a rollback drops those still waiting, which it would have undone. SQLite writes them at
+# once. (A raw DB-API cursor bypasses all this: opendata's COPY and search use one, on
+# tables no late row is written to.)
 _LATE: WeakKeyDictionary[Any, list[_LateRows]] = WeakKeyDictionary()  # by DB-API connection
 # Parameters a merged statement may bind (PostgreSQL allows 65,535).
 _LATE_PARAMETERS = 30_000
@@ -565,9 +566,10 @@ class _LateRows:
         return len(self.rows) * len(self.rows[0])
 
 
-def _add_late(connection: Connection, late: _LateRows) -> None:
+def _waiting(connection: Connection) -> list[_LateRows]:
+    """The late rows of the connection's transaction (begun here if need be)."""
     _autobegin(connection)
-    _LATE.setdefault(connection.connection.dbapi_connection, []).append(late)
+    return _LATE.setdefault(connection.connection.dbapi_connection, [])
 
 
 def _add_late_rows(
@@ -575,8 +577,7 @@ def _add_late_rows(
 ) -> None:
     """Rows for a table and columns already waiting join those, in order: one INSERT
     writes them all, so keys the database numbers ascend as the rows were made."""
-    _autobegin(connection)
-    waiting = _LATE.setdefault(connection.connection.dbapi_connection, [])
+    waiting = _waiting(connection)
     bound = writer.bound(rows)
     for i, late in enumerate(waiting):
         if late.insert is not None and late.shape[1:3] == (writer.table, writer.columns):
@@ -936,7 +937,7 @@ def update_on_driver(
     if late and connection.dialect.driver == "psycopg":
         if next(waiting_rows(connection, table), None) is not None:
             _write_late_rows(connection)  # one statement's UPDATE cannot see its own INSERTs
-        _add_late(connection, _LateRows(("update", table, changed, keys), [row]))
+        _waiting(connection).append(_LateRows(("update", table, changed, keys), [row]))
     elif not _update_query(table, changed, keys).rows(connection, row):
         raise StaleDataError(f"{table.name} {dict(key)} is gone")
 
