@@ -561,6 +561,10 @@ class _LateRows:
     rows: Sequence[Mapping[str, Any]]  # bound already
     insert: _PsycopgInsert | None = None  # what writes them in chunks, for INSERTs
 
+    @classmethod
+    def inserted_by(cls, writer: _PsycopgInsert, rows: Sequence[Mapping[str, Any]]) -> _LateRows:
+        return cls(("insert", writer.table, writer.columns, len(rows)), rows, writer)
+
     @property
     def parameters(self) -> int:
         return len(self.rows) * len(self.rows[0])
@@ -581,10 +585,9 @@ def _add_late_rows(
     bound = writer.bound(rows)
     for i, late in enumerate(waiting):
         if late.insert is not None and late.shape[1:3] == (writer.table, writer.columns):
-            joined = [*late.rows, *bound]
-            waiting[i] = _LateRows(("insert", *late.shape[1:3], len(joined)), joined, writer)
+            waiting[i] = _LateRows.inserted_by(writer, [*late.rows, *bound])
             return
-    waiting.append(_LateRows(("insert", writer.table, writer.columns, len(bound)), bound, writer))
+    waiting.append(_LateRows.inserted_by(writer, bound))
 
 
 def _write_late_rows_for(connection: Connection, tables: frozenset[str] | None) -> None:

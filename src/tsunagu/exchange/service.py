@@ -662,7 +662,7 @@ def _checks_statement(functions: tuple[str, ...]) -> DriverQuery:
         ]
         statement = _CHECKS[functions] = DriverQuery(
             select(*_CHECK_COLUMNS, *designated).select_from(_CHECK_FROM),
-            caller_sees_late=(ACCESS_LOG,),  # see _replayed
+            caller_sees_late=(ACCESS_LOG,),  # see _replayed_in_this_transaction
         )
     return statement
 
