@@ -546,6 +546,8 @@ class _Fetch:
     provision: Provision | None = None
     case_id: str | None = None
     candidates: list[Provision] = field(default_factory=list)
+    # The functions any candidate names, in the order of the check query's designation columns.
+    functions: tuple[str, ...] = ()
 
 
 def _text(payload: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
@@ -683,10 +685,11 @@ def _read_checks(session: Session, state: _Fetch, opened: sealing.Opened) -> Any
     facts = state.facts
     assert facts.procedure_id and facts.evidence_type_id
     state.candidates = matrix().provisions_for(facts.procedure_id, facts.evidence_type_id)
+    state.functions = _functions(state.candidates)
     serial = opened.signer_serial(session)
     # Consent given earlier in this transaction must be flushed before it is looked for.
     session.flush()
-    row = _checks_statement(_functions(state.candidates)).rows(
+    row = _checks_statement(state.functions).rows(
         session.connection(),
         {
             "request": facts.request_id,
@@ -717,8 +720,7 @@ def _check_stored(session: Session, state: _Fetch, row: Any) -> None:
     """Replay, application, subject, legal basis and consent, in that order."""
     facts = state.facts
     assert facts.requester_id and facts.procedure_id and facts.evidence_type_id
-    candidates = state.candidates
-    functions = _functions(candidates)
+    candidates, functions = state.candidates, state.functions
     if row.seen or _replayed_in_this_transaction(session, facts):
         raise FetchRefused("replayed_request")
     evidence = evidence_types().get(facts.evidence_type_id)
