@@ -126,25 +126,67 @@ def test_retraction_removes_the_fact_from_now_on_but_not_from_the_past(
         )  # fmt: skip
 
 
+def _assessment(year: int, total: int) -> dict[str, object]:
+    """A 住民税課税台帳 record of one fiscal year (the register's record key)."""
+    return {
+        "fiscal_year": year,
+        "income_year": year - 1,
+        "taxable": "課税",
+        "income": {"total": 3_000_000},
+        "deductions": {"total": 430_000},
+        "taxable_income": 2_570_000,
+        "tax": {"municipal": total * 6 // 10, "prefectural": total * 4 // 10, "total": total},
+    }
+
+
 def test_keyed_registry_keeps_one_record_per_fiscal_year(session: Session, chiyoda: str) -> None:
     for year, total in ((2023, 30000), (2024, 45000)):
-        record = {
-            "fiscal_year": year,
-            "income_year": year - 1,
-            "taxable": "課税",
-            "income": {"total": 3_000_000},
-            "deductions": {"total": 430_000},
-            "taxable_income": 2_570_000,
-            "tax": {"municipal": total * 6 // 10, "prefectural": total * 4 // 10, "total": total},
-        }
         service.assert_fact(
-            session, "kazei", PERSON, record, keeper_id=chiyoda, actor="k",
+            session, "kazei", PERSON, _assessment(year, total), keeper_id=chiyoda, actor="k",
             valid_from=date(year, 6, 1),
         )  # fmt: skip
     both = service.as_of(session, "kazei", PERSON, valid_on=date(2024, 7, 1))
     assert [v.record_key for v in both] == ["2023", "2024"]
     (only,) = service.as_of(session, "kazei", PERSON, valid_on=date(2024, 7, 1), record_key="2024")
     assert only.data["tax"]["total"] == 45000
+
+
+def test_a_change_with_a_whole_record_changes_the_record_of_that_records_key(
+    session: Session, chiyoda: str
+) -> None:
+    """``change(record=…)`` on a keyed register: the patch goes to the version of the record's
+    own fiscal year where there is one, else the record is enrolled under its key — never
+    under another key, and never over another year's record."""
+    service.assert_fact(
+        session, "kazei", PERSON, _assessment(2023, 30000), keeper_id=chiyoda, actor="k",
+        valid_from=date(2023, 6, 1),
+    )  # fmt: skip
+    paid = {"payment": {"paid": 45000, "arrears": 0}}
+    enrolled = service.change(
+        session, "kazei", PERSON, paid, actor="k", valid_from=date(2024, 6, 1),
+        keeper_id=chiyoda, record=_assessment(2024, 45000),
+    )  # fmt: skip
+    assert enrolled.record_key == "2024" and enrolled.superseded == ()
+    patched = service.change(
+        session, "kazei", PERSON, paid, actor="k", valid_from=date(2024, 7, 1),
+        keeper_id=chiyoda, record=_assessment(2024, 99999),
+    )  # fmt: skip
+    assert patched.record_key == "2024" and len(patched.superseded) == 1
+    day = date(2024, 7, 1)
+    (fy2023, fy2024) = service.as_of(session, "kazei", PERSON, valid_on=day)
+    assert fy2023.data == _assessment(2023, 30000)
+    assert fy2024.data == {**_assessment(2024, 45000), **paid}
+
+
+def test_a_change_refuses_a_record_of_another_key(session: Session, chiyoda: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        service.change(
+            session, "kazei", PERSON, {}, actor="k", valid_from=date(2024, 6, 1),
+            record_key="2023", keeper_id=chiyoda, record=_assessment(2024, 45000),
+        )  # fmt: skip
+    assert refused.value.code == "record_key_mismatch"
+    assert "2024" in refused.value.message_ja and "'2023'" in refused.value.message_en
+    assert service.as_of(session, "kazei", PERSON, valid_on=date(2024, 6, 1)) == []
 
 
 def test_validation_errors_name_the_field_and_rule_in_both_languages(

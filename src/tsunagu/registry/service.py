@@ -280,8 +280,9 @@ def _assert(
 ) -> Change:
     """:func:`assert_fact`'s work. ``read``: a record key and its current versions from
     ``valid_from`` on, already read and locked by the caller (:func:`change`), so they are
-    not read again; used only when ``data`` has that key. ``unless_current``: refuse as a
-    concurrent change if a version valid on ``valid_from`` is there by now (a new snapshot)."""
+    not read again; used only when ``data`` has that key. ``unless_current``: ``read`` found
+    nothing current; refuse as a concurrent change if a version valid on ``valid_from`` is
+    there by now (the guarded INSERT of :func:`_write`, a new snapshot)."""
     registry_id = definition.id
     if reason not in REASONS:
         raise ValidationError(
@@ -321,15 +322,10 @@ def _assert(
         valid_from, valid_to, now,
     )  # fmt: skip
     superseded = [r.id for r in overlapping]
-    guarded = unless_current and not superseded and len(rows) == 1
-    if (
-        unless_current
-        and not guarded
-        and _current_on(session, registry_id, subject_id, record_key, valid_from)
-    ):
-        raise _changed_meanwhile()
+    # read nothing current, and the record is the key read (see _changed_key): one new version
+    assert not unless_current or (not superseded and len(rows) == 1)
     try:
-        inserted = _write(session, superseded, rows, now, guarded=guarded)
+        inserted = _write(session, superseded, rows, now, guarded=unless_current)
     except IntegrityError as exc:
         if not _is_start_clash(exc):
             raise
@@ -548,7 +544,7 @@ def change(
     *,
     actor: str,
     valid_from: date,
-    record_key: str = "",
+    record_key: str | None = None,
     keeper_id: str | None = None,
     reason: str = "change",
     note: str | None = None,
@@ -561,11 +557,15 @@ def change(
     correction is the same call with ``reason="correction"`` and the date the
     wrong version started. Later versions already recorded are left alone.
     With ``record`` (and ``keeper_id``), a subject with no version valid then gets
-    that whole record from ``valid_from`` instead (a first enrolment).
+    that whole record from ``valid_from`` instead (a first enrolment). The record changed
+    is the one ``record_key`` names, by default ``record``'s own key (none for a register
+    with one record per subject): patch and record must be about the same record, or a
+    first enrolment could replace another record of the subject unseen.
 
     One locked read finds the version valid then and every version it supersedes.
     """
     definition = get_registry(registry_id)
+    record_key = _changed_key(definition, record_key, record)
     rows = _current_rows(session, registry_id, subject_id, record_key, valid_from, None)
     current = next((r for r in rows if r.valid_from <= valid_from), None)
     # None found: the locked read may have waited for a concurrent change that superseded the
@@ -599,6 +599,21 @@ def change(
         valid_from=valid_from, valid_to=end, record_key=record_key, reason=reason, note=note,
         at=at, read=(record_key, rows), unless_current=enrolment,
     )  # fmt: skip
+
+
+def _changed_key(
+    definition: RegistryDefinition, record_key: str | None, record: dict[str, Any] | None
+) -> str:
+    """The key of the record :func:`change` reads: ``record``'s own unless given, and never
+    another than ``record``'s."""
+    own = definition.record_key(record) if record is not None else None
+    if record_key is not None and own is not None and record_key != own:
+        raise ValidationError(
+            "record_key_mismatch",
+            f"記録のキー「{own}」が変更する記録のキー「{record_key}」と一致しません。",
+            f"The record's key {own!r} is not the key of the record changed, {record_key!r}.",
+        )
+    return record_key if record_key is not None else own or ""
 
 
 def _current_on(
