@@ -8,16 +8,37 @@ TOKENS    := src/tsunagu/web/static/vendor/tokens.css
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 
-.PHONY: install assets browser wrk run test bench lint format messages clean
+.PHONY: install assets browser wrk run test bench lint format messages lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,dev]"
-	$(PY) -m pip install -q --no-deps "pycanon==1.3.5" "anjana==1.2.3"
+# The project with its test and dev extras, into the virtual environment whose python is $(1),
+# within the pins of $(2) (none: the newest releases pyproject.toml allows).
+# pycanon/anjana go in with --no-deps: their exact pins of typer and typing_extensions
+# conflict with pydantic (their own dependencies are in the test extra).
+define install_into
+	$(1) -m pip install -q --upgrade pip
+	$(1) -m pip install -q $(2) -e ".[test,dev]"
+	$(1) -m pip install -q $(2) --no-deps "pycanon==1.3.5" "anjana==1.2.3"
+endef
+
+# Installs are pinned to constraints.txt, the releases the suite last passed with, so a new
+# release upstream cannot change a clean clone's build; `make lock` moves the pins forward.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(call install_into,$(PY),-c constraints.txt)
 	touch $@
+
+# Re-pin: install the newest allowed releases into a scratch environment and freeze it.
+# Then run `make test` (and `make bench`) before committing the new constraints.txt.
+LOCK_VENV := build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(call install_into,$(LOCK_VENV)/bin/python,)
+	{ echo "# Pinned releases for \`make install\` (pip -c): written by \`make lock\`, do not edit by hand."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf $(LOCK_VENV)
 
 install: $(STAMP) assets
 
