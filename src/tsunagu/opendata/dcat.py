@@ -25,6 +25,8 @@ from tsunagu.opendata.models import OdOrganization, OdPackage
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+# The DCAT namespace again, open: terms DCAT 3 added (dcat:version) that rdflib's closed DCAT lacks.
+DCAT3 = Namespace(str(DCAT))
 EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
 JAPANESE = URIRef("http://publications.europa.eu/resource/authority/language/JPN")
@@ -154,7 +156,7 @@ def add_dataset(
     graph.add((node, DCTERMS.language, JAPANESE))
     graph.add((JAPANESE, RDF.type, DCTERMS.LinguisticSystem))
     if pkg.get("version"):
-        graph.add((node, DCAT["version"], Literal(pkg["version"])))
+        graph.add((node, DCAT3.version, Literal(pkg["version"])))
     if pkg.get("organization"):
         graph.add((node, DCTERMS.publisher, _agent(graph, site, pkg["organization"])))
     license_node = _license(graph, pkg["license_id"])
