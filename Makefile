@@ -37,7 +37,7 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(call install_into,$(LOCK_VENV)/bin/python,)
 	{ echo "# Pinned releases for \`make install\` (pip -c): written by \`make lock\`, do not edit by hand."; \
-	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude pip --exclude-editable; } > constraints.txt
 	rm -rf $(LOCK_VENV)
 
 install: $(STAMP) assets
