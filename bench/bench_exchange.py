@@ -38,7 +38,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -255,11 +255,11 @@ def _serve(url: str, var: Path, settings: Settings, port: int) -> subprocess.Pop
     )  # fmt: skip
     for _ in range(150):
         try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             if len(children(server.pid)) >= WORKERS:
                 time.sleep(1.0)  # every worker has bound its socket
                 return server
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass
         time.sleep(0.2)
     return server
@@ -367,12 +367,12 @@ def _floor(workdir: Path, url: str) -> dict[str, Any]:
 
 
 def _python_client(base: str, bodies: Path, cookie: str, csrf: str) -> dict[str, Any]:
-    """Fallback when wrk is missing: 8 threads of httpx (costs far more CPU than the server)."""
+    """Fallback when wrk is missing: 8 threads of httpx2 (costs far more CPU than the server)."""
     lines = bodies.read_text(encoding="utf-8").splitlines()[:HTTP_REQUESTS]
     headers = {"x-csrf-token": csrf, "content-type": "application/json", "cookie": cookie}
 
     def send(batch: list[str]) -> list[int]:
-        with httpx.Client(base_url=base, headers=headers) as client:
+        with httpx2.Client(base_url=base, headers=headers) as client:
             return [client.post("/api/exchange/fetch", content=b).status_code for b in batch]
 
     threads = 8
@@ -432,7 +432,7 @@ def http_run(workdir: Path, url: str, n: int) -> dict[str, Any]:
             fetches = _measured(cpu, lambda: _python_client(base, bodies, cookie, csrf),
                                 lambda: _provided(factory))  # fmt: skip
             result |= {
-                "client": "python httpx, 8 threads (wrk not installed: apt-get install wrk)",
+                "client": "python httpx2, 8 threads (wrk not installed: apt-get install wrk)",
                 "fetches_per_second": fetches["per_second"],
                 "fetch": fetches,
             }

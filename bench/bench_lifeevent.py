@@ -6,7 +6,7 @@ four, and two ``notify("moved", …)`` per resident: two rounds of
 ``DELIVERIES`` rows. A receiver process (:mod:`tsunagu.lifeevent.receiver`,
 uvicorn) listens on 127.0.0.1. Measured: one :class:`WebhookDispatcher`
 draining the first round — claim, HMAC and seal (a detached CMS per
-delivery), POSTs from eight threads over pooled keep-alive ``httpx``
+delivery), POSTs from eight threads over pooled keep-alive ``httpx2``
 transports, outcomes recorded — until nothing is due; then the second round
 drained by one such dispatcher process per CPU started together (how a
 deployment scales: each claims its own batches). The receiver must have
@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import func, select, update
 
 from bench.common import cpu_seconds, free_port, postgres_url, sqlite_url
@@ -70,9 +70,9 @@ def _start_receiver(port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1.0)
+            httpx2.get(f"http://127.0.0.1:{port}/stats", timeout=1.0)
             return process
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("the receiver did not start")
@@ -207,7 +207,7 @@ def _measure(url: str, workdir: Path) -> dict[str, Any]:
         processes = os.cpu_count() or 2
         many = _in_processes(url, settings, processes)
         load_after = os.getloadavg()
-        stats = httpx.get(f"http://127.0.0.1:{port}/stats").json()
+        stats = httpx2.get(f"http://127.0.0.1:{port}/stats").json()
         with factory() as session:
             statuses = dict(
                 session.execute(

@@ -37,7 +37,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -239,7 +239,7 @@ def _serve(world: World, url: str, port: int) -> subprocess.Popen[bytes]:
     for _ in range(300):
         started = log.read_text(errors="replace").count("Application startup complete")
         if started >= WORKERS and len(children(server.pid)) >= WORKERS:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).raise_for_status()
+            httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=5).raise_for_status()
             return server
         time.sleep(0.2)
     raise RuntimeError(f"the server did not start; see {log}")
@@ -253,7 +253,7 @@ def _cookie(world: World, person: str) -> tuple[str, str]:
 def _form_page(world: World, base: str) -> dict[str, Any]:
     """p95 of GET /applications/{id}/form, one request after another (drafts still open)."""
     samples = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx2.Client(base_url=base, timeout=30) as client:
         for filing in world.filings[: FORM_GETS + 20]:
             cookie, _csrf = _cookie(world, filing.person_id)
             began = time.perf_counter()
@@ -267,7 +267,7 @@ def _form_page(world: World, base: str) -> dict[str, Any]:
         "requests": len(samples),
         "p50_ms": round(percentile(samples, 50), 2),
         "p95_ms": round(percentile(samples, 95), 2),
-        "client": "python httpx, sequential",
+        "client": "python httpx2, sequential",
     }
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -127,7 +127,7 @@ def login_latencies(settings: Settings, person_wallet: UnlockedWallet) -> list[f
     certificate = protocol.b64(person_wallet.wallet.certificate("authentication"))
     samples: list[float] = []
     try:
-        with httpx.Client(base_url=base) as client:
+        with httpx2.Client(base_url=base) as client:
             for i in range(LOGINS + 20):
                 started = time.perf_counter()
                 challenge = client.post("/api/identity/login/challenge").json()

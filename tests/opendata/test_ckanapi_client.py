@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from ckanapi import NotAuthorized, NotFound, RemoteCKAN
 
@@ -131,7 +131,7 @@ def test_python_client_upload_and_errors(catalog: World, live_server: str, tmp_p
     assert resource["url_type"] == "upload"
     assert resource["url"].startswith(f"{live_server}/dataset/")
     assert resource["size"] == path.stat().st_size
-    download = httpx.get(resource["url"])
+    download = httpx2.get(resource["url"])
     assert download.status_code == 200, (resource["url"], download.text)
     assert download.content == path.read_bytes()
     anonymous = RemoteCKAN(live_server)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from tsunagu.core import migrate
 
@@ -52,10 +52,10 @@ def test_two_workers_serve_and_stop_together(tmp_path: Path) -> None:
         while time.monotonic() < deadline and answered < 20:
             try:
                 # A new connection per request: the kernel picks a worker for each.
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                response = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 assert response.json()["status"] == "ok"
                 answered += 1
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 time.sleep(0.2)
         assert answered == 20
         deadline = time.monotonic() + 240

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -166,7 +166,7 @@ def _decide_pending(factory: sessionmaker[Session], head: str, ids: list[str]) -
             )  # fmt: skip
 
 
-def _call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+def _call(http: httpx2.Client, method: str, path: str, **kwargs: Any) -> Any:
     response = http.request(method, path, **kwargs)
     if not response.is_success:
         error = response.json().get("error", {}) if response.content else {}
@@ -181,7 +181,7 @@ def _call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 def _file(url: str, wallet_path: Path, destination: str, notify: list[str]) -> dict[str, Any]:
     """The resident's side, over HTTP: read, answer, sign once, submit."""
     wallet = wallets.Wallet.open(wallet_path)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=60) as http:
+    with httpx2.Client(base_url=url.rstrip("/"), timeout=60) as http:
         login = wallets.login(wallet, PIN, url=url, client=http)
         http.headers["x-csrf-token"] = str(login["csrf_token"])
         _call(http, "GET", "/api/life-events/moving/household")
@@ -205,7 +205,7 @@ def _file(url: str, wallet_path: Path, destination: str, notify: list[str]) -> d
 
 def _tracker(url: str, wallet_path: Path, filing_id: str) -> dict[str, Any]:
     wallet = wallets.Wallet.open(wallet_path)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=60) as http:
+    with httpx2.Client(base_url=url.rstrip("/"), timeout=60) as http:
         wallets.login(wallet, PIN, url=url, client=http)
         result: dict[str, Any] = _call(http, "GET", f"/api/life-events/filings/{filing_id}")
         return result

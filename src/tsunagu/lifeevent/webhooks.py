@@ -11,7 +11,7 @@ Each POST carries the notice JSON and two signatures over the exact body bytes:
 
 The dispatcher claims a batch of due deliveries (``SKIP LOCKED`` on
 PostgreSQL, so several dispatchers share the work), signs and posts them from
-a pool of threads, each keeping its own ``httpx.HTTPTransport`` with
+a pool of threads, each keeping its own ``httpx2.HTTPTransport`` with
 keep-alive connections across batches (measured faster here than one
 ``AsyncClient`` with many connections), and records all outcomes in one statement: a 2xx
 delivers; anything else waits ``backoff_base · 2^(attempts-1)`` seconds
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,9 +78,9 @@ def seal_body(seal: sealing.Seal, body: bytes) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
+def _url(url: str) -> httpx2.URL:
     """Parsed once per endpoint (parsing is a fair part of a request's CPU)."""
-    return httpx.URL(url)
+    return httpx2.URL(url)
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ class WebhookDispatcher:
         self._secrets: dict[tuple[str, str], bytes] = {}
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook")
         self._local = threading.local()
-        self._timeout = httpx.Timeout(timeout).as_dict()
-        self._transports: list[httpx.HTTPTransport] = []
+        self._timeout = httpx2.Timeout(timeout).as_dict()
+        self._transports: list[httpx2.HTTPTransport] = []
         self._transports_lock = threading.Lock()
         self._seal: sealing.Seal | None = None
 
@@ -230,16 +230,16 @@ class WebhookDispatcher:
 
     # --- sending ------------------------------------------------------------------------
 
-    def _transport(self) -> httpx.HTTPTransport:
+    def _transport(self) -> httpx2.HTTPTransport:
         """This thread's pooled transport: keep-alive connections reused batch after batch.
 
         The transport, not a ``Client``: a notice needs no cookies, auth or
         redirects (a redirect is a failure), and skipping the client layer
         halves the CPU per request, which is what bounds deliveries per second.
         """
-        transport: httpx.HTTPTransport | None = getattr(self._local, "transport", None)
+        transport: httpx2.HTTPTransport | None = getattr(self._local, "transport", None)
         if transport is None:
-            transport = self._local.transport = httpx.HTTPTransport(retries=0)
+            transport = self._local.transport = httpx2.HTTPTransport(retries=0)
             with self._transports_lock:
                 self._transports.append(transport)
         return transport
@@ -253,7 +253,7 @@ class WebhookDispatcher:
             SIGNATURE_HEADER: hmac_header(item.secret, item.body, int(time.time())),
             SEAL_HEADER: seal_body(self._seal, item.body),
         }
-        request = httpx.Request(
+        request = httpx2.Request(
             "POST", _url(item.url), content=item.body, headers=headers,
             extensions={"timeout": self._timeout},
         )  # fmt: skip
@@ -263,7 +263,7 @@ class WebhookDispatcher:
                 response.read()
             finally:
                 response.close()
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return _Outcome(item.id, item.attempts, None, f"{type(exc).__name__}: {exc}"[:500])
         error = None if response.is_success else f"HTTP {response.status_code}"
         return _Outcome(item.id, item.attempts, response.status_code, error)

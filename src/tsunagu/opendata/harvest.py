@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from sqlalchemy import select
@@ -100,10 +100,10 @@ def get_source(session: Session, name: str) -> OdHarvestSource:
 
 
 def run(
-    session: Session, source: OdHarvestSource, site_url: str, client: httpx.Client | None = None
+    session: Session, source: OdHarvestSource, site_url: str, client: httpx2.Client | None = None
 ) -> dict[str, int]:
     """Harvest one source; the outcome is recorded on the source even when it fails."""
-    own = client or httpx.Client(timeout=TIMEOUT, follow_redirects=True)
+    own = client or httpx2.Client(timeout=TIMEOUT, follow_redirects=True)
     counts = {"created": 0, "updated": 0, "failed": 0}
     try:
         records = (
@@ -116,7 +116,7 @@ def run(
             counts[outcome] += 1
         source.last_status = "ok" if not counts["failed"] else "partial"
         source.last_message = ", ".join(f"{k}={v}" for k, v in counts.items())
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except (httpx2.HTTPError, ValueError, KeyError) as exc:
         source.last_status, source.last_message = "error", f"{type(exc).__name__}: {exc}"[:2000]
         raise HarvestError(f"収集に失敗しました: {exc}", f"Harvest failed: {exc}") from exc
     finally:
@@ -157,7 +157,7 @@ def _free_name(session: Session, source: OdHarvestSource, wanted: str) -> str:
     return name
 
 
-def _ckan_records(client: httpx.Client, url: str) -> list[tuple[str, dict[str, Any]]]:
+def _ckan_records(client: httpx2.Client, url: str) -> list[tuple[str, dict[str, Any]]]:
     records: list[tuple[str, dict[str, Any]]] = []
     start = 0
     while True:
@@ -209,7 +209,7 @@ def _from_ckan(pkg: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _dcat_records(client: httpx.Client, url: str) -> list[tuple[str, dict[str, Any]]]:
+def _dcat_records(client: httpx2.Client, url: str) -> list[tuple[str, dict[str, Any]]]:
     response = client.get(
         url, headers={"Accept": "text/turtle, application/rdf+xml;q=0.9, application/ld+json;q=0.8"}
     )

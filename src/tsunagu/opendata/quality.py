@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,10 +31,10 @@ LINK_TIMEOUT = 10.0
 
 
 def check_links(
-    session: Session, client: httpx.Client | None = None, limit: int | None = None
+    session: Session, client: httpx2.Client | None = None, limit: int | None = None
 ) -> dict[str, int]:
     """HEAD (then GET) every linked resource; marks each ``ok`` or ``broken`` with the cause."""
-    own = client or httpx.Client(timeout=LINK_TIMEOUT, follow_redirects=True)
+    own = client or httpx2.Client(timeout=LINK_TIMEOUT, follow_redirects=True)
     query = (
         select(OdResource)
         .join(OdPackage, OdPackage.id == OdResource.package_id)
@@ -57,12 +57,12 @@ def check_links(
     return counts
 
 
-def _probe(client: httpx.Client, url: str) -> str | None:
+def _probe(client: httpx2.Client, url: str) -> str | None:
     try:
         response = client.head(url)
         if response.status_code in (405, 501):
             response = client.get(url, headers={"Range": "bytes=0-0"})
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     if response.status_code >= 400:
         return f"HTTP {response.status_code}"

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,15 +92,15 @@ def working(settings: Settings, factory: sessionmaker[Session]) -> Iterator[None
 class _Filer:
     """A logged-in resident filing signed applications over HTTP."""
 
-    def __init__(self, http: httpx.Client, unlocked: wallets.UnlockedWallet) -> None:
+    def __init__(self, http: httpx2.Client, unlocked: wallets.UnlockedWallet) -> None:
         self.http = http
         self.unlocked = unlocked
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         return self._checked(self.http.request(method, path, **kwargs))
 
     @staticmethod
-    def _checked(response: httpx.Response) -> httpx.Response:
+    def _checked(response: httpx2.Response) -> httpx2.Response:
         if response.is_success:
             return response
         try:
@@ -159,7 +159,7 @@ def run_tennyu(
     """File 転出届 then 転入届 for the wallet's holder; returns the scenario's result."""
     started = time.perf_counter()
     wallet = wallets.Wallet.open(wallet_path)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=60) as http:
+    with httpx2.Client(base_url=url.rstrip("/"), timeout=60) as http:
         login = wallets.login(wallet, pin, url=url, client=http)
         http.headers["x-csrf-token"] = str(login["csrf_token"])
         filer = _Filer(http, wallet.unlock(pin))

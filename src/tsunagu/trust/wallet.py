@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -232,17 +232,17 @@ class UnlockedWallet:
 # --- talking to a tsunagu server ------------------------------------------------
 
 
-def _post(http: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+def _post(http: httpx2.Client, url: str, **kwargs: Any) -> httpx2.Response:
     """POST, turning network failures into a one-line wallet error."""
     try:
         return http.post(url, **kwargs)
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise WalletError(
             "server_unreachable", "サーバに接続できません。", f"Cannot reach {url}: {exc}"
         ) from exc
 
 
-def _raise_for(response: httpx.Response) -> dict[str, Any]:
+def _raise_for(response: httpx2.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -258,12 +258,12 @@ def _raise_for(response: httpx.Response) -> dict[str, Any]:
 
 
 def enroll(
-    wallet: Wallet, pin: str, *, code: str, url: str, client: httpx.Client | None = None
+    wallet: Wallet, pin: str, *, code: str, url: str, client: httpx2.Client | None = None
 ) -> list[str]:
     """Obtain certificates with a counter code; returns the labels issued."""
     unlocked = wallet.unlock(pin)
     base = url.rstrip("/")
-    http = client or httpx.Client(timeout=30)
+    http = client or httpx2.Client(timeout=30)
     challenge = _raise_for(
         _post(http, f"{base}/api/trust/enrollment/challenge", json={"code": code})
     )
@@ -288,13 +288,13 @@ def enroll(
 
 
 def login(
-    wallet: Wallet, pin: str, *, url: str, client: httpx.Client | None = None
+    wallet: Wallet, pin: str, *, url: str, client: httpx2.Client | None = None
 ) -> dict[str, Any]:
     """Log in by challenge–response; returns the server's session description."""
     unlocked = wallet.unlock(pin)
     base = url.rstrip("/")
     origin = protocol.origin_of(base)
-    http = client or httpx.Client(timeout=30)
+    http = client or httpx2.Client(timeout=30)
     challenge = _raise_for(_post(http, f"{base}/api/identity/login/challenge"))
     if challenge.get("origin") != origin:
         raise WalletError(
@@ -318,11 +318,11 @@ def login(
     )
 
 
-def timestamp(signature: bytes, *, url: str, client: httpx.Client | None = None) -> bytes:
+def timestamp(signature: bytes, *, url: str, client: httpx2.Client | None = None) -> bytes:
     """Ask the platform TSA to time-stamp a signature value and attach the token (CAdES-T)."""
     message = cms.parse(signature)
     request = tsa.build_request(cms.sha256(message.signature))
-    http = client or httpx.Client(timeout=30)
+    http = client or httpx2.Client(timeout=30)
     response = _post(
         http,
         f"{url.rstrip('/')}/api/trust/tsa",
