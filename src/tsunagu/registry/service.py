@@ -577,7 +577,9 @@ def change(
     if (
         recheck
         and not enrolment
-        and _current_on(session, registry_id, subject_id, record_key, valid_from)
+        and version_at(
+            session, registry_id, subject_id, valid_from, record_key=record_key, fresh=True
+        )
     ):
         raise _changed_meanwhile()
     if current is not None:
@@ -614,15 +616,6 @@ def _changed_key(
             f"The record's key {own!r} is not the key of the record changed, {record_key!r}.",
         )
     return record_key if record_key is not None else own or ""
-
-
-def _current_on(
-    session: Session, registry_id: str, subject_id: str, record_key: str, day: date
-) -> bool:
-    """Whether a version is valid on ``day``, read afresh (see :func:`change`)."""
-    return bool(
-        version_at(session, registry_id, subject_id, day, record_key=record_key, fresh=True)
-    )
 
 
 def correct(
